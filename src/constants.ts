@@ -1,0 +1,76 @@
+/**
+ * Kernel uAPI constants, under their kernel names (include/uapi/linux/{udmabuf,dma-heap,dma-buf,
+ * sync_file,memfd,fcntl}.h and include/uapi/drm/{drm,drm_mode,vgem_drm}.h). Values are the x86-64 /
+ * asm-generic ones; ioctl numbers live in native/ (the backend never takes a raw ioctl number).
+ */
+
+// fcntl.h
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_ACCMODE = 0o3;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
+// memfd.h / fcntl seals
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+export const MFD_HUGETLB = 0x4;
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+export const F_SEAL_FUTURE_WRITE = 0x10;
+
+// mman.h
+export const PROT_NONE = 0x0;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x1;
+export const MAP_PRIVATE = 0x2;
+
+// poll.h
+export const POLLIN = 0x1;
+export const POLLPRI = 0x2;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+// udmabuf.h
+export const UDMABUF_FLAGS_CLOEXEC = 0x01;
+
+// dma-heap.h
+export const DMA_HEAP_VALID_FD_FLAGS = O_CLOEXEC | O_ACCMODE;
+export const DMA_HEAP_VALID_HEAP_FLAGS = 0;
+
+// dma-buf.h
+export const DMA_BUF_SYNC_READ = 1 << 0;
+export const DMA_BUF_SYNC_WRITE = 2 << 0;
+export const DMA_BUF_SYNC_RW = DMA_BUF_SYNC_READ | DMA_BUF_SYNC_WRITE;
+export const DMA_BUF_SYNC_START = 0 << 2;
+export const DMA_BUF_SYNC_END = 1 << 2;
+export const DMA_BUF_SYNC_VALID_FLAGS_MASK = DMA_BUF_SYNC_RW | DMA_BUF_SYNC_END;
+export const DMA_BUF_NAME_LEN = 32;
+
+// drm.h
+export const DRM_RDWR = O_RDWR;
+export const DRM_CLOEXEC = O_CLOEXEC;
+export const DRM_CAP_DUMB_BUFFER = 0x1;
+export const DRM_CAP_VBLANK_HIGH_CRTC = 0x2;
+export const DRM_CAP_DUMB_PREFERRED_DEPTH = 0x3;
+export const DRM_CAP_DUMB_PREFER_SHADOW = 0x4;
+export const DRM_CAP_PRIME = 0x5;
+export const DRM_PRIME_CAP_IMPORT = 0x1;
+export const DRM_PRIME_CAP_EXPORT = 0x2;
+export const DRM_CAP_SYNCOBJ = 0x13;
+export const DRM_CLIENT_CAP_UNIVERSAL_PLANES = 2;
+export const DRM_CLIENT_CAP_ATOMIC = 3;
+
+// vgem_drm.h
+export const VGEM_FENCE_WRITE = 0x1;

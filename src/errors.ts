@@ -1,0 +1,241 @@
+/**
+ * Errors shaped like Node's fs errors, and argument validation with Node's ERR_* codes.
+ *
+ * One errno table serves both backends: the native addon builds every kernel error through
+ * `systemError()` (registered with the addon at load time), and the mock calls it directly, so the two
+ * cannot disagree on names or messages.
+ */
+
+/** errno → [kernel name, description]. Linux x86-64/asm-generic numbers. */
+const ERRNO: Readonly<Record<number, readonly [string, string]>> = {
+  1: ['EPERM', 'operation not permitted'],
+  2: ['ENOENT', 'no such file or directory'],
+  3: ['ESRCH', 'no such process'],
+  4: ['EINTR', 'interrupted system call'],
+  5: ['EIO', 'i/o error'],
+  6: ['ENXIO', 'no such device or address'],
+  7: ['E2BIG', 'argument list too long'],
+  9: ['EBADF', 'bad file descriptor'],
+  11: ['EAGAIN', 'resource temporarily unavailable'],
+  12: ['ENOMEM', 'not enough memory'],
+  13: ['EACCES', 'permission denied'],
+  14: ['EFAULT', 'bad address in system call argument'],
+  16: ['EBUSY', 'resource busy or locked'],
+  17: ['EEXIST', 'file already exists'],
+  19: ['ENODEV', 'no such device'],
+  20: ['ENOTDIR', 'not a directory'],
+  21: ['EISDIR', 'illegal operation on a directory'],
+  22: ['EINVAL', 'invalid argument'],
+  23: ['ENFILE', 'file table overflow'],
+  24: ['EMFILE', 'too many open files'],
+  25: ['ENOTTY', 'inappropriate ioctl for device'],
+  27: ['EFBIG', 'file too large'],
+  28: ['ENOSPC', 'no space left on device'],
+  29: ['ESPIPE', 'invalid seek'],
+  30: ['EROFS', 'read-only file system'],
+  32: ['EPIPE', 'broken pipe'],
+  34: ['ERANGE', 'result too large'],
+  36: ['ENAMETOOLONG', 'name too long'],
+  38: ['ENOSYS', 'function not implemented'],
+  61: ['ENODATA', 'no data available'],
+  62: ['ETIME', 'timer expired'],
+  75: ['EOVERFLOW', 'value too large for defined data type'],
+  77: ['EBADFD', 'file descriptor in bad state'],
+  88: ['ENOTSOCK', 'socket operation on non-socket'],
+  95: ['EOPNOTSUPP', 'operation not supported on socket'],
+  104: ['ECONNRESET', 'connection reset by peer'],
+  107: ['ENOTCONN', 'socket is not connected'],
+  110: ['ETIMEDOUT', 'connection timed out'],
+  111: ['ECONNREFUSED', 'connection refused'],
+  125: ['ECANCELED', 'operation canceled'],
+};
+
+const BY_NAME: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(ERRNO).map(([n, [name]]) => [name, Number(n)]),
+);
+
+/** The kernel's name for an errno value ('EBADFD' for 77, which Node cannot name). */
+export function errnoName(errno: number): string {
+  return ERRNO[errno]?.[0] ?? `E${errno}`;
+}
+
+/** The errno value for a kernel name, e.g. errnoValue('EINVAL') === 22. */
+export function errnoValue(code: string): number {
+  const v = BY_NAME[code];
+  if (v === undefined) throw new RangeError(`unknown errno name ${code}`);
+  return v;
+}
+
+export interface DmabufSystemError extends Error {
+  /** Kernel errno name, e.g. 'EINVAL'. */
+  code: string;
+  /** Positive errno value, e.g. 22. */
+  errno: number;
+  /** The failing call, e.g. 'ioctl(UDMABUF_CREATE)'. */
+  syscall: string;
+  /** The file involved, where there is one. */
+  path?: string;
+  /** Extra context the library adds (e.g. the kernel's limit that was exceeded). */
+  hint?: string;
+}
+
+/**
+ * A Node-style system error: `EINVAL: invalid argument, ioctl(UDMABUF_CREATE) '/dev/udmabuf'`.
+ */
+export function systemError(errno: number, syscall: string, path?: string, hint?: string): DmabufSystemError {
+  const code = errnoName(errno);
+  const desc = ERRNO[errno]?.[1] ?? `unknown error ${errno}`;
+  let message = `${code}: ${desc}, ${syscall}`;
+  if (path !== undefined) message += ` '${path}'`;
+  if (hint !== undefined) message += ` (${hint})`;
+  const err = new Error(message) as DmabufSystemError;
+  err.errno = errno;
+  err.code = code;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  if (hint !== undefined) err.hint = hint;
+  return err;
+}
+
+/** True for an error made by systemError() (either backend). */
+export function isSystemError(e: unknown): e is DmabufSystemError {
+  return e instanceof Error && typeof (e as DmabufSystemError).errno === 'number' &&
+    typeof (e as DmabufSystemError).syscall === 'string';
+}
+
+/**
+ * Add a path (and optionally a hint) to a system error thrown by a backend call that only saw an fd.
+ * Rebuilds the message so it reads like Node's. Non-system errors pass through unchanged.
+ */
+export function withPath<E>(e: E, path: string | undefined, hint?: string): E {
+  if (!isSystemError(e)) return e;
+  if (path !== undefined && e.path === undefined) e.path = path;
+  if (hint !== undefined && e.hint === undefined) e.hint = hint;
+  const desc = ERRNO[e.errno]?.[1] ?? `unknown error ${e.errno}`;
+  let message = `${e.code}: ${desc}, ${e.syscall}`;
+  if (e.path !== undefined) message += ` '${e.path}'`;
+  if (e.hint !== undefined) message += ` (${e.hint})`;
+  e.message = message;
+  return e;
+}
+
+/** Run fn; decorate a system error it throws with path/hint. */
+export function atPath<T>(path: string | undefined, fn: () => T, hint?: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw withPath(e, path, hint);
+  }
+}
+
+// ---- library errors (not from the kernel) -----------------------------------------------------------
+
+export interface CodedError extends Error {
+  code: string;
+}
+
+function coded<E extends Error>(err: E, code: string): E & CodedError {
+  const e = err as E & CodedError;
+  e.code = code;
+  return e;
+}
+
+/** Use of a closed DmaBuf, device, sync file, mapping or exporter. */
+export function closedError(what: string): CodedError {
+  return coded(new Error(`${what} is closed`), 'ERR_DMABUF_CLOSED');
+}
+
+/** An operation the object's state does not allow (e.g. a writable view of a read-only buffer). */
+export function stateError(message: string): CodedError {
+  return coded(new Error(message), 'ERR_INVALID_STATE');
+}
+
+/** A feature this backend or kernel does not offer. */
+export function unsupportedError(message: string): CodedError {
+  return coded(new Error(message), 'ERR_DMABUF_UNSUPPORTED');
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${(value as { name?: string }).name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const ctor = (value as object).constructor?.name;
+    return ctor ? `an instance of ${ctor}` : 'an object';
+  }
+  if (typeof value === 'bigint') return `type bigint (${value}n)`;
+  if (typeof value === 'symbol') return `type symbol (${String(value)})`;
+  let shown = String(value);
+  if (typeof value === 'string') {
+    if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+    shown = `'${shown}'`;
+  }
+  return `type ${typeof value} (${shown})`;
+}
+
+/** TypeError [ERR_INVALID_ARG_TYPE], worded like Node's. */
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError & CodedError {
+  return coded(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`),
+    'ERR_INVALID_ARG_TYPE');
+}
+
+/** RangeError [ERR_OUT_OF_RANGE], worded like Node's. */
+export function outOfRange(name: string, range: string, actual: unknown): RangeError & CodedError {
+  const shown = typeof actual === 'bigint' ? `${actual}n` : typeof actual === 'string' ? `'${actual}'` : String(actual);
+  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
+    'ERR_OUT_OF_RANGE');
+}
+
+/** TypeError [ERR_INVALID_ARG_VALUE], worded like Node's. */
+export function invalidArgValue(name: string, actual: unknown, reason: string): TypeError & CodedError {
+  let shown: string;
+  try {
+    shown = typeof actual === 'string' ? `'${actual}'` : JSON.stringify(actual) ?? String(actual);
+  } catch {
+    shown = String(actual);
+  }
+  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+// ---- validators ---------------------------------------------------------------------------------------
+
+export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/** An integer number in [min, max]; precise messages; throws before any syscall. */
+export function validateInt(value: unknown, name: string, min = 0, max = MAX_SAFE): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
+  return value;
+}
+
+export function validateString(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  return value;
+}
+
+export function validateFunction(value: unknown, name: string): (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
+  return value as (...args: never[]) => unknown;
+}
+
+export function validateObject<T extends object>(value: unknown, name: string, optional = false): T | undefined {
+  if (value === undefined && optional) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArgType(name, 'of type object', value);
+  }
+  return value as T;
+}
+
+export function validateBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value);
+  return value;
+}
+
+export function validateOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    if (typeof value !== 'string') throw invalidArgType(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+    throw invalidArgValue(name, value, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  }
+  return value as T;
+}
