@@ -1,0 +1,243 @@
+#!/bin/bash
+# Run a command as root on a stock Debian kernel, in a qemu VM whose root file system is the host's
+# own / (read-only). See scripts/README.md.
+#
+#   npm run vm -- [--kernel trixie|sid|all] [--mem MB] [--timeout SECONDS] [--dmesg PATH] [--] CMD...
+#
+# Exit status: the command's, or 125 if the VM could not be prepared, did not boot or never reported
+# the command's status (124 on timeout). With --kernel all: non-zero if any kernel failed.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=vm/lib.sh
+. "$HERE/vm/lib.sh"
+
+usage() {
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+KERNEL=${DMABUF_VM_KERNEL_SUITE:-trixie}
+MEM=${DMABUF_VM_MEM:-2048}
+TIMEOUT=${DMABUF_VM_TIMEOUT:-2400}
+DMESG=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
+	--kernel=*) KERNEL=${1#*=}; shift ;;
+	--mem) MEM=${2:?--mem needs a value}; shift 2 ;;
+	--mem=*) MEM=${1#*=}; shift ;;
+	--timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
+	--timeout=*) TIMEOUT=${1#*=}; shift ;;
+	--dmesg) DMESG=${2:?--dmesg needs a path}; shift 2 ;;
+	--dmesg=*) DMESG=${1#*=}; shift ;;
+	-h | --help) usage ;;
+	--) shift; break ;;
+	-*) echo "vm: unknown option $1" >&2; usage ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "vm: no command given" >&2; usage; }
+case $KERNEL in
+all) SUITES=(trixie sid) ;;
+trixie | sid) SUITES=("$KERNEL") ;;
+*) echo "vm: unknown kernel '$KERNEL' (trixie, sid or all)" >&2; exit 2 ;;
+esac
+[[ $MEM =~ ^[0-9]+$ ]] || vm_die "--mem wants a number of MB"
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || vm_die "--timeout wants a number of seconds"
+if [ -n "$DMESG" ]; then
+	case $DMESG in /*) ;; *) DMESG=$PWD/$DMESG ;; esac
+fi
+
+# --- host requirements -------------------------------------------------------------------------
+check_host() {
+	local missing=() t
+	for t in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio modinfo:kmod \
+		xz:xz-utils make:make gcc:gcc python3:python3 apt-get:apt dpkg-deb:dpkg flock:util-linux \
+		strip:binutils; do
+		command -v "${t%%:*}" > /dev/null || missing+=("${t#*:}")
+	done
+	if command -v busybox > /dev/null && ldd "$(command -v busybox)" > /dev/null 2>&1; then
+		missing+=(busybox-static)
+	fi
+	[ ${#missing[@]} -eq 0 ] || vm_die "missing host tools; install them with: apt-get install ${missing[*]}"
+}
+check_host
+
+# --- kernel + initramfs (cached) ---------------------------------------------------------------
+# Sets KVER and KDIR (holding vmlinuz, plan, mods/) and INITRD for suite $1.
+prepare() {
+	local suite=$1 bhash ihash old hs v
+	mkdir -p "$VM_CACHE"
+	exec 9> "$VM_CACHE/.lock"
+	flock 9
+	vm_apt_update "$suite"
+	if ! vm_resolve "$suite"; then
+		vm_apt_update "$suite" force
+		vm_resolve "$suite" || vm_die "cannot find linux-image-amd64 in $suite"
+	fi
+	bhash=$(vm_hash "$HERE/vm/build.sh" "$HERE/vm/lib.sh" "$HERE"/vm/oot/*/*)
+	KDIR=$VM_CACHE/$KVER/$bhash
+	if [ ! -f "$KDIR/ready" ]; then
+		vm_log "preparing $suite's kernel $KVER (first run for this kernel and recipe: download and build)"
+		if ! vm_download "$suite" "$VM_CACHE/$KVER/debs" "${IMAGE_PKGS[@]}" "${BUILD_PKGS[@]}"; then
+			vm_log "download failed; refreshing the package lists and trying again"
+			vm_apt_update "$suite" force
+			vm_resolve "$suite" || vm_die "cannot find linux-image-amd64 in $suite"
+			KDIR=$VM_CACHE/$KVER/$bhash
+			vm_download "$suite" "$VM_CACHE/$KVER/debs" "${IMAGE_PKGS[@]}" "${BUILD_PKGS[@]}" ||
+				vm_die "cannot download the $suite kernel packages"
+		fi
+		# host-side build dependency (headers only, from the host's own release)
+		hs=$(vm_host_suite)
+		if ! compgen -G "$VM_CACHE/hostdebs/libelf-dev_*.deb" > /dev/null; then
+			vm_apt_update "$hs"
+			v=$(vm_apt_field "$hs" libelf-dev Version)
+			[ -n "$v" ] || vm_die "no libelf-dev in $hs"
+			vm_download "$hs" "$VM_CACHE/hostdebs" "libelf-dev=$v" || vm_die "cannot download libelf-dev"
+		fi
+		rm -rf "$KDIR.tmp"
+		mkdir -p "$KDIR.tmp"
+		bash "$HERE/vm/build.sh" "$KVER" "$VM_CACHE/$KVER/debs" "$VM_CACHE/hostdebs" "$KDIR.tmp" ||
+			vm_die "could not prepare $suite's kernel $KVER (log: $KDIR.tmp/build.log)"
+		rm -rf "$KDIR"
+		mv "$KDIR.tmp" "$KDIR"
+		date > "$KDIR/ready"
+		# builds of older recipes for this kernel are no longer needed
+		for old in "$VM_CACHE/$KVER"/*/; do
+			old=${old%/}
+			[ "$old" = "$KDIR" ] || [ "${old##*/}" = debs ] || rm -rf "$old"
+		done
+	fi
+	# a previous kernel of this suite is no longer needed (unless another suite uses it)
+	old=$(cat "$VM_CACHE/apt/$suite/kver" 2> /dev/null || true)
+	if [ -n "$old" ] && [ "$old" != "$KVER" ] && [ -d "$VM_CACHE/$old" ] &&
+		! find "$VM_CACHE/apt" -name kver ! -path "*/apt/$suite/kver" -exec cat {} + | grep -qxF "$old"; then
+		vm_log "removing the cache of $suite's previous kernel $old"
+		rm -rf "${VM_CACHE:?}/$old"
+	fi
+	echo "$KVER" > "$VM_CACHE/apt/$suite/kver"
+	# initramfs: busybox + modules + init (cheap; keyed by its own recipe)
+	ihash=$(vm_hash "$HERE/vm/init" "$KDIR/plan" "$(command -v busybox)")
+	INITRD=$KDIR/initrd-$ihash.cpio.gz
+	if [ ! -f "$INITRD" ]; then
+		local t
+		t=$(mktemp -d)
+		mkdir -p "$t"/{bin,dev,proc,sys,tmp,mnt,lib/vm}
+		cp "$(command -v busybox)" "$t/bin/busybox"
+		cp "$HERE/vm/init" "$t/init"
+		chmod 755 "$t/init"
+		cp -r "$KDIR/mods" "$t/lib/vm/mods"
+		cp "$KDIR/plan" "$t/lib/vm/plan"
+		rm -f "$KDIR"/initrd-*.cpio.gz
+		(cd "$t" && find . | cpio -o -H newc --quiet | gzip -1 > "$INITRD.tmp")
+		mv "$INITRD.tmp" "$INITRD"
+		rm -rf "$t"
+	fi
+	flock -u 9
+}
+
+# --- one run -----------------------------------------------------------------------------------
+RUNDIR=
+cleanup() { [ -z "$RUNDIR" ] || rm -rf "$RUNDIR"; }
+trap cleanup EXIT
+
+q() { printf '%q' "$1"; }
+
+# write the per-run share: run.sh (the command, its cwd and environment), nonce, want-dmesg
+write_run() {
+	local suite=$1 v name path
+	shift
+	# the host's PATH (the root is the host's), completed with the usual directories, no duplicates
+	path=$(printf '%s' "${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" |
+		tr ':' '\n' | awk 'NF && !seen[$0]++' | paste -sd: -)
+	{
+		echo '#!/bin/bash'
+		echo '# generated by scripts/vm.sh: runs inside the VM, chrooted into the host root'
+		echo "export PATH=$(q "$path")"
+		echo 'export HOME=/tmp/home USER=root LOGNAME=root SHELL=/bin/bash LANG=C.UTF-8'
+		echo 'export npm_config_cache=/tmp/npm-cache npm_config_logs_dir=/tmp/npm-logs'
+		echo 'export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false'
+		echo "export DMABUF_VM=1 DMABUF_VM_KERNEL=$(q "$suite")"
+		for name in CI TERM NO_COLOR FORCE_COLOR $(compgen -e | grep -E '^DMABUF_' || true); do
+			case $name in DMABUF_VM | DMABUF_VM_KERNEL) continue ;; esac
+			[ -n "${!name+x}" ] || continue
+			v=${!name}
+			echo "export $name=$(q "$v")"
+		done
+		echo 'mkdir -p "$HOME" /tmp/npm-cache /tmp/npm-logs'
+		echo "cd -- $(q "$PWD") || { echo \"vm: cannot cd to \$PWD in the VM\" >&2; exit 125; }"
+		local cmd="" a
+		for a in "$@"; do cmd+=" $(q "$a")"; done
+		if [ -t 1 ]; then
+			echo "exec$cmd"
+		else
+			# not a terminal on the host: do not let the command see one either
+			echo "$cmd 2>&1 | cat"
+			echo 'exit "${PIPESTATUS[0]}"'
+		fi
+	} > "$RUNDIR/share/run.sh"
+	od -An -N8 -tx1 /dev/urandom | tr -d ' \n' > "$RUNDIR/share/nonce"
+	if [ -n "$DMESG" ]; then echo 1; else echo 0; fi > "$RUNDIR/share/want-dmesg"
+}
+
+# run_suite SUITE CMD...: returns the command's status (125 for an infrastructure failure)
+run_suite() {
+	local suite=$1 dmesg_file=
+	shift
+	prepare "$suite"
+	RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/dmabuf-vm.XXXXXX")
+	mkdir -p "$RUNDIR/share" "$RUNDIR/state"
+	write_run "$suite" "$@"
+	if [ -n "$DMESG" ]; then
+		dmesg_file=$DMESG
+		[ ${#SUITES[@]} -eq 1 ] || dmesg_file=$DMESG.$suite
+	fi
+	local accel=${DMABUF_VM_ACCEL:-tcg,thread=multi} cpu=max
+	case $accel in kvm*) cpu=host ;; esac
+	vm_log "booting $suite's kernel $KVER ($(sed -n 's/^\([a-z_]*\) .*UNAVAILABLE.*/\1/p' "$KDIR/plan" | sed 's/^/no /' | paste -sd, - | sed 's/^$/all devices/;s/^/planned: /'))"
+	local t0 rcs
+	t0=$(date +%s)
+	set +e
+	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+		-accel "$accel" -cpu "$cpu" -smp 2 -m "$MEM" \
+		-nodefaults -no-user-config -display none -serial stdio -no-reboot \
+		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
+		-append "console=ttyS0 quiet loglevel=3 panic=-1 cma=64M mitigations=off" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-virtfs "local,path=$RUNDIR/share,mount_tag=vmrun,security_model=none,readonly=on,multidevs=remap" \
+		-device virtio-gpu-pci \
+		< /dev/null 2> "$RUNDIR/qemu.err" |
+		python3 "$HERE/vm/console.py" "$(cat "$RUNDIR/share/nonce")" "$RUNDIR/state" "$dmesg_file"
+	rcs=("${PIPESTATUS[@]}")
+	set -e
+	local rc secs=$(( $(date +%s) - t0 ))
+	if [ -f "$RUNDIR/state/rc" ]; then
+		rc=$(cat "$RUNDIR/state/rc")
+		vm_log "$suite ($KVER): command exited with status $rc after ${secs}s"
+		[ -z "$dmesg_file" ] || vm_log "dmesg saved to $dmesg_file"
+	elif [ "${rcs[0]}" = 124 ]; then
+		vm_log "ERROR: $suite ($KVER): timed out after ${TIMEOUT}s (set --timeout or DMABUF_VM_TIMEOUT)"
+		rc=124
+	else
+		if [ -f "$RUNDIR/state/info" ]; then
+			vm_log "ERROR: $suite ($KVER): the VM booted but never reported the command's exit status"
+		else
+			vm_log "ERROR: $suite ($KVER): the VM did not boot (qemu exited with ${rcs[0]}); last console lines:"
+			sed 's/^/vm:   | /' "$RUNDIR/state/tail" 2> /dev/null | tail -n 30 >&2 || true
+		fi
+		[ ! -s "$RUNDIR/qemu.err" ] || sed 's/^/vm: qemu: /' "$RUNDIR/qemu.err" >&2
+		rc=125
+	fi
+	rm -rf "$RUNDIR"
+	RUNDIR=
+	return "$rc"
+}
+
+status=0
+for s in "${SUITES[@]}"; do
+	if run_suite "$s" "$@"; then :; else
+		r=$?
+		[ "$status" -ne 0 ] || status=$r
+	fi
+done
+exit "$status"
