@@ -1,0 +1,526 @@
+/**
+ * DmaBuf: one owned dma-buf fd. Size, inode, fdinfo, name, zero-copy CPU mappings, CPU access
+ * bracketing (DMA_BUF_IOCTL_SYNC), implicit-fence sync files, readiness, dup, close.
+ */
+import type { Backend, Fd, MapHandle } from './backend/types';
+import { getBackend } from './backend/index';
+import {
+  DMA_BUF_NAME_LEN, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE,
+  MAP_SHARED, O_ACCMODE, O_RDONLY, POLLIN, POLLOUT, PROT_READ, PROT_WRITE, SEEK_END,
+} from './constants';
+import {
+  closedError, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInt,
+  validateObject, validateOneOf, validateString, withPath,
+} from './errors';
+import { trackOwned, untrackOwned } from './lifecycle';
+import { SyncFile } from './syncfile';
+import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
+
+/** How the CPU uses a buffer: the DMA_BUF_SYNC_READ / _WRITE / _RW flags. */
+export type Access = 'read' | 'write' | 'readwrite';
+export const ACCESS_MODES: readonly Access[] = ['read', 'write', 'readwrite'];
+
+const SYNC_FLAG: Record<Access, number> = {
+  read: DMA_BUF_SYNC_READ,
+  write: DMA_BUF_SYNC_WRITE,
+  readwrite: DMA_BUF_SYNC_RW,
+};
+
+/** What /proc/self/fdinfo says about a dma-buf. */
+export interface DmaBufInfo {
+  /** Bytes. */
+  size: number;
+  /** The exporter's name: 'udmabuf', 'system', a CMA heap's name, 'drm', 'virtio_gpu', ... */
+  exporter: string;
+  /** The name set with setName(), or null if none was ever set. */
+  name: string | null;
+  /** The kernel's file reference count minus one: grows with each dup'ed fd and each mapping. */
+  count: number;
+  /** open flags (O_RDWR, O_CLOEXEC, ...) of this fd. */
+  flags: number;
+  /** Unique per dma-buf (equal for dup'ed fds and for re-exports of the same GEM object). */
+  inode: bigint;
+  /** Opened O_RDONLY: writable mappings fail with EACCES. */
+  readOnly: boolean;
+}
+
+/** Parse fdinfo text (`key:\tvalue` lines). */
+export function parseFdinfo(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1).replace(/^\t/, '').trimEnd());
+  }
+  return out;
+}
+
+export interface MapOptions {
+  /** Page-aligned byte offset into the buffer (default 0). */
+  offset?: number;
+  /** Bytes to map (default: to the end of the buffer). */
+  length?: number;
+}
+
+/**
+ * A CPU mapping of (part of) a dma-buf. `bytes` is a view over the real pages (no copy); a read-only
+ * mapping has no view (a write through one would crash the process) and is read with read().
+ * unmap() (and closing the DmaBuf) detaches the view: old Uint8Arrays then have length 0.
+ */
+export class Mapping implements Disposable {
+  /** Mappings carry their kind: this is a CPU mapping. */
+  readonly kind = 'cpu' as const;
+  readonly access: 'read' | 'readwrite';
+  readonly offset: number;
+  readonly length: number;
+  readonly #handle: MapHandle;
+  readonly #backend: Backend;
+  #view: Uint8Array | undefined;
+  #onUnmap: ((m: Mapping) => void) | undefined;
+
+  /** @internal */
+  constructor(backend: Backend, handle: MapHandle, access: 'read' | 'readwrite', offset: number, onUnmap?: (m: Mapping) => void) {
+    this.#backend = backend;
+    this.#handle = handle;
+    this.access = access;
+    this.offset = offset;
+    this.length = handle.length;
+    this.#onUnmap = onUnmap;
+  }
+
+  get mapped(): boolean {
+    return this.#backend.isMapped(this.#handle);
+  }
+
+  /** The ArrayBuffer over the mapped pages (writable mappings only). */
+  get buffer(): ArrayBuffer {
+    if (!this.mapped) throw stateError('the mapping was unmapped');
+    if (this.access === 'read') {
+      throw stateError('a read-only mapping has no ArrayBuffer (a write through it would crash); use read()');
+    }
+    return this.#backend.mapBuffer(this.#handle);
+  }
+
+  /** A Uint8Array over the mapped pages, no copy (writable mappings only). */
+  get bytes(): Uint8Array {
+    if (this.#view && this.#view.byteLength === this.length && this.mapped) return this.#view;
+    this.#view = new Uint8Array(this.buffer);
+    return this.#view;
+  }
+
+  /** Copy bytes out of the mapping (works for read-only mappings too). */
+  read(offset = 0, length?: number): Buffer {
+    validateInt(offset, 'offset', 0, this.length);
+    const len = length === undefined ? this.length - offset : validateInt(length, 'length', 0, this.length - offset);
+    if (!this.mapped) throw stateError('the mapping was unmapped');
+    const out = Buffer.allocUnsafe(len);
+    if (len > 0) this.#backend.mapRead(this.#handle, offset, out);
+    return out;
+  }
+
+  /** Detach the view, then munmap. Idempotent. */
+  unmap(): void {
+    if (!this.#backend.isMapped(this.#handle)) return;
+    this.#view = undefined;
+    this.#backend.munmap(this.#handle);
+    const cb = this.#onUnmap;
+    this.#onUnmap = undefined;
+    cb?.(this);
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.unmap();
+    } catch {
+      /* dispose never throws */
+    }
+  }
+}
+
+interface DmaBufState {
+  path?: string;
+  size?: number;
+  inode?: bigint;
+}
+
+export class DmaBuf implements Disposable {
+  #fd: Fd;
+  #closed = false;
+  readonly #backend: Backend;
+  readonly #size: number;
+  readonly #inode: bigint;
+  readonly #path: string | undefined;
+  readonly #readOnly: boolean;
+  readonly #mappings = new Set<Mapping>();
+  /** Open CPU accesses (beginAccess without endAccess yet), per mode. */
+  readonly #open = new Map<Access, number>();
+  #cpu: Mapping | undefined;
+
+  /** @internal Takes ownership of fd, which must be a dma-buf. Use the allocators or DmaBuf.fromFd(). */
+  constructor(fd: Fd, backend: Backend = getBackend(), state: DmaBufState = {}) {
+    this.#fd = fd;
+    this.#backend = backend;
+    this.#path = state.path;
+    try {
+      this.#inode = state.inode ?? backend.fstat(fd).ino;
+      this.#size = state.size ?? backend.lseek(fd, 0, SEEK_END);
+      this.#readOnly = (backend.getFlags(fd) & O_ACCMODE) === O_RDONLY;
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+    trackOwned(this, backend, fd, 'DmaBuf');
+  }
+
+  /**
+   * Adopt an existing dma-buf fd (from another process, a V4L2 export, ...). It is verified to be a
+   * dma-buf. With dup (the default) the library owns a duplicate and the caller keeps its fd.
+   */
+  static fromFd(fd: number, options: { dup?: boolean } = {}): DmaBuf {
+    validateInt(fd, 'fd', 0, 0x7fffffff);
+    const o = validateObject<{ dup?: boolean }>(options, 'options', true) ?? {};
+    if (o.dup !== undefined && typeof o.dup !== 'boolean') throw invalidArgType('options.dup', 'of type boolean', o.dup);
+    const backend = getBackend();
+    const own = o.dup === false ? fd : backend.dup(fd);
+    try {
+      const info = parseFdinfo(backend.readTextFile(`/proc/self/fdinfo/${own}`));
+      if (!info.has('exp_name')) {
+        throw invalidArgValue('fd', fd, 'is not a dma-buf (its fdinfo has no exp_name)');
+      }
+    } catch (e) {
+      if (own !== fd) backend.close(own);
+      throw e;
+    }
+    return new DmaBuf(own, backend);
+  }
+
+  /** The fd number (owned by this object; do not close it yourself). */
+  get fd(): Fd {
+    this.#check();
+    return this.#fd;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get inode(): bigint {
+    return this.#inode;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The dma-buf was opened read-only (e.g. a PRIME export without DRM_RDWR). */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** @internal the backend this buffer lives in */
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  /** Where the buffer came from (an allocator's device path), if known. */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  #check(): void {
+    if (this.#closed) throw closedError('DmaBuf');
+  }
+
+  /** The fd, after checking that the number still refers to this dma-buf (inode check). */
+  #verifiedFd(): Fd {
+    this.#check();
+    let ino: bigint | undefined;
+    try {
+      ino = this.#backend.fstat(this.#fd).ino;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EBADF') throw e;
+    }
+    if (ino !== this.#inode) {
+      // Closed behind our back (and maybe reused by another file): never touch it again.
+      this.#closed = true;
+      untrackOwned(this);
+      this.#forgetMappings();
+      throw systemError(9, 'fstat', undefined,
+        `fd ${this.#fd} no longer refers to this dma-buf: it was closed outside the library${ino === undefined ? '' : ' and reused by another file'}`);
+    }
+    return this.#fd;
+  }
+
+  /** Size, exporter, name, reference count and flags, from /proc/self/fdinfo. */
+  info(): DmaBufInfo {
+    const fd = this.#verifiedFd();
+    const f = parseFdinfo(this.#backend.readTextFile(`/proc/self/fdinfo/${fd}`));
+    const flags = parseInt(f.get('flags') ?? '0', 8);
+    return {
+      size: Number(f.get('size') ?? this.#size),
+      exporter: f.get('exp_name') ?? '',
+      name: f.has('name') ? f.get('name') ?? '' : null,
+      count: Number(f.get('count') ?? 0),
+      flags,
+      inode: this.#inode,
+      readOnly: (flags & O_ACCMODE) === O_RDONLY,
+    };
+  }
+
+  /** The exporter's name (fdinfo exp_name). */
+  get exporter(): string {
+    return this.info().exporter;
+  }
+
+  /** DMA_BUF_SET_NAME: at most 31 bytes of UTF-8, no NUL. Shows in fdinfo and /proc/<pid>/maps. */
+  setName(name: string): void {
+    validateString(name, 'name');
+    if (name.includes('\0')) throw invalidArgValue('name', name, 'must not contain NUL bytes');
+    const bytes = Buffer.byteLength(name, 'utf8');
+    if (bytes > DMA_BUF_NAME_LEN - 1) throw outOfRange('name', `at most ${DMA_BUF_NAME_LEN - 1} bytes of UTF-8`, `${bytes} bytes`);
+    this.#backend.dmabufSetName(this.#verifiedFd(), name);
+  }
+
+  /**
+   * Map the buffer into this process. 'read' gives a mapping without a writable view (read it with
+   * mapping.read()); 'write' and 'readwrite' give `mapping.bytes`, a Uint8Array over the pages.
+   * Bracket CPU access with access()/beginAccess() around reads and writes.
+   */
+  map(access: Access = 'readwrite', options: MapOptions = {}): Mapping {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    const o = validateObject<MapOptions>(options, 'options', true) ?? {};
+    const page = this.#backend.pageSize;
+    const offset = o.offset === undefined ? 0 : validateInt(o.offset, 'options.offset', 0, this.#size);
+    if (offset % page !== 0) throw outOfRange('options.offset', `a multiple of the page size (${page})`, offset);
+    const maxLen = this.#size - offset;
+    const length = o.length === undefined ? maxLen : validateInt(o.length, 'options.length', 1, maxLen);
+    if (length === 0) throw outOfRange('options.offset', `less than the buffer size (${this.#size})`, offset);
+    const fd = this.#verifiedFd();
+    const mode = access === 'read' ? 'read' : 'readwrite';
+    const prot = mode === 'read' ? PROT_READ : PROT_READ | PROT_WRITE;
+    let handle: MapHandle;
+    try {
+      handle = this.#backend.mmap(fd, length, prot, MAP_SHARED, offset);
+    } catch (e) {
+      throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
+        ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
+    }
+    const m = new Mapping(this.#backend, handle, mode, offset, (x) => this.#mappings.delete(x));
+    this.#mappings.add(m);
+    return m;
+  }
+
+  /** The mapping access() hands out: kept while the buffer is open. */
+  #cpuMapping(): Mapping {
+    if (!this.#cpu || !this.#cpu.mapped) this.#cpu = this.map(this.#readOnly ? 'read' : 'readwrite');
+    return this.#cpu;
+  }
+
+  /** DMA_BUF_IOCTL_SYNC START: begin CPU access. May block while fences are pending (see beginAccessAsync). */
+  beginAccess(access: Access): void {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    const fd = this.#verifiedFd();
+    this.#backend.dmabufSync(fd, DMA_BUF_SYNC_START | SYNC_FLAG[access]);
+    this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
+  }
+
+  /** DMA_BUF_IOCTL_SYNC END: end CPU access begun with the same mode. */
+  endAccess(access: Access): void {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    this.#check();
+    const n = this.#open.get(access) ?? 0;
+    if (n === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
+    if (n === 1) this.#open.delete(access);
+    else this.#open.set(access, n - 1);
+    this.#backend.dmabufSync(this.#fd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);
+  }
+
+  /**
+   * Begin CPU access without blocking the event loop: waits for the buffer's fences off the JS thread
+   * (in slices, so it can time out or be aborted), then issues SYNC START on the thread pool.
+   * Rejects with ETIMEDOUT when `timeout` ms pass first.
+   */
+  async beginAccessAsync(access: Access, options: WaitOptions = {}): Promise<void> {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    const o = validateWaitOptions(options);
+    this.#check();
+    const ready = await waitReadable(this.#backend, () => this.#verifiedFd(), access === 'read' ? POLLIN : POLLOUT, o);
+    if (!ready) throw withPath(systemError(110, 'poll'), this.#path, `the buffer's fences did not signal within ${o.timeout} ms`);
+    await this.#backend.dmabufSyncAsync(this.#verifiedFd(), DMA_BUF_SYNC_START | SYNC_FLAG[access]);
+    this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
+  }
+
+  /**
+   * Run fn between SYNC START and SYNC END; END always happens, also when fn throws or its promise
+   * rejects. fn gets the bytes: a zero-copy view, or for a read-only buffer a copy.
+   */
+  access<T>(access: Access, fn: (bytes: Uint8Array) => T): T {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    validateFunction(fn, 'fn');
+    const bytes = this.#bytesFor(access);
+    this.beginAccess(access);
+    return this.#runThenEnd(access, fn, bytes);
+  }
+
+  /** access() whose START does not block the event loop (see beginAccessAsync). */
+  async accessAsync<T>(access: Access, fn: (bytes: Uint8Array) => T | Promise<T>, options: WaitOptions = {}): Promise<T> {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    validateFunction(fn, 'fn');
+    const bytes = this.#bytesFor(access);
+    await this.beginAccessAsync(access, options);
+    return await this.#runThenEnd(access, fn, bytes);
+  }
+
+  #bytesFor(access: Access): Uint8Array {
+    const m = this.#cpuMapping();
+    if (m.access === 'read') {
+      if (access !== 'read') {
+        throw withPath(systemError(13, 'mmap'), this.#path, 'the dma-buf is read-only: only \'read\' access is possible');
+      }
+      return m.read();
+    }
+    return m.bytes;
+  }
+
+  #runThenEnd<T>(access: Access, fn: (bytes: Uint8Array) => T, bytes: Uint8Array): T {
+    let result: T;
+    try {
+      result = fn(bytes);
+    } catch (e) {
+      this.#endQuietly(access);
+      throw e;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (v) => {
+          this.endAccess(access);
+          return v;
+        },
+        (e) => {
+          this.#endQuietly(access);
+          throw e;
+        },
+      ) as T;
+    }
+    this.endAccess(access);
+    return result;
+  }
+
+  #endQuietly(access: Access): void {
+    try {
+      if (!this.#closed) this.endAccess(access);
+    } catch {
+      /* the caller's error wins */
+    }
+  }
+
+  /** CPU accesses begun and not yet ended, per mode. */
+  get openAccesses(): ReadonlyMap<Access, number> {
+    return new Map(this.#open);
+  }
+
+  /**
+   * DMA_BUF_IOCTL_EXPORT_SYNC_FILE: a sync file with the buffer's current fences — for 'read', what a
+   * reader must wait for (writers); for 'write'/'readwrite', every fence. Linux 6.0+.
+   */
+  exportSyncFile(access: Access): SyncFile {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    const fd = this.#backend.dmabufExportSyncFile(this.#verifiedFd(), SYNC_FLAG[access]);
+    return new SyncFile(fd, this.#backend);
+  }
+
+  /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE: add the sync file's fences as read or write fences. Linux 6.0+. */
+  importSyncFile(syncFile: SyncFile, access: Access): void {
+    if (!(syncFile instanceof SyncFile)) throw invalidArgType('syncFile', 'an instance of SyncFile', syncFile);
+    validateOneOf(access, 'access', ACCESS_MODES);
+    this.#backend.dmabufImportSyncFile(this.#verifiedFd(), SYNC_FLAG[access], syncFile.fd);
+  }
+
+  /** True when CPU access of this kind would not wait (poll with timeout 0). */
+  isIdle(access: Access = 'readwrite'): boolean {
+    validateOneOf(access, 'access', ACCESS_MODES);
+    const ev = access === 'read' ? POLLIN : POLLOUT;
+    return (this.#backend.poll(this.#verifiedFd(), ev, 0) & ev) !== 0;
+  }
+
+  /**
+   * Resolves true once CPU access of this kind would not wait (for 'read': no pending writers; for
+   * 'write'/'readwrite': no pending fences at all), false when `timeout` ms pass first. Off the JS thread.
+   */
+  idle(access: Access = 'readwrite', options: WaitOptions = {}): Promise<boolean> {
+    try {
+      validateOneOf(access, 'access', ACCESS_MODES);
+      this.#check();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return waitReadable(this.#backend, () => this.#verifiedFd(), access === 'read' ? POLLIN : POLLOUT, options);
+  }
+
+  /** A second, independently owned DmaBuf for the same buffer (same inode). */
+  dup(): DmaBuf {
+    const fd = this.#backend.dup(this.#verifiedFd());
+    return new DmaBuf(fd, this.#backend, { path: this.#path, size: this.#size, inode: this.#inode });
+  }
+
+  /**
+   * Give up ownership of the fd and return it (the caller must close it). Mappings are unmapped first.
+   */
+  release(): Fd {
+    const fd = this.#verifiedFd();
+    this.#endAllAccess();
+    this.#unmapAll();
+    this.#closed = true;
+    untrackOwned(this);
+    return fd;
+  }
+
+  #endAllAccess(): void {
+    for (const [access, n] of this.#open) {
+      for (let i = 0; i < n; i++) {
+        try {
+          this.#backend.dmabufSync(this.#fd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);
+        } catch {
+          /* closing anyway */
+        }
+      }
+    }
+    this.#open.clear();
+  }
+
+  #unmapAll(): void {
+    for (const m of [...this.#mappings]) m.unmap();
+    this.#mappings.clear();
+    this.#cpu = undefined;
+  }
+
+  #forgetMappings(): void {
+    // Mappings stay valid memory after the fd is gone; unmap them so no view outlives the object.
+    this.#unmapAll();
+    this.#open.clear();
+  }
+
+  /** End open CPU accesses, unmap every mapping (views detach), close the fd. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    untrackOwned(this);
+    let sameFile = true;
+    try {
+      sameFile = this.#backend.fstat(this.#fd).ino === this.#inode;
+    } catch {
+      sameFile = false;
+    }
+    if (sameFile) this.#endAllAccess();
+    this.#open.clear();
+    this.#unmapAll();
+    if (sameFile) this.#backend.close(this.#fd);
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.close();
+    } catch {
+      /* dispose never throws */
+    }
+  }
+}

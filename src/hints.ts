@@ -1,0 +1,37 @@
+/**
+ * What to tell a user when a device is missing or not permitted: module to load, group to join,
+ * a udev rule. Used by errors (as `hint`) and by probe().
+ */
+
+type Iface = 'udmabuf' | 'heap' | 'drm' | 'sw_sync';
+
+const MISSING: Record<Iface, string> = {
+  udmabuf: 'load the udmabuf module (sudo modprobe udmabuf); it needs a kernel with CONFIG_UDMABUF (4.20+)',
+  heap: 'the kernel has no dma-heaps here: it needs CONFIG_DMABUF_HEAPS with CONFIG_DMABUF_HEAPS_SYSTEM (5.6+), or CONFIG_DMABUF_HEAPS_CMA and cma=<size> on the kernel command line for a contiguous heap',
+  drm: 'no DRM device: load a driver (e.g. sudo modprobe vgem, or vkms for a virtual display)',
+  sw_sync: 'sw_sync needs CONFIG_SW_SYNC and debugfs mounted at /sys/kernel/debug (root)',
+};
+
+const RULES: Record<Iface, string> = {
+  udmabuf: 'KERNEL=="udmabuf", GROUP="video", MODE="0660"',
+  heap: 'SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660"',
+  drm: 'SUBSYSTEM=="drm", KERNEL=="card*|renderD*", GROUP="video", MODE="0660"',
+  sw_sync: '',
+};
+
+const PERMISSION: Record<Iface, string> = {
+  udmabuf: `join the group that owns /dev/udmabuf, or add a udev rule (/etc/udev/rules.d/70-dmabuf.rules): ${RULES.udmabuf}`,
+  heap: `join the group that owns /dev/dma_heap/*, or add a udev rule (/etc/udev/rules.d/70-dmabuf.rules): ${RULES.heap}`,
+  drm: `join the 'video' (cards) or 'render' (render nodes) group, or add a udev rule: ${RULES.drm}`,
+  sw_sync: 'debugfs files need root',
+};
+
+export function deviceHint(iface: Iface, code: string | undefined): string | undefined {
+  if (code === 'ENOENT' || code === 'ENODEV' || code === 'ENXIO') return MISSING[iface];
+  if (code === 'EACCES' || code === 'EPERM') return PERMISSION[iface];
+  return undefined;
+}
+
+export function udevRule(iface: Iface): string {
+  return RULES[iface];
+}

@@ -1,0 +1,20 @@
+/**
+ * dmabuf: Linux dma-buf for Node.js.
+ */
+export { probe } from './probe';
+export type { ProbeResult, InterfaceStatus } from './probe';
+export { udmabuf, Memfd, UDMABUF_PATH } from './udmabuf';
+export type { UdmabufItem, UdmabufOptions, UdmabufLimits, MemfdOptions } from './udmabuf';
+export { heaps, Heap, CMA_HEAP_NAMES, HEAP_DIR } from './heap';
+export type { HeapInfo, HeapQuery, AllocateOptions } from './heap';
+export { drm, Device, DumbBuffer, GemHandle } from './drm';
+export type { DrmDeviceInfo, DumbOptions, OpenQuery, NodeKind } from './drm';
+export { DmaBuf, Mapping, parseFdinfo, ACCESS_MODES } from './dmabuf';
+export type { Access, DmaBufInfo, MapOptions } from './dmabuf';
+export { SyncFile } from './syncfile';
+export type { WaitOptions } from './wait';
+export { systemError, errnoName, errnoValue, isSystemError } from './errors';
+export type { DmabufSystemError, CodedError } from './errors';
+export { getBackend, setBackend, backendChoice } from './backend/index';
+export type { Backend } from './backend/types';
+export * as constants from './constants';

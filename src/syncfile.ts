@@ -1,0 +1,85 @@
+/**
+ * SyncFile: one owned sync_file fd (a set of fences), as exported from a dma-buf or received from
+ * another process or driver.
+ */
+import type { Backend, Fd, SyncFileInfo } from './backend/types';
+import { getBackend } from './backend/index';
+import { POLLIN } from './constants';
+import { closedError, validateInt, validateObject, validateString } from './errors';
+import { trackOwned, untrackOwned } from './lifecycle';
+import { waitReadable, type WaitOptions } from './wait';
+
+export class SyncFile implements Disposable {
+  #fd: Fd;
+  #closed = false;
+  readonly #backend: Backend;
+
+  /** @internal takes ownership of fd */
+  constructor(fd: Fd, backend: Backend = getBackend()) {
+    this.#fd = fd;
+    this.#backend = backend;
+    trackOwned(this, backend, fd, 'SyncFile');
+  }
+
+  /** Adopt a sync_file fd. With dup (the default) the caller keeps its own fd. */
+  static fromFd(fd: number, options: { dup?: boolean } = {}): SyncFile {
+    validateInt(fd, 'fd', 0, 0x7fffffff);
+    validateObject(options, 'options', true);
+    const backend = getBackend();
+    const own = options.dup === false ? fd : backend.dup(fd);
+    try {
+      backend.syncFileInfo(own); // verifies it is a sync_file (ENOTTY/EINVAL otherwise)
+    } catch (e) {
+      if (own !== fd) backend.close(own);
+      throw e;
+    }
+    return new SyncFile(own, backend);
+  }
+
+  get fd(): Fd {
+    if (this.#closed) throw closedError('SyncFile');
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** SYNC_IOC_FILE_INFO: status 1 signalled, 0 active, < 0 error; and each fence. */
+  info(): SyncFileInfo {
+    return this.#backend.syncFileInfo(this.fd);
+  }
+
+  /** True when every fence has signalled (poll with timeout 0). */
+  get signaled(): boolean {
+    return (this.#backend.poll(this.fd, POLLIN, 0) & POLLIN) !== 0;
+  }
+
+  /** Resolves true when signalled, false if `timeout` ms passed first. Waits off the JS thread. */
+  wait(options: WaitOptions = {}): Promise<boolean> {
+    return waitReadable(this.#backend, this.fd, POLLIN, options);
+  }
+
+  /** SYNC_IOC_MERGE: a new sync file that signals when both have. */
+  merge(other: SyncFile, name = 'merged'): SyncFile {
+    if (!(other instanceof SyncFile)) throw validateObject(other, 'other') as never;
+    validateString(name, 'name');
+    return new SyncFile(this.#backend.syncFileMerge(name, this.fd, other.fd), this.#backend);
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    untrackOwned(this);
+    this.#backend.close(this.#fd);
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.close();
+    } catch {
+      /* dispose never throws */
+    }
+  }
+}
