@@ -1,0 +1,454 @@
+// Plain file-descriptor syscalls (open/close/dup/stat/read/write/...), memfd, poll, SCM_RIGHTS fd
+// passing, and the per-environment record of every fd handed to JS.
+#include "fd.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+namespace dmabuf {
+
+// ---- tracking ------------------------------------------------------------------------------------
+
+Napi::Number TrackFd(Napi::Env env, int fd) {
+  struct stat st {};
+  FdIdentity id{0, 0};
+  if (fstat(fd, &st) == 0) id = FdIdentity{st.st_dev, st.st_ino};
+  Data(env)->fds[fd] = id;
+  return Napi::Number::New(env, fd);
+}
+
+void UntrackFd(Napi::Env env, int fd) {
+  Data(env)->fds.erase(fd);
+}
+
+void CloseTrackedFds(InstanceData* data) {
+  for (const auto& [fd, id] : data->fds) {
+    struct stat st {};
+    // Close only if the number still names the file we handed out.
+    if (fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino) ::close(fd);
+  }
+  data->fds.clear();
+}
+
+namespace {
+
+Napi::Object StatObject(Napi::Env env, const struct stat& st) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ino", Napi::BigInt::New(env, static_cast<uint64_t>(st.st_ino)));
+  o.Set("dev", Napi::BigInt::New(env, static_cast<uint64_t>(st.st_dev)));
+  o.Set("rdev", Napi::BigInt::New(env, static_cast<uint64_t>(st.st_rdev)));
+  o.Set("mode", Napi::Number::New(env, st.st_mode));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  o.Set("uid", Napi::Number::New(env, st.st_uid));
+  o.Set("gid", Napi::Number::New(env, st.st_gid));
+  return o;
+}
+
+// A Uint8Array of exactly n bytes copied from buf.
+Napi::Uint8Array BytesFrom(Napi::Env env, const void* buf, size_t n) {
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+  if (n) memcpy(out.Data(), buf, n);
+  return out;
+}
+
+// ---- files -------------------------------------------------------------------------------------------
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  int flags = ArgI32(info, 1, "flags");
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);
+  if (fd < 0) ThrowErrno(env, errno, "open", path.c_str());
+  return TrackFd(env, fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  // Linux releases the descriptor even when close() fails (EINTR, EIO): untrack either way.
+  int r = ::close(fd);
+  int err = errno;
+  UntrackFd(env, fd);
+  if (r < 0) ThrowErrno(env, err, "close");
+  return env.Undefined();
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (r < 0) ThrowErrno(env, errno, "dup");
+  return TrackFd(env, r);
+}
+
+Napi::Value Fstat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  struct stat st {};
+  if (fstat(fd, &st) < 0) ThrowErrno(env, errno, "fstat");
+  return StatObject(env, st);
+}
+
+Napi::Value Stat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  struct stat st {};
+  if (stat(path.c_str(), &st) < 0) ThrowErrno(env, errno, "stat", path.c_str());
+  return StatObject(env, st);
+}
+
+Napi::Value Lseek(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int64_t offset = ArgInt64(info, 1, "offset");
+  int whence = ArgI32(info, 2, "whence");
+  off_t r = lseek(fd, static_cast<off_t>(offset), whence);
+  if (r < 0) ThrowErrno(env, errno, "lseek");
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
+Napi::Value GetFlags(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int r = fcntl(fd, F_GETFL);
+  if (r < 0) ThrowErrno(env, errno, "fcntl(F_GETFL)");
+  return Napi::Number::New(env, r);
+}
+
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t length = ArgSize(info, 1, "length");
+  std::vector<uint8_t> buf(length);
+  ssize_t n = ::read(fd, buf.data(), buf.size());
+  if (n < 0) ThrowErrno(env, errno, "read");
+  return BytesFrom(env, buf.data(), static_cast<size_t>(n));
+}
+
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  Napi::Uint8Array data = ArgBytes(info, 1, "data");
+  bool positioned = info.Length() > 2 && !info[2].IsUndefined();
+  int64_t position = positioned ? static_cast<int64_t>(ArgSize(info, 2, "position")) : 0;
+  ssize_t n = positioned ? ::pwrite(fd, data.Data(), data.ByteLength(), static_cast<off_t>(position))
+                         : ::write(fd, data.Data(), data.ByteLength());
+  if (n < 0) ThrowErrno(env, errno, "write");
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+Napi::Value Pread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t length = ArgSize(info, 1, "length");
+  uint64_t position = ArgSize(info, 2, "position");
+  std::vector<uint8_t> buf(length);
+  ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(position));
+  if (n < 0) ThrowErrno(env, errno, "pread");
+  return BytesFrom(env, buf.data(), static_cast<size_t>(n));
+}
+
+Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) ThrowErrno(env, errno, "open", path.c_str());
+  // procfs/sysfs report st_size 0: read until EOF, bounded.
+  constexpr size_t kMax = 1 << 20;
+  std::string text;
+  char chunk[4096];
+  while (text.size() < kMax) {
+    ssize_t n = ::read(fd.get(), chunk, std::min(sizeof chunk, kMax - text.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno(env, errno, "read", path.c_str());
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  return Napi::String::New(env, text);
+}
+
+Napi::Value Readdir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) ThrowErrno(env, errno, "opendir", path.c_str());
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(fdopendir(fd.get()), closedir);
+  if (!dir) ThrowErrno(env, errno, "opendir", path.c_str());
+  (void)fd.release();  // owned by dir now
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir.get());
+    if (!e) {
+      if (errno != 0) ThrowErrno(env, errno, "readdir", path.c_str());
+      break;
+    }
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  std::sort(names.begin(), names.end());
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); i++) out.Set(static_cast<uint32_t>(i), names[i]);
+  return out;
+}
+
+Napi::Value Readlink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  std::vector<char> buf(256);
+  for (;;) {
+    ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
+    if (n < 0) ThrowErrno(env, errno, "readlink", path.c_str());
+    if (static_cast<size_t>(n) < buf.size()) return Napi::String::New(env, buf.data(), static_cast<size_t>(n));
+    if (buf.size() >= (1u << 20)) return Napi::String::New(env, buf.data(), buf.size());
+    buf.resize(buf.size() * 4);
+  }
+}
+
+Napi::Value Access(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  int mode = ArgI32(info, 1, "mode");
+  return Napi::Boolean::New(env, ::access(path.c_str(), mode) == 0);
+}
+
+// ---- memfd ---------------------------------------------------------------------------------------
+
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "name");
+  uint32_t flags = ArgU32(info, 1, "flags");
+  int fd = memfd_create(name.c_str(), flags | MFD_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "memfd_create");
+  return TrackFd(env, fd);
+}
+
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t size = ArgSize(info, 1, "size");
+  if (::ftruncate(fd, static_cast<off_t>(size)) < 0) ThrowErrno(env, errno, "ftruncate");
+  return env.Undefined();
+}
+
+Napi::Value AddSeals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int seals = ArgI32(info, 1, "seals");
+  if (fcntl(fd, F_ADD_SEALS, seals) < 0) ThrowErrno(env, errno, "fcntl(F_ADD_SEALS)");
+  return env.Undefined();
+}
+
+Napi::Value GetSeals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int r = fcntl(fd, F_GET_SEALS);
+  if (r < 0) ThrowErrno(env, errno, "fcntl(F_GET_SEALS)");
+  return Napi::Number::New(env, r);
+}
+
+// ---- poll ----------------------------------------------------------------------------------------
+
+int64_t NowMs() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// poll(2) on one fd; EINTR retried with the remaining timeout. Returns revents, or -errno.
+int PollOne(int fd, short events, int timeoutMs) {
+  const int64_t deadline = timeoutMs >= 0 ? NowMs() + timeoutMs : -1;
+  int remaining = timeoutMs;
+  for (;;) {
+    struct pollfd p {fd, events, 0};
+    int r = ::poll(&p, 1, remaining);
+    if (r >= 0) return r == 0 ? 0 : p.revents;
+    if (errno != EINTR) return -errno;
+    if (deadline >= 0) remaining = static_cast<int>(std::max<int64_t>(0, deadline - NowMs()));
+  }
+}
+
+Napi::Value Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int events = ArgI32(info, 1, "events");
+  int timeout = ArgI32(info, 2, "timeoutMs");
+  int r = PollOne(fd, static_cast<short>(events), timeout < 0 ? -1 : timeout);
+  if (r < 0) ThrowErrno(env, -r, "poll");
+  return Napi::Number::New(env, r);
+}
+
+class PollWorker : public PromiseWorker {
+ public:
+  PollWorker(Napi::Env env, UniqueFd fd, short events, int timeout)
+      : PromiseWorker(env, "dmabuf:poll"), fd_(std::move(fd)), events_(events), timeout_(timeout) {}
+
+ protected:
+  void Execute() override {
+    int r = PollOne(fd_.get(), events_, timeout_);
+    if (r < 0) {
+      errno_ = -r;
+      syscall_ = "poll";
+    } else {
+      revents_ = r;
+    }
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, revents_); }
+
+ private:
+  UniqueFd fd_;  // our own dup: closing the caller's fd meanwhile cannot redirect the poll
+  short events_;
+  int timeout_;
+  int revents_ = 0;
+};
+
+Napi::Value PollAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int events = ArgI32(info, 1, "events");
+  int timeout = ArgI32(info, 2, "timeoutMs");
+  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup && errno == EBADF) {
+    // poll(2) reports a closed fd as POLLNVAL, not as an error: answer the same.
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(Napi::Number::New(env, POLLNVAL));
+    return d.Promise();
+  }
+  int err = dup ? 0 : errno;
+  auto* w = new PollWorker(env, std::move(dup), static_cast<short>(events), timeout < 0 ? -1 : timeout);
+  Napi::Promise p = w->Promise();
+  if (err != 0) {  // e.g. EMFILE
+    w->RejectNow(err, "dup");
+    delete w;
+  } else {
+    w->Queue();
+  }
+  return p;
+}
+
+// ---- SCM_RIGHTS ------------------------------------------------------------------------------------
+
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = ArgFd(info, 0, "socket");
+  Napi::Uint8Array data = ArgBytes(info, 1, "data");
+  if (info.Length() < 3 || !info[2].IsArray()) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"fds\" argument must be an instance of Array");
+  }
+  Napi::Array arr = info[2].As<Napi::Array>();
+  std::vector<int> fds(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) fds[i] = ValueFd(env, arr.Get(i), "fds[" + std::to_string(i) + "]");
+
+  struct iovec iov {data.Data(), data.ByteLength()};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<uint64_t> control;  // uint64_t: cmsghdr alignment
+  if (!fds.empty()) {
+    size_t space = CMSG_SPACE(fds.size() * sizeof(int));
+    control.assign((space + 7) / 8, 0);
+    msg.msg_control = control.data();
+    msg.msg_controllen = space;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  if (n < 0) ThrowErrno(env, errno, "sendmsg");
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+Napi::Value RecvFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = ArgFd(info, 0, "socket");
+  uint64_t maxData = ArgSize(info, 1, "maxData");
+  uint32_t maxFds = ArgU32(info, 2, "maxFds");
+  if (maxFds > 65536) ThrowRangeError(env, "The value of \"maxFds\" is out of range. It must be <= 65536");
+  std::vector<uint8_t> buf(maxData);
+  struct iovec iov {buf.data(), buf.size()};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<uint64_t> control;
+  if (maxFds > 0) {
+    size_t space = CMSG_SPACE(maxFds * sizeof(int));
+    control.assign((space + 7) / 8, 0);
+    msg.msg_control = control.data();
+    msg.msg_controllen = space;
+  }
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0) ThrowErrno(env, errno, "recvmsg");
+  // Take ownership of every received fd first, so nothing leaks if building the result throws.
+  std::vector<UniqueFd> received;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      received.emplace_back(fd);
+    }
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("data", BytesFrom(env, buf.data(), static_cast<size_t>(n)));
+  Napi::Array fds = Napi::Array::New(env, received.size());
+  for (size_t i = 0; i < received.size(); i++) fds.Set(static_cast<uint32_t>(i), Napi::Number::New(env, received[i].get()));
+  out.Set("fds", fds);
+  for (auto& fd : received) TrackFd(env, fd.release());
+  return out;
+}
+
+// ---- tracking API --------------------------------------------------------------------------------
+
+Napi::Value FdRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  return Napi::Boolean::New(env, Data(env)->fds.erase(fd) > 0);
+}
+
+Napi::Value TrackedFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& fds = Data(env)->fds;
+  Napi::Array out = Napi::Array::New(env, fds.size());
+  uint32_t i = 0;
+  for (const auto& kv : fds) out.Set(i++, Napi::Number::New(env, kv.first));
+  return out;
+}
+
+}  // namespace
+
+void InitFd(Napi::Env env, Napi::Object exports) {
+  struct {
+    const char* name;
+    Napi::Function::Callback fn;
+  } const fns[] = {
+      {"open", Open}, {"close", Close}, {"dup", Dup}, {"fstat", Fstat}, {"stat", Stat}, {"lseek", Lseek},
+      {"getFlags", GetFlags}, {"read", Read}, {"write", Write}, {"pread", Pread},
+      {"readTextFile", ReadTextFile}, {"readdir", Readdir}, {"readlink", Readlink}, {"access", Access},
+      {"memfdCreate", MemfdCreate}, {"ftruncate", Ftruncate}, {"addSeals", AddSeals}, {"getSeals", GetSeals},
+      {"poll", Poll}, {"pollAsync", PollAsync}, {"sendFds", SendFds}, {"recvFds", RecvFds},
+      {"fdRelease", FdRelease}, {"trackedFds", TrackedFds},
+  };
+  for (const auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+}
+
+}  // namespace dmabuf

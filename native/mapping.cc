@@ -1,0 +1,227 @@
+// mmap'ed regions and their zero-copy ArrayBuffers.
+//
+// A Region is owned jointly by its JS handle (napi_wrap finalizer) and, once mapBuffer() made one, by
+// its external ArrayBuffer (buffer finalizer): `refs` counts both, and the last one to go away unmaps
+// (if still mapped) and frees the Region. munmap() detaches the ArrayBuffer first (every view then
+// reads length 0), then unmaps and marks the Region unmapped, so no later finalizer unmaps again. Nothing
+// is keyed by address: after munmap() the kernel may hand the same address to a new mapping.
+// The env cleanup hook unmaps whatever is still mapped when a worker or the process exits.
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+namespace dmabuf {
+
+struct Region {
+  void* addr = nullptr;
+  size_t length = 0;
+  int prot = 0;
+  bool unmapped = false;
+  int refs = 0;               // the handle + each ArrayBuffer made over the region
+  napi_env env = nullptr;
+  napi_ref buffer = nullptr;  // weak: the cached ArrayBuffer, for mapBuffer() and detaching
+  std::shared_ptr<RegionRegistry> registry;
+};
+
+namespace {
+
+// Tags a handle object as ours: napi_unwrap of a foreign wrapped object would be a wild pointer.
+const napi_type_tag kRegionTag = {0x646d616275662d72ULL, 0x6567696f6e2d7631ULL};
+
+void ForgetBuffer(Region* r) {
+  if (r->buffer) {
+    napi_delete_reference(r->env, r->buffer);
+    r->buffer = nullptr;
+  }
+}
+
+// Detaches the cached ArrayBuffer if it is still alive.
+void DetachBuffer(Region* r) {
+  if (!r->buffer) return;
+  napi_value ab = nullptr;
+  if (napi_get_reference_value(r->env, r->buffer, &ab) == napi_ok && ab != nullptr) {
+    bool detachable = false;
+    if (napi_is_detached_arraybuffer(r->env, ab, &detachable) == napi_ok && !detachable) {
+      napi_detach_arraybuffer(r->env, ab);
+    }
+  }
+  ForgetBuffer(r);
+}
+
+// Returns 0 or errno.
+int Unmap(Region* r, bool adjustGc) {
+  if (r->unmapped) return 0;
+  if (::munmap(r->addr, r->length) < 0) return errno;
+  r->unmapped = true;
+  if (adjustGc && !r->registry->tearingDown) {
+    int64_t change = 0;
+    napi_adjust_external_memory(r->env, -static_cast<int64_t>(r->length), &change);
+  }
+  return 0;
+}
+
+void Release(Region* r) {
+  if (--r->refs > 0) return;
+  Unmap(r, true);
+  ForgetBuffer(r);
+  r->registry->regions.erase(r);
+  delete r;
+}
+
+void FinalizeHandle(napi_env, void* data, void*) { Release(static_cast<Region*>(data)); }
+void FinalizeBuffer(napi_env, void*, void* hint) { Release(static_cast<Region*>(hint)); }
+
+Region* ArgRegion(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Env env = info.Env();
+  Napi::Value v = i < info.Length() ? info[i] : env.Undefined();
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kRegionTag)) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"mapping\" argument must be a MapHandle returned by mmap()");
+  }
+  void* p = nullptr;
+  if (napi_unwrap(env, v, &p) != napi_ok || p == nullptr) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"mapping\" argument must be a MapHandle returned by mmap()");
+  }
+  return static_cast<Region*>(p);
+}
+
+Napi::Value Mmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t length = ArgSize(info, 1, "length");
+  int prot = ArgI32(info, 2, "prot");
+  int flags = ArgI32(info, 3, "flags");
+  uint64_t offset = ArgSize(info, 4, "offset");
+  if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+    // Would let JS replace arbitrary mappings of the process.
+    ThrowTypeError(env, "ERR_INVALID_ARG_VALUE", "The argument 'flags' must not contain MAP_FIXED");
+  }
+  // Touching a file mapping beyond the end of the file raises SIGBUS: refuse to make one.
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && offset + length > static_cast<uint64_t>(st.st_size)) {
+    ThrowRangeError(env, "The value of \"length\" is out of range. offset + length must be <= the file size (" +
+                             std::to_string(st.st_size) + ")");
+  }
+  void* addr = ::mmap(nullptr, length, prot, flags, fd, static_cast<off_t>(offset));
+  if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap");
+
+  auto region = std::make_unique<Region>();
+  region->addr = addr;
+  region->length = length;
+  region->prot = prot;
+  region->refs = 1;
+  region->env = env;
+  region->registry = Data(env)->registry;
+  Napi::Object handle;
+  try {
+    handle = Napi::Object::New(env);
+    handle.DefineProperties({
+        Napi::PropertyDescriptor::Value("length", Napi::Number::New(env, static_cast<double>(length)), napi_enumerable),
+        Napi::PropertyDescriptor::Value("prot", Napi::Number::New(env, prot), napi_enumerable),
+    });
+    handle.TypeTag(&kRegionTag);
+    NAPI_THROW_IF_FAILED(env, napi_wrap(env, handle, region.get(), FinalizeHandle, nullptr, nullptr), Napi::Value());
+  } catch (...) {
+    ::munmap(addr, length);
+    throw;
+  }
+  Region* r = region.release();  // owned by the handle's finalizer now
+  r->registry->regions.insert(r);
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(length));
+  return handle;
+}
+
+Napi::Value MapBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Region* r = ArgRegion(info, 0);
+  if (r->unmapped) ThrowStateError(env, "ERR_INVALID_STATE", "the mapping was unmapped");
+  if ((r->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
+    ThrowStateError(env, "ERR_INVALID_STATE",
+                    "no ArrayBuffer over a mapping without PROT_READ|PROT_WRITE (a write through it would crash); use mapRead()");
+  }
+  if (r->buffer) {
+    napi_value ab = nullptr;
+    if (napi_get_reference_value(env, r->buffer, &ab) == napi_ok && ab != nullptr) return Napi::Value(env, ab);
+    ForgetBuffer(r);  // collected; its finalizer still holds (and will drop) its own ref
+  }
+  napi_value ab = nullptr;
+  napi_status status = napi_create_external_arraybuffer(env, r->addr, r->length, FinalizeBuffer, r, &ab);
+  if (status == napi_no_external_buffers_allowed) {
+    ThrowStateError(env, "ERR_DMABUF_UNSUPPORTED",
+                    "this runtime does not allow external ArrayBuffers (e.g. Electron's V8 sandbox); use mapRead()");
+  }
+  NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  r->refs++;
+  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, ab, 0, &r->buffer), Napi::Value());
+  return Napi::Value(env, ab);
+}
+
+Napi::Value MapRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Region* r = ArgRegion(info, 0);
+  uint64_t offset = ArgSize(info, 1, "offset");
+  Napi::Uint8Array target = ArgBytes(info, 2, "target");
+  if (r->unmapped) ThrowStateError(env, "ERR_INVALID_STATE", "the mapping was unmapped");
+  if (!(r->prot & PROT_READ)) ThrowStateError(env, "ERR_INVALID_STATE", "the mapping is not readable (no PROT_READ)");
+  size_t n = target.ByteLength();
+  if (offset > r->length || n > r->length - offset) {
+    ThrowRangeError(env, "The value of \"offset\" is out of range. offset + target.byteLength must be <= " +
+                             std::to_string(r->length) + ". Received " + std::to_string(offset) + " + " +
+                             std::to_string(n));
+  }
+  if (n) memmove(target.Data(), static_cast<uint8_t*>(r->addr) + offset, n);
+  return env.Undefined();
+}
+
+Napi::Value Munmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Region* r = ArgRegion(info, 0);
+  if (r->unmapped) return env.Undefined();
+  DetachBuffer(r);  // first: no view may outlive the pages
+  int err = Unmap(r, true);
+  if (err) ThrowErrno(env, err, "munmap");
+  return env.Undefined();
+}
+
+Napi::Value IsMapped(const Napi::CallbackInfo& info) {
+  Region* r = ArgRegion(info, 0);
+  return Napi::Boolean::New(info.Env(), !r->unmapped);
+}
+
+}  // namespace
+
+void UnmapAllRegions(InstanceData* data) {
+  auto registry = data->registry;
+  registry->tearingDown = true;
+  std::vector<Region*> regions(registry->regions.begin(), registry->regions.end());
+  for (Region* r : regions) {
+    r->refs++;  // keep r alive even if detaching runs its buffer finalizer synchronously
+    if (!r->unmapped) {
+      Napi::HandleScope scope(r->env);
+      DetachBuffer(r);
+      Unmap(r, false);
+    }
+    Release(r);
+  }
+  // Regions themselves are freed by their finalizers (which may still run during teardown).
+}
+
+void InitMapping(Napi::Env env, Napi::Object exports) {
+  exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
+  exports.Set("mapBuffer", Napi::Function::New(env, MapBuffer, "mapBuffer"));
+  exports.Set("mapRead", Napi::Function::New(env, MapRead, "mapRead"));
+  exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
+  exports.Set("isMapped", Napi::Function::New(env, IsMapped, "isMapped"));
+}
+
+}  // namespace dmabuf
