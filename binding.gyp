@@ -19,7 +19,11 @@
             "native/addon.cc",
             "native/errors.cc",
             "native/fd.cc",
-            "native/mapping.cc"
+            "native/mapping.cc",
+            "native/dmabuf.cc",
+            "native/udmabuf.cc",
+            "native/heap.cc",
+            "native/sync.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": [

@@ -29,6 +29,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitErrors(env, exports);
   InitFd(env, exports);
   InitMapping(env, exports);
+  InitDmabuf(env, exports);
+  InitUdmabuf(env, exports);
+  InitHeap(env, exports);
+  InitSync(env, exports);
   return exports;
 }
 

@@ -1,0 +1,138 @@
+// dma-buf fd ioctls (include/uapi/linux/dma-buf.h): CPU access bracketing, naming, implicit-fence
+// sync files.
+#include <linux/dma-buf.h>
+#include <sys/ioctl.h>
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <string>
+
+#include "addon.h"
+#include "fd.h"
+
+namespace dmabuf {
+
+static_assert(sizeof(struct dma_buf_sync) == 8, "dma_buf_sync");
+static_assert(DMA_BUF_IOCTL_SYNC == 0x40086200, "DMA_BUF_IOCTL_SYNC");
+static_assert(DMA_BUF_SET_NAME_B == 0x40086201, "DMA_BUF_SET_NAME_B");
+
+// Older userspace headers (before 6.0) lack the sync-file ioctls: declare them with the kernel's names.
+#ifndef DMA_BUF_IOCTL_EXPORT_SYNC_FILE
+struct dma_buf_export_sync_file {
+  __u32 flags;
+  __s32 fd;
+};
+struct dma_buf_import_sync_file {
+  __u32 flags;
+  __s32 fd;
+};
+#define DMA_BUF_IOCTL_EXPORT_SYNC_FILE _IOWR(DMA_BUF_BASE, 2, struct dma_buf_export_sync_file)
+#define DMA_BUF_IOCTL_IMPORT_SYNC_FILE _IOW(DMA_BUF_BASE, 3, struct dma_buf_import_sync_file)
+#endif
+static_assert(sizeof(struct dma_buf_export_sync_file) == 8, "dma_buf_export_sync_file");
+static_assert(offsetof(struct dma_buf_export_sync_file, fd) == 4, "dma_buf_export_sync_file.fd");
+static_assert(DMA_BUF_IOCTL_EXPORT_SYNC_FILE == 0xC0086202, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE");
+static_assert(DMA_BUF_IOCTL_IMPORT_SYNC_FILE == 0x40086203, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE");
+
+namespace {
+
+constexpr const char* kSync = "ioctl(DMA_BUF_IOCTL_SYNC)";
+
+// DMA_BUF_IOCTL_SYNC, retried on EINTR/EAGAIN (START waits interruptibly for fences). 0 or errno.
+int SyncIoctl(int fd, uint64_t flags) {
+  struct dma_buf_sync s {};
+  s.flags = flags;
+  for (;;) {
+    if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0) return 0;
+    if (errno != EINTR && errno != EAGAIN) return errno;
+  }
+}
+
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t flags = ArgSize(info, 1, "flags");
+  int err = SyncIoctl(fd, flags);
+  if (err) ThrowErrno(env, err, kSync);
+  return env.Undefined();
+}
+
+class SyncWorker : public PromiseWorker {
+ public:
+  SyncWorker(Napi::Env env, UniqueFd fd, uint64_t flags)
+      : PromiseWorker(env, "dmabuf:sync"), fd_(std::move(fd)), flags_(flags) {}
+
+ protected:
+  void Execute() override {
+    errno_ = SyncIoctl(fd_.get(), flags_);
+    syscall_ = kSync;
+  }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  UniqueFd fd_;  // our own dup: closing the caller's fd meanwhile cannot redirect the ioctl
+  uint64_t flags_;
+};
+
+Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t flags = ArgSize(info, 1, "flags");
+  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  int err = dup ? 0 : errno;
+  auto* w = new SyncWorker(env, std::move(dup), flags);
+  Napi::Promise p = w->Promise();
+  if (err) {
+    // EBADF is what the ioctl itself would have said about a closed fd.
+    w->RejectNow(err, err == EBADF ? kSync : "dup");
+    delete w;
+  } else {
+    w->Queue();
+  }
+  return p;
+}
+
+Napi::Value SetName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  // Not truncated here: the kernel refuses > 31 bytes with EINVAL, and that is the contract.
+  std::string name = ArgString(info, 1, "name");
+  if (ioctl(fd, DMA_BUF_SET_NAME_B, name.c_str()) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_SET_NAME_B)");
+  return env.Undefined();
+}
+
+Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint32_t flags = ArgU32(info, 1, "flags");
+  struct dma_buf_export_sync_file arg {};
+  arg.flags = flags;
+  arg.fd = -1;
+  if (ioctl(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &arg) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)");
+  return TrackFd(env, arg.fd);  // sync_file fds are created O_CLOEXEC by the kernel
+}
+
+Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint32_t flags = ArgU32(info, 1, "flags");
+  int syncFile = ArgFd(info, 2, "syncFile");
+  struct dma_buf_import_sync_file arg {};
+  arg.flags = flags;
+  arg.fd = syncFile;
+  if (ioctl(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &arg) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)");
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitDmabuf(Napi::Env env, Napi::Object exports) {
+  exports.Set("dmabufSync", Napi::Function::New(env, Sync, "dmabufSync"));
+  exports.Set("dmabufSyncAsync", Napi::Function::New(env, SyncAsync, "dmabufSyncAsync"));
+  exports.Set("dmabufSetName", Napi::Function::New(env, SetName, "dmabufSetName"));
+  exports.Set("dmabufExportSyncFile", Napi::Function::New(env, ExportSyncFile, "dmabufExportSyncFile"));
+  exports.Set("dmabufImportSyncFile", Napi::Function::New(env, ImportSyncFile, "dmabufImportSyncFile"));
+}
+
+}  // namespace dmabuf

@@ -1,0 +1,73 @@
+// /dev/udmabuf (include/uapi/linux/udmabuf.h): dma-bufs over memfd pages.
+#include <linux/udmabuf.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+namespace dmabuf {
+
+static_assert(sizeof(struct udmabuf_create) == 24, "udmabuf_create");
+static_assert(offsetof(struct udmabuf_create, offset) == 8, "udmabuf_create.offset");
+static_assert(offsetof(struct udmabuf_create, size) == 16, "udmabuf_create.size");
+static_assert(sizeof(struct udmabuf_create_item) == 24, "udmabuf_create_item");
+static_assert(sizeof(struct udmabuf_create_list) == 8, "udmabuf_create_list header");
+static_assert(UDMABUF_CREATE == 0x40187542, "UDMABUF_CREATE");
+static_assert(UDMABUF_CREATE_LIST == 0x40087543, "UDMABUF_CREATE_LIST");
+
+namespace {
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dev = ArgFd(info, 0, "dev");
+  struct udmabuf_create c {};
+  c.memfd = static_cast<__u32>(ArgFd(info, 1, "memfd"));
+  c.offset = ArgSize(info, 2, "offset");
+  c.size = ArgSize(info, 3, "size");
+  c.flags = ArgU32(info, 4, "flags");  // TS passes UDMABUF_FLAGS_CLOEXEC
+  int fd = ioctl(dev, UDMABUF_CREATE, &c);
+  if (fd < 0) ThrowErrno(env, errno, "ioctl(UDMABUF_CREATE)");
+  return TrackFd(env, fd);
+}
+
+Napi::Value CreateList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dev = ArgFd(info, 0, "dev");
+  uint32_t flags = ArgU32(info, 1, "flags");
+  if (info.Length() < 3 || !info[2].IsArray()) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"items\" argument must be an instance of Array");
+  }
+  Napi::Array items = info[2].As<Napi::Array>();
+  const uint32_t count = items.Length();
+  // Header + items in one 8-byte aligned block.
+  const size_t bytes = sizeof(struct udmabuf_create_list) + size_t{count} * sizeof(struct udmabuf_create_item);
+  std::vector<uint64_t> block((bytes + 7) / 8, 0);
+  auto* list = reinterpret_cast<struct udmabuf_create_list*>(block.data());
+  list->flags = flags;
+  list->count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = items.Get(i);
+    std::string at = "items[" + std::to_string(i) + "]";
+    if (!v.IsObject()) ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + at + "\" argument must be of type object");
+    Napi::Object o = v.As<Napi::Object>();
+    list->list[i].memfd = static_cast<__u32>(ValueFd(env, o.Get("memfd"), at + ".memfd"));
+    list->list[i].offset = ValueSize(env, o.Get("offset"), at + ".offset");
+    list->list[i].size = ValueSize(env, o.Get("size"), at + ".size");
+  }
+  int fd = ioctl(dev, UDMABUF_CREATE_LIST, list);
+  if (fd < 0) ThrowErrno(env, errno, "ioctl(UDMABUF_CREATE_LIST)");
+  return TrackFd(env, fd);
+}
+
+}  // namespace
+
+void InitUdmabuf(Napi::Env env, Napi::Object exports) {
+  exports.Set("udmabufCreate", Napi::Function::New(env, Create, "udmabufCreate"));
+  exports.Set("udmabufCreateList", Napi::Function::New(env, CreateList, "udmabufCreateList"));
+}
+
+}  // namespace dmabuf
