@@ -23,6 +23,7 @@
             "native/dmabuf.cc",
             "native/udmabuf.cc",
             "native/heap.cc",
+            "native/drm.cc",
             "native/sync.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

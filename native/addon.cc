@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDmabuf(env, exports);
   InitUdmabuf(env, exports);
   InitHeap(env, exports);
+  InitDrm(env, exports);
   InitSync(env, exports);
   return exports;
 }
