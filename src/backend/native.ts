@@ -1,0 +1,113 @@
+/**
+ * The native backend: loads the C++ addon lazily (only when asked, never on import) and exposes it as
+ * a Backend. The addon is thin and syscall-shaped; this file only wires it up (error factory, page
+ * size) and passes calls through.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { systemError } from '../errors';
+import type { Backend, Fd } from './types';
+import type { RawAddon } from './addon';
+
+/** The native Backend plus native-only helpers (fd tracking), used by tests and the lifecycle layer. */
+export interface NativeBackend extends Backend {
+  readonly name: 'native';
+  /** Stop tracking fd (its ownership went elsewhere, e.g. to a child process): the addon's env cleanup
+   * hook will not close it. True if it was tracked. */
+  fdRelease(fd: Fd): boolean;
+  /** The fds handed out by this thread's addon instance and not closed/released yet, ascending. */
+  trackedFds(): Fd[];
+}
+
+export interface NativeLoadResult {
+  backend?: NativeBackend;
+  error?: Error;
+  /** The addon files that were tried, in order. */
+  tried: string[];
+}
+
+let cached: NativeLoadResult | undefined;
+
+/** The directory holding this package's package.json (works from src/ under ts-node and from dist/). */
+function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    try {
+      if (fs.existsSync(pj) && JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'dmabuf') return dir;
+    } catch { /* unreadable or not JSON: keep walking */ }
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(__dirname, '..', '..', '..');
+    dir = up;
+  }
+}
+
+function wrap(addon: RawAddon): NativeBackend {
+  const a = addon;
+  return {
+    name: 'native',
+    pageSize: a.pageSize,
+    open: a.open, close: a.close, dup: a.dup, fstat: a.fstat, stat: a.stat, lseek: a.lseek,
+    getFlags: a.getFlags, read: a.read, write: a.write, pread: a.pread, readTextFile: a.readTextFile,
+    readdir: a.readdir, readlink: a.readlink, access: a.access,
+    memfdCreate: a.memfdCreate, ftruncate: a.ftruncate, addSeals: a.addSeals, getSeals: a.getSeals,
+    udmabufCreate: a.udmabufCreate, udmabufCreateList: a.udmabufCreateList,
+    heapAlloc: a.heapAlloc,
+    dmabufSync: a.dmabufSync, dmabufSyncAsync: a.dmabufSyncAsync, dmabufSetName: a.dmabufSetName,
+    dmabufExportSyncFile: a.dmabufExportSyncFile, dmabufImportSyncFile: a.dmabufImportSyncFile,
+    syncFileInfo: a.syncFileInfo, syncFileMerge: a.syncFileMerge,
+    poll: a.poll, pollAsync: a.pollAsync,
+    mmap: a.mmap, mapBuffer: a.mapBuffer, mapRead: a.mapRead, munmap: a.munmap, isMapped: a.isMapped,
+    drmVersion: a.drmVersion, drmGetCap: a.drmGetCap, drmSetClientCap: a.drmSetClientCap,
+    drmCreateDumb: a.drmCreateDumb, drmMapDumb: a.drmMapDumb, drmDestroyDumb: a.drmDestroyDumb,
+    drmGemClose: a.drmGemClose, drmPrimeHandleToFd: a.drmPrimeHandleToFd,
+    drmPrimeFdToHandle: a.drmPrimeFdToHandle, vgemFenceAttach: a.vgemFenceAttach,
+    vgemFenceSignal: a.vgemFenceSignal,
+    swSyncCreateFence: a.swSyncCreateFence, swSyncInc: a.swSyncInc,
+    sendFds: a.sendFds, recvFds: a.recvFds,
+    fdRelease: a.fdRelease, trackedFds: a.trackedFds,
+  };
+}
+
+function load(): NativeLoadResult {
+  const tried: string[] = [];
+  if (process.platform !== 'linux') {
+    const error = Object.assign(
+      new Error(`the native dmabuf addon is Linux-only (this is ${process.platform}); use the mock backend`),
+      { code: 'ERR_DMABUF_UNSUPPORTED' });
+    return { error, tried };
+  }
+  const root = packageRoot();
+  const failures: string[] = [];
+  for (const build of ['Release', 'Debug']) {
+    const file = path.join(root, 'build', build, 'dmabuf.node');
+    tried.push(file);
+    if (!fs.existsSync(file)) {
+      failures.push(`${file}: not found`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const addon = require(file) as RawAddon;
+      addon.setErrorFactory(systemError);
+      return { backend: wrap(addon), tried };
+    } catch (e) {
+      failures.push(`${file}: ${(e as Error).message}`);
+    }
+  }
+  const error = Object.assign(
+    new Error(`could not load the native dmabuf addon (tried ${failures.join('; ')}). ` +
+      'Build it with `npm run build:native` (needs python3, make and g++), or use the mock backend ' +
+      '(DMABUF_BACKEND=mock).'),
+    { code: 'ERR_DMABUF_NO_NATIVE' });
+  return { error, tried };
+}
+
+/**
+ * Load the native addon (once per thread; later calls return the same result). Never throws: on
+ * failure `error` says what was tried and what to do.
+ */
+export function loadNative(): NativeLoadResult {
+  if (!cached) cached = load();
+  return cached;
+}
