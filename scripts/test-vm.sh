@@ -1,0 +1,79 @@
+#!/bin/bash
+# Run the kernel test suite (npm run test:kernel) on every kernel of the matrix, each in a VM
+# (scripts/vm.sh), and summarize:
+#   vm kernel=<uname -r> drivers=<DRM drivers> heaps=<dma heaps> udmabuf=<yes|no>: N passed, M failed, K skipped
+#   total: N passed, M failed, K skipped
+# Fails if a kernel did not boot, ran no test, had a failing test or is missing a device.
+#   npm run test:vm [-- --kernel trixie|sid|all] [-- any vm.sh option, e.g. --mem 3072]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+KERNEL=all
+VMOPTS=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
+	--kernel=*) KERNEL=${1#*=}; shift ;;
+	--mem | --timeout | --dmesg) VMOPTS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+	*) VMOPTS+=("$1"); shift ;;
+	esac
+done
+case $KERNEL in
+all) SUITES=(trixie sid) ;;
+trixie | sid) SUITES=("$KERNEL") ;;
+*) echo "test-vm: unknown kernel '$KERNEL'" >&2; exit 2 ;;
+esac
+
+# DMABUF_TEST_VM_COMMAND replaces the suite (only to test this script itself)
+CMD=(npm run test:kernel)
+[ -z "${DMABUF_TEST_VM_COMMAND:-}" ] || CMD=(bash -c "$DMABUF_TEST_VM_COMMAND")
+if [ -z "${DMABUF_TEST_VM_COMMAND:-}" ] && { [ ! -f build/Release/dmabuf.node ] || [ ! -d dist ]; }; then
+	echo "test-vm: the project is not built; running npm run build"
+	npm run build
+fi
+
+LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/dmabuf-test-vm.XXXXXX")
+trap 'rm -rf "$LOGDIR"' EXIT
+SUMMARY=()
+PROBLEMS=()
+TP=0 TF=0 TS=0
+fail=0
+for s in "${SUITES[@]}"; do
+	log=$LOGDIR/$s.log
+	echo "test-vm: ===== $s ====="
+	t0=$(date +%s)
+	set +e
+	bash scripts/vm.sh --kernel "$s" "${VMOPTS[@]}" -- "${CMD[@]}" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	secs=$(( $(date +%s) - t0 ))
+	sed -i 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$log"   # no colors for parsing
+	info=$(grep -m1 '^vm: guest kernel=' "$log" || true)
+	field() { printf '%s\n' "$info" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+	kernel=$(field kernel)
+	[ -n "$kernel" ] || kernel=$(sed -n "s/^vm: booting $s's kernel \([^ ]*\).*/\1/p" "$log" | head -n1)
+	[ -n "$kernel" ] || kernel="$s(unknown)"
+	drivers=$(field drivers) heaps=$(field heaps) udmabuf=$(field udmabuf)
+	sum() { awk -v w="$1" '$2 == w && $1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }' "$log"; }
+	passed=$(sum passing) failed=$(sum failing) skipped=$(sum pending)
+	bad=()
+	[ -n "$info" ] || bad+=("the VM did not boot")
+	[ "$rc" = 0 ] || bad+=("exit status $rc")
+	[ "$failed" = 0 ] || bad+=("$failed failing")
+	[ -z "$info" ] || [ $((passed + failed)) -gt 0 ] || bad+=("no test ran")
+	while IFS= read -r m; do bad+=("${m#vm: }"); done < <(grep '^vm: MISSING ' "$log" || true)
+	if [ ${#bad[@]} -gt 0 ]; then
+		fail=1
+		for b in "${bad[@]}"; do PROBLEMS+=("test-vm: $s ($kernel): $b"); done
+	fi
+	SUMMARY+=("vm kernel=$kernel drivers=${drivers:-none} heaps=${heaps:-none} udmabuf=${udmabuf:-no}: $passed passed, $failed failed, $skipped skipped")
+	echo "test-vm: $s done in ${secs}s"
+	TP=$((TP + passed)) TF=$((TF + failed)) TS=$((TS + skipped))
+done
+
+echo
+for p in "${PROBLEMS[@]}"; do echo "$p"; done
+for l in "${SUMMARY[@]}"; do echo "$l"; done
+echo "total: $TP passed, $TF failed, $TS skipped"
+exit "$fail"
