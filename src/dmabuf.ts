@@ -83,7 +83,8 @@ export class Mapping implements Disposable {
     this.#handle = handle;
     this.access = access;
     this.offset = offset;
-    this.length = handle.length;
+    // The region is mapped from the start of the buffer; this mapping is its window [offset, end).
+    this.length = handle.length - offset;
     this.#onUnmap = onUnmap;
   }
 
@@ -91,7 +92,10 @@ export class Mapping implements Disposable {
     return this.#backend.isMapped(this.#handle);
   }
 
-  /** The ArrayBuffer over the mapped pages (writable mappings only). */
+  /**
+   * The ArrayBuffer over the mapped pages (writable mappings only). It starts at the beginning of the
+   * dma-buf: for a mapping with an offset, `bytes` is the window at `offset` inside it.
+   */
   get buffer(): ArrayBuffer {
     if (!this.mapped) throw stateError('the mapping was unmapped');
     if (this.access === 'read') {
@@ -103,7 +107,7 @@ export class Mapping implements Disposable {
   /** A Uint8Array over the mapped pages, no copy (writable mappings only). */
   get bytes(): Uint8Array {
     if (this.#view && this.#view.byteLength === this.length && this.mapped) return this.#view;
-    this.#view = new Uint8Array(this.buffer);
+    this.#view = new Uint8Array(this.buffer, this.offset, this.length);
     return this.#view;
   }
 
@@ -113,7 +117,7 @@ export class Mapping implements Disposable {
     const len = length === undefined ? this.length - offset : validateInt(length, 'length', 0, this.length - offset);
     if (!this.mapped) throw stateError('the mapping was unmapped');
     const out = Buffer.allocUnsafe(len);
-    if (len > 0) this.#backend.mapRead(this.#handle, offset, out);
+    if (len > 0) this.#backend.mapRead(this.#handle, this.offset + offset, out);
     return out;
   }
 
@@ -299,7 +303,10 @@ export class DmaBuf implements Disposable {
     const prot = mode === 'read' ? PROT_READ : PROT_READ | PROT_WRITE;
     let handle: MapHandle;
     try {
-      handle = this.#backend.mmap(fd, length, prot, MAP_SHARED, offset);
+      // Always from offset 0: GEM shmem exporters (vgem, vkms, ...) ignore the mmap offset of a dma-buf
+      // (drm_gem_shmem_fault computes the page from the address, not vm_pgoff), so a window at an
+      // offset would silently show the buffer's first pages. The Mapping exposes the window.
+      handle = this.#backend.mmap(fd, offset + length, prot, MAP_SHARED, 0);
     } catch (e) {
       throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
         ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
