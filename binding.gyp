@@ -1,14 +1,15 @@
 # The dmabuf native addon: thin, syscall-shaped functions over the Linux dma-buf uAPI (native/, one .cc
 # per kernel interface). Linux only; on other platforms the target is empty and the mock backend is used.
 #
-# Sanitizer build (ASan + UBSan), for hunting memory errors in the addon:
-#   npx node-gyp rebuild --debug --jobs 2 -- -Dsanitize=1
+# Sanitizer build (ASan + UBSan), for hunting memory errors in the addon (node-gyp = npm's bundled
+# one, e.g. $(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js; gyp reads 1 as a number):
+#   node-gyp rebuild --debug --jobs 2 -- -Dsanitize=1
 #   LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
 #     DMABUF_BACKEND=native npx mocha dist/test/01-native-backend.test.js
 # (native.ts falls back to build/Debug/dmabuf.node when there is no Release build.)
 {
   "variables": {
-    "sanitize%": "0"
+    "sanitize%": 0
   },
   "targets": [
     {
@@ -39,7 +40,7 @@
           "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
           "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra"],
           "conditions": [
-            ["sanitize=='1'", {
+            ["sanitize==1", {
               "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"],
               "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"],
               "ldflags": ["-fsanitize=address,undefined"]
