@@ -200,17 +200,28 @@ describe('mock backend', () => {
       assert.deepEqual([...t], [42, 43]);
     });
 
-    it('copies the parts of a list', () => {
-      const a = memfd(b, P);
+    it('shares a part of a memfd, and the parts of a list, both ways', () => {
+      const a = memfd(b, 2 * P);
       const c = memfd(b, 2 * P);
-      b.write(a, new Uint8Array([1]), 0);
+      b.write(a, new Uint8Array([1]), P);
+      const part = create(a, P, P);
+      const pm = b.mmap(part, P, RW, MAP_SHARED, 0);
+      const pv = new Uint8Array(b.mapBuffer(pm));
+      assert.equal(pv[0], 1);
+      pv[1] = 11;
+      assert.equal(b.pread(a, 1, P + 1)[0], 11);
       b.write(c, new Uint8Array([2]), P);
       const buf = b.udmabufCreateList(dev, 0, [{ memfd: a, offset: 0, size: P }, { memfd: c, offset: P, size: P }]);
       assert.equal(b.lseek(buf, 0, SEEK_END), 2 * P);
-      const m = b.mmap(buf, 2 * P, PROT_READ, MAP_SHARED, 0);
-      const t = new Uint8Array(1);
-      b.mapRead(m, P, t);
-      assert.equal(t[0], 2);
+      const v = new Uint8Array(b.mapBuffer(b.mmap(buf, 2 * P, RW, MAP_SHARED, 0)));
+      assert.equal(v[P], 2);
+      v[P + 1] = 22;
+      assert.equal(b.pread(c, 1, P + 1)[0], 22);
+      b.write(a, new Uint8Array([3]), 5);
+      assert.equal(v[5], 3);
+      b.ftruncate(a, 4 * P); // growing keeps the shared range
+      b.write(a, new Uint8Array([4]), 6);
+      assert.equal(v[6], 4);
     });
 
     it('exp_name udmabuf; SYNC END before START and MAP_PRIVATE → EINVAL', () => {
@@ -322,6 +333,21 @@ describe('mock backend', () => {
       assert.equal(v1.length, 0);
       coded(() => b.mapBuffer(m1), 'ERR_INVALID_STATE');
       coded(() => b.mapRead(m1, 0, new Uint8Array(1)), 'ERR_INVALID_STATE');
+    });
+
+    it('D46: munmap detaches its views while a read-only mapping stays', () => {
+      const ro = b.mmap(buf, P, PROT_READ, MAP_SHARED, 0);
+      const rw = b.mmap(buf, 4 * P, RW, MAP_SHARED, 0);
+      const v = new Uint8Array(b.mapBuffer(rw));
+      v[2] = 9;
+      const t = new Uint8Array(1);
+      b.mapRead(ro, 2, t);
+      assert.equal(t[0], 9);
+      b.munmap(rw);
+      assert.equal(v.length, 0);
+      b.mapRead(ro, 2, t);
+      assert.equal(t[0], 9);
+      coded(() => b.mapBuffer(b.mmap(buf, P, RW, MAP_SHARED, P)), 'ERR_DMABUF_UNSUPPORTED'); // not the whole buffer
     });
 
     it('D46: map → unmap → map shows the same data; mapRead bounds', () => {

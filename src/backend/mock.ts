@@ -11,13 +11,14 @@
  * mmap with zero-copy views.
  *
  * Limits (documented behaviour of the model, not of the kernel):
- * - Memory: every object's bytes live in one ArrayBuffer (see mock/pages.ts). mapBuffer() works for a
- *   mapping of a whole object from offset 0 (ERR_DMABUF_UNSUPPORTED otherwise; mapRead() works for any
- *   mapping). Views are detached when the LAST mapping of the object is unmapped: a view obtained from
- *   an earlier mapping stays usable while another mapping of the same object is live.
- * - udmabuf shares the memfd's pages when it covers the whole memfd from offset 0; a udmabuf over part
- *   of a memfd, or over several, starts as a copy and is not shared afterwards. Growing a memfd with
- *   ftruncate gives the memfd new pages (mappings and udmabufs keep the old ones).
+ * - Memory (mock/pages.ts): a dma-buf's bytes are one ArrayBuffer; every mapping that asks for an
+ *   ArrayBuffer gets that same one (true aliasing). So mapBuffer() works for a mapping of a whole
+ *   buffer from offset 0 (of a memfd: of a range that is one store) and is ERR_DMABUF_UNSUPPORTED
+ *   otherwise (mapRead() works for any mapping). munmap detaches the views of the buffer when no
+ *   other live mapping of it has handed out its ArrayBuffer; while one has, earlier views stay usable.
+ * - udmabuf re-points the memfd's range at the dma-buf's bytes, so they are shared both ways; a memfd
+ *   range used by two udmabufs that are not the same range is shared with the newer one only, and a
+ *   view of a memfd mapping made before the udmabuf keeps the old bytes.
  *   MAP_PRIVATE mappings are snapshots. hugetlb memfds are not modelled.
  * - Blocking: JavaScript cannot block waiting for an event that only JavaScript can cause. So
  *   dmabufSync(START) on a buffer with unsignalled fences, and poll() with timeout -1 that is not ready,
@@ -42,7 +43,7 @@ import type {
   Backend, DrmVersion, DumbBuffer, Fd, MapHandle, StatInfo, SyncFileInfo, UdmabufItem,
 } from './types';
 import { Fence, FenceHub, Resv, SyncPayload, Timeline } from './mock/fences';
-import { Pages } from './mock/pages';
+import { Extents, Store, type Memory } from './mock/pages';
 
 // ---- options ---------------------------------------------------------------------------------------
 
@@ -172,7 +173,9 @@ interface HeapState {
 /** A tmpfs inode: a memfd or a /dev/shm file. */
 interface ShmInode {
   ino: bigint;
-  pages: Pages;
+  mem: Extents;
+  /** Live writable MAP_SHARED mappings (F_SEAL_WRITE is refused while there are any). */
+  writableMaps: number;
   seals: number;
   name: string;
   memfd: boolean;
@@ -188,7 +191,7 @@ class Bo {
   mmapPgoff: number | null = null;
   handles = 0;
 
-  constructor(readonly pages: Pages, readonly exporter: string, readonly kind: 'udmabuf' | 'heap' | 'gem',
+  constructor(readonly pages: Store, readonly exporter: string, readonly kind: 'udmabuf' | 'heap' | 'gem',
     readonly dev: DrmDevice | null) {}
 }
 
@@ -238,8 +241,11 @@ class MockMapping implements MapHandle {
   live = true;
   ab: ArrayBuffer | null = null;
 
-  constructor(readonly length: number, readonly prot: number, readonly pages: Pages, readonly offset: number,
-    readonly file: OpenFile, readonly sharedWritable: boolean) {}
+  /** The store whose ArrayBuffer this mapping handed out. */
+  store: Store | null = null;
+
+  constructor(readonly length: number, readonly prot: number, readonly mem: Memory, readonly offset: number,
+    readonly file: OpenFile, readonly node: ShmInode | null) {}
 }
 
 const makedev = (major: number, minor: number): bigint => BigInt((major << 8) | minor);
@@ -409,7 +415,7 @@ class Kernel {
     }
     const shm = this.shm.get(p);
     if (shm !== undefined) {
-      return { type: 'reg', ino: shm.ino, rdev: 0n, perm: 0o644, size: shm.pages.size,
+      return { type: 'reg', ino: shm.ino, rdev: 0n, perm: 0o644, size: shm.mem.size,
         open: (flags) => this.file(p, flags, { kind: 'memfd', node: shm }, shm.ino) };
     }
     return undefined;
@@ -512,7 +518,7 @@ class MockBackend implements Backend, MockControl {
     const k = this.#k;
     let node = k.lookup(p);
     if (node === undefined && (flags & O_CREAT) && path.posix.dirname(p) === '/dev/shm') {
-      const shm: ShmInode = { ino: k.ino(), pages: new Pages(0), seals: F_SEAL_SEAL, name: path.posix.basename(p), memfd: false };
+      const shm: ShmInode = { ino: k.ino(), mem: new Extents(), writableMaps: 0, seals: F_SEAL_SEAL, name: path.posix.basename(p), memfd: false };
       k.shm.set(p, shm);
       node = k.lookup(p);
     } else if (node !== undefined && (flags & O_CREAT) && (flags & O_EXCL)) {
@@ -530,7 +536,7 @@ class MockBackend implements Backend, MockControl {
       return k.file(p, flags, { kind: 'memfd', node: target.node }, target.node.ino);
     }
     const f = node.open!(flags);
-    if (f.kind === 'memfd' && (flags & O_TRUNC) && writable(f)) this.#resize(f.node, 0, 'open', p);
+    if (f.kind === 'memfd' && (flags & O_TRUNC) && writable(f)) f.node.mem.resize(0);
     return f;
   }
 
@@ -554,7 +560,7 @@ class MockBackend implements Backend, MockControl {
     const base = { ino: f.ino, dev: 13n, rdev: 0n, size: 0, uid: uid(), gid: gid() };
     switch (f.kind) {
       case 'dmabuf': return { ...base, dev: 14n, mode: 0o600, size: f.bo.pages.size }; // anon inode, i_size = size
-      case 'memfd': return { ...base, dev: 1n, mode: S_IFREG | (f.node.memfd ? 0o777 : 0o644), size: f.node.pages.size };
+      case 'memfd': return { ...base, dev: 1n, mode: S_IFREG | (f.node.memfd ? 0o777 : 0o644), size: f.node.mem.size };
       case 'syncfile': return { ...base, mode: 0o600 };
       case 'dir': return { ...base, dev: 5n, mode: S_IFDIR | 0o755, uid: 0, gid: 0 };
       case 'file': return { ...base, dev: 20n, mode: S_IFREG | 0o444, size: 4096, uid: 0, gid: 0 };
@@ -574,7 +580,7 @@ class MockBackend implements Backend, MockControl {
     if (node.type === 'lnk') return this.#stat(this.#k.fds.get(Number(s.slice('/proc/self/fd/'.length)))!);
     const type = { chr: S_IFCHR, reg: S_IFREG, dir: S_IFDIR, lnk: S_IFREG }[node.type];
     const shm = this.#k.shm.get(s);
-    return { ino: node.ino, dev: shm ? 1n : 5n, rdev: node.rdev, mode: type | node.perm, size: shm ? shm.pages.size : node.size,
+    return { ino: node.ino, dev: shm ? 1n : 5n, rdev: node.rdev, mode: type | node.perm, size: shm ? shm.mem.size : node.size,
       uid: shm ? uid() : 0, gid: shm ? gid() : 0 };
   }
 
@@ -591,7 +597,7 @@ class MockBackend implements Backend, MockControl {
     }
     if (f.kind === 'drm') return f.pos; // noop_llseek
     if (f.kind !== 'memfd' && f.kind !== 'file' && f.kind !== 'dir') throw bad(ESPIPE);
-    const size = f.kind === 'memfd' ? f.node.pages.size : f.kind === 'file' ? Buffer.byteLength(f.text) : 0;
+    const size = f.kind === 'memfd' ? f.node.mem.size : f.kind === 'file' ? Buffer.byteLength(f.text) : 0;
     let pos: number;
     switch (whence) {
       case SEEK_SET: pos = offset; break;
@@ -619,8 +625,8 @@ class MockBackend implements Backend, MockControl {
     let out: Uint8Array;
     switch (f.kind) {
       case 'memfd':
-        out = new Uint8Array(Math.max(0, Math.min(length, f.node.pages.size - from)));
-        f.node.pages.read(from, out);
+        out = new Uint8Array(Math.max(0, Math.min(length, f.node.mem.size - from)));
+        f.node.mem.read(from, out);
         break;
       case 'file':
         out = Buffer.from(f.text).subarray(from, from + length);
@@ -654,11 +660,11 @@ class MockBackend implements Backend, MockControl {
     if (node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) throw systemError(EPERM, 'write');
     const at = position ?? f.pos;
     const end = at + data.length;
-    if (end > node.pages.size) {
+    if (end > node.mem.size) {
       if (node.seals & F_SEAL_GROW) throw systemError(EPERM, 'write');
-      this.#resize(node, end, 'write');
+      node.mem.resize(end);
     }
-    node.pages.write(at, data);
+    node.mem.write(at, data);
     if (position === undefined) f.pos = end;
     return data.length;
   }
@@ -710,17 +716,9 @@ class MockBackend implements Backend, MockControl {
     if (fl & MFD_HUGETLB) throw unsupportedError('hugetlb memfds are not modelled by the mock backend');
     let seals = (fl & (MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL)) ? 0 : F_SEAL_SEAL;
     if (fl & MFD_NOEXEC_SEAL) seals |= F_SEAL_EXEC;
-    const node: ShmInode = { ino: this.#k.ino(), pages: new Pages(0), seals, name, memfd: true };
+    const node: ShmInode = { ino: this.#k.ino(), mem: new Extents(), writableMaps: 0, seals, name, memfd: true };
     const f = this.#k.file(`/memfd:${name}`, O_RDWR, { kind: 'memfd', node }, node.ino);
     return this.#k.install(f);
-  }
-
-  #resize(node: ShmInode, size: number, syscall: string, p?: string): void {
-    try {
-      node.pages = node.pages.copy(size);
-    } catch {
-      throw systemError(ENOMEM, syscall, p);
-    }
   }
 
   ftruncate(fd: Fd, size: number): void {
@@ -728,10 +726,10 @@ class MockBackend implements Backend, MockControl {
     const f = this.#k.get(fdArg(fd), 'ftruncate');
     if (f.kind !== 'memfd' || !writable(f)) throw systemError(EINVAL, 'ftruncate');
     const node = f.node;
-    if ((size < node.pages.size && (node.seals & F_SEAL_SHRINK)) || (size > node.pages.size && (node.seals & F_SEAL_GROW))) {
+    if ((size < node.mem.size && (node.seals & F_SEAL_SHRINK)) || (size > node.mem.size && (node.seals & F_SEAL_GROW))) {
       throw systemError(EPERM, 'ftruncate');
     }
-    if (size !== node.pages.size) this.#resize(node, size, 'ftruncate');
+    node.mem.resize(size);
   }
 
   addSeals(fd: Fd, seals: number): void {
@@ -743,7 +741,7 @@ class MockBackend implements Backend, MockControl {
     if (add & ~F_ALL_SEALS) throw systemError(EINVAL, syscall);
     const node = f.node;
     if (node.seals & F_SEAL_SEAL) throw systemError(EPERM, syscall);
-    if ((add & F_SEAL_WRITE) && !(node.seals & F_SEAL_WRITE) && node.pages.writableMaps > 0) {
+    if ((add & F_SEAL_WRITE) && !(node.seals & F_SEAL_WRITE) && node.writableMaps > 0) {
       throw systemError(EBUSY, syscall); // mapping_deny_writable()
     }
     if (add & F_SEAL_EXEC) add |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
@@ -779,23 +777,31 @@ class MockBackend implements Backend, MockControl {
       if (f === undefined || f.kind !== 'memfd') throw fail(EBADFD);
       const seals = f.node.seals;
       if (!(seals & F_SEAL_SHRINK) || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) throw fail();
-      if (it.size === 0 || it.offset + it.size > f.node.pages.size) throw fail();
+      if (it.size === 0 || it.offset + it.size > f.node.mem.size) throw fail();
       return f.node;
     });
-    let pages: Pages;
-    const [first] = items;
-    if (items.length === 1 && first.offset === 0 && first.size === nodes[0].pages.size) {
-      pages = nodes[0].pages; // the same pages: writes through either side are seen by the other
-    } else {
-      pages = new Pages(pgcnt * ps);
+    // The dma-buf's bytes: the memfd range's own store when it is exactly one, else a new store that
+    // takes over the ranges (their bytes copied in), so memfds and dma-buf share them both ways.
+    let pages = items.length === 1 ? nodes[0].mem.whole(items[0].offset, items[0].size) : null;
+    if (pages === null) {
+      const store = new Store(pgcnt * ps);
       let at = 0;
       items.forEach((it, i) => {
-        const chunk = new Uint8Array(it.size);
-        nodes[i].pages.read(it.offset, chunk);
-        pages.write(at, chunk);
+        if (nodes[i].mem.touched(it.offset, it.size)) {
+          const chunk = new Uint8Array(it.size);
+          nodes[i].mem.read(it.offset, chunk);
+          store.write(at, chunk);
+        }
         at += it.size;
       });
+      at = 0;
+      items.forEach((it, i) => {
+        nodes[i].mem.remap(it.offset, it.size, store, at);
+        at += it.size;
+      });
+      pages = store;
     }
+    pages.pinned = true;
     return k.install(k.newDmabuf(new Bo(pages, 'udmabuf', 'udmabuf', null), O_RDWR));
   }
 
@@ -835,7 +841,7 @@ class MockBackend implements Backend, MockControl {
     if (size === 0) throw systemError(EINVAL, syscall);
     if (h.used + size > h.size) throw systemError(ENOMEM, syscall);
     h.used += size;
-    const bo = new Bo(new Pages(size), h.name, 'heap', null);
+    const bo = new Bo(new Store(size), h.name, 'heap', null);
     return this.#k.install(this.#k.newDmabuf(bo, fl & O_ACCMODE, () => { h.used -= size; }));
   }
 
@@ -996,17 +1002,19 @@ class MockBackend implements Backend, MockControl {
     if (wantsWrite && !writable(f)) throw fail(EACCES);
     if (!readable(f)) throw fail(EACCES);
     const pages = Math.ceil(length / ps);
-    let store: Pages;
+    let mem: Memory;
+    let node: ShmInode | null = null;
     let at = offset;
     switch (f.kind) {
       case 'dmabuf':
         if (offset / ps + pages > f.bo.pages.size / ps) throw fail(EINVAL);
         if (f.bo.kind === 'udmabuf' && !shared) throw fail(EINVAL);
-        store = f.bo.pages;
+        mem = f.bo.pages;
         break;
       case 'memfd':
         if (wantsWrite && (f.node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))) throw fail(EPERM);
-        store = f.node.pages;
+        mem = f.node.mem;
+        if (wantsWrite) node = f.node;
         break;
       case 'drm': { // drm_gem_mmap: the object whose fake offset range holds the mapping
         const pgoff = offset / ps;
@@ -1015,19 +1023,18 @@ class MockBackend implements Backend, MockControl {
         const [start, bo] = hit;
         if (![...f.handles.values()].includes(bo)) throw fail(EACCES); // drm_vma_node_is_allowed
         if (!shared) throw fail(EINVAL); // shmem helpers refuse COW mappings
-        store = bo.pages;
+        mem = bo.pages;
         at = (pgoff - start) * ps;
         break;
       }
       default: throw fail(ENODEV);
     }
     if (!shared) {
-      store = store.copy(length, at); // a private mapping: a snapshot in the model
+      mem = Store.copyOf(mem, at, length); // a private mapping: a snapshot in the model
       at = 0;
     }
-    const m = new MockMapping(length, prot, store, at, f, wantsWrite);
-    store.maps++;
-    if (wantsWrite) store.writableMaps++;
+    const m = new MockMapping(length, prot, mem, at, f, node);
+    if (node !== null) node.writableMaps++;
     f.refs++;
     this.#k.maps.add(m);
     return m;
@@ -1037,16 +1044,19 @@ class MockBackend implements Backend, MockControl {
     const m = mappingArg(handle);
     if (!m.live) throw stateError('the mapping is unmapped');
     if (!(m.prot & PROT_WRITE)) throw stateError('a read-only mapping has no ArrayBuffer (read it with mapRead)');
-    if (m.offset !== 0 || m.length !== m.pages.size) {
+    if (m.ab !== null) return m.ab;
+    const store = m.mem.whole(m.offset, m.length);
+    if (store === null) {
       throw unsupportedError('the mock backend gives an ArrayBuffer only for a mapping of a whole buffer from offset 0');
     }
-    if (m.ab === null) {
-      try {
-        m.ab = m.pages.arrayBuffer();
-      } catch {
-        throw systemError(ENOMEM, 'mmap');
-      }
+    try {
+      m.ab = store.arrayBuffer();
+    } catch {
+      throw systemError(ENOMEM, 'mmap');
     }
+    m.store = store;
+    store.views++;
+    store.pinned = true;
     return m.ab;
   }
 
@@ -1057,7 +1067,7 @@ class MockBackend implements Backend, MockControl {
     if (!m.live) throw stateError('the mapping is unmapped');
     if (!(m.prot & PROT_READ)) throw stateError('the mapping is not readable');
     if (offset + target.length > m.length) throw outOfRange('offset', `>= 0 && <= ${m.length - target.length}`, offset);
-    m.pages.read(m.offset + offset, target);
+    m.mem.read(m.offset + offset, target);
   }
 
   munmap(handle: MapHandle): void {
@@ -1065,8 +1075,9 @@ class MockBackend implements Backend, MockControl {
     if (!m.live) return;
     m.live = false;
     m.ab = null;
-    if (m.sharedWritable) m.pages.writableMaps--;
-    if (--m.pages.maps === 0) m.pages.detach();
+    if (m.node !== null) m.node.writableMaps--;
+    if (m.store !== null && --m.store.views === 0) m.store.detach(); // no other view-holding mapping
+    m.store = null;
     this.#k.maps.delete(m);
     this.#k.unref(m.file);
   }
@@ -1139,7 +1150,7 @@ class MockBackend implements Backend, MockControl {
     if (m.bpp32Only && bpp !== 32) throw fail(); // virtio_gpu_mode_dumb_create
     const pitch = m.bpp32Only ? width * 4 : Math.ceil((width * bpp) / 8); // drm_gem_shmem_dumb_create
     const size = this.#pageAlign(pitch * height);
-    const bo = new Bo(new Pages(size), m.exporter, 'gem', f.dev);
+    const bo = new Bo(new Store(size), m.exporter, 'gem', f.dev);
     return { handle: this.#k.addHandle(f, bo), pitch, size };
   }
 
