@@ -165,7 +165,7 @@ write_run() {
 			echo "export $name=$(q "$v")"
 		done
 		echo 'mkdir -p "$HOME" /tmp/npm-cache /tmp/npm-logs'
-		echo "cd -- $(q "$PWD") || { echo \"vm: cannot cd to \$PWD in the VM\" >&2; exit 125; }"
+		echo "cd -- $(q "$PWD") || { echo $(q "vm: cannot cd to $PWD in the VM") >&2; exit 125; }"
 		local cmd="" a
 		for a in "$@"; do cmd+=" $(q "$a")"; done
 		if [ -t 1 ]; then

@@ -61,6 +61,7 @@ FEATURES=(
 	"virtio_pci:VIRTIO_PCI:virtio_pci:"
 	"rootfs:NET_9P_VIRTIO:9pnet_virtio:"
 	"rootfs:9P_FS:9p:"
+	"overlay:OVERLAY_FS:overlay:"
 	"udmabuf:UDMABUF:udmabuf:"
 	"system_heap:DMABUF_HEAPS_SYSTEM:system_heap:"
 	"vgem:DRM_VGEM:vgem:"
