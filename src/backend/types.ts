@@ -158,7 +158,11 @@ export interface Backend {
   pollAsync(fd: Fd, events: number, timeoutMs: number): Promise<number>;
 
   // ---- memory -------------------------------------------------------------------------------------
-  /** mmap(2). offset must be page aligned (else EINVAL from the kernel). */
+  /**
+   * mmap(2). offset must be page aligned (else EINVAL from the kernel). Refused before the kernel,
+   * because the result could crash JS: MAP_FIXED / MAP_FIXED_NOREPLACE (ERR_INVALID_ARG_VALUE), and a
+   * regular file or memfd mapped past its current end (ERR_OUT_OF_RANGE: touching it would SIGBUS).
+   */
   mmap(fd: Fd, length: number, prot: number, flags: number, offset: number): MapHandle;
   /**
    * The zero-copy ArrayBuffer over a PROT_WRITE|PROT_READ mapping; the same object on every call.
