@@ -159,11 +159,16 @@ write_run() {
 		echo 'export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false'
 		echo "export DMABUF_VM=1 DMABUF_VM_KERNEL=$(q "$suite")"
 		for name in CI TERM NO_COLOR FORCE_COLOR $(compgen -e | grep -E '^DMABUF_' || true); do
-			case $name in DMABUF_VM | DMABUF_VM_KERNEL) continue ;; esac
+			case $name in DMABUF_VM | DMABUF_VM_KERNEL | DMABUF_VM_CMA | DMABUF_VM_UNAVAILABLE) continue ;; esac
 			[ -n "${!name+x}" ] || continue
 			v=${!name}
 			echo "export $name=$(q "$v")"
 		done
+		# what the stock kernel cannot have (plan: "<feature> UNAVAILABLE <reason>"), for tests to skip
+		local unavailable
+		unavailable=$(awk '$2 == "UNAVAILABLE" { print $1 }' "$KDIR/plan" | paste -sd, -)
+		echo "export DMABUF_VM_UNAVAILABLE=$(q "$unavailable")"
+		case ,$unavailable, in *,cma_heap,*) echo 'export DMABUF_VM_CMA=0' ;; *) echo 'export DMABUF_VM_CMA=1' ;; esac
 		echo 'mkdir -p "$HOME" /tmp/npm-cache /tmp/npm-logs'
 		echo "cd -- $(q "$PWD") || { echo $(q "vm: cannot cd to $PWD in the VM") >&2; exit 125; }"
 		local cmd="" a
@@ -194,7 +199,9 @@ run_suite() {
 	fi
 	local accel=${DMABUF_VM_ACCEL:-tcg,thread=multi} cpu=max
 	case $accel in kvm*) cpu=host ;; esac
-	vm_log "booting $suite's kernel $KVER ($(sed -n 's/^\([a-z_]*\) .*UNAVAILABLE.*/\1/p' "$KDIR/plan" | sed 's/^/no /' | paste -sd, - | sed 's/^$/all devices/;s/^/planned: /'))"
+	local na
+	na=$(awk '$2 == "UNAVAILABLE" { print $1 }' "$KDIR/plan" | paste -sd, -)
+	vm_log "booting $suite's kernel $KVER${na:+ (unavailable on this kernel: $na)}"
 	local t0 rcs
 	t0=$(date +%s)
 	set +e
