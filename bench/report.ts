@@ -1,0 +1,184 @@
+/**
+ * The benchmark's result format (what run.ts writes and chart.ts reads) and its text/markdown table.
+ */
+import { fmtNs, fmtRatio, fmtStats, type Ratio, type Stats } from './harness';
+
+export type SectionId = 'ops' | 'reuse' | 'bandwidth' | 'scale' | 'growth' | 'x11dri';
+
+export interface SectionInfo {
+  title: string;
+  /** What the ratio is. */
+  ratio: string;
+  /** Target for the ratio, if the issue sets one. */
+  target?: { value: number; better: 'lower' | 'higher'; text: string };
+  /** Plot the ratio on a log scale. */
+  log?: boolean;
+}
+
+export const SECTIONS: Record<SectionId, SectionInfo> = {
+  ops: {
+    title: 'Per-operation cost, JS API vs C (same syscalls, same VM, same run)',
+    ratio: 'JS time / C time',
+    target: { value: 1.3, better: 'lower', text: 'JS/C ≤ 1.3 on syscall-bound operations' },
+  },
+  reuse: {
+    title: 'Mapping reuse: Exporter map/unmap cycle (cache hit) vs a fresh mmap+munmap',
+    ratio: 'fresh time / cached time (speed-up)',
+    target: { value: 20, better: 'higher', text: 'a cached map ≥ 20× cheaper than mmap+munmap' },
+    log: true,
+  },
+  bandwidth: {
+    title: 'Bandwidth through a zero-copy view of a mapped udmabuf vs C on the same kind of mapping',
+    ratio: 'JS bandwidth / C bandwidth',
+    target: { value: 0.9, better: 'higher', text: 'view bandwidth ≥ 0.9 of C' },
+  },
+  scale: {
+    title: 'Scale: cost per buffer with N live buffers (create N, then close N)',
+    ratio: 'JS time / C time (create)',
+  },
+  growth: {
+    title: 'Allocation cost vs size (create+close)',
+    ratio: 'JS time / C time',
+  },
+  x11dri: {
+    title: 'Side by side with x11-dri (operations it has)',
+    ratio: 'dmabuf time / x11-dri time (< 1: dmabuf is faster)',
+  },
+};
+
+export interface Row {
+  id: string;
+  section: SectionId;
+  label: string;
+  /** Per-operation time of the JS public API (ns). */
+  js?: Stats | null;
+  /** The same syscalls from C (ns). */
+  c?: Stats | null;
+  /** The raw Backend calls from JS (the addon without the API's checks), ns. */
+  raw?: Stats | null;
+  /** The other side of a comparison that is not C (x11-dri; the fresh map in `reuse`). */
+  other?: Stats | null;
+  /** The section's ratio (see SECTIONS[section].ratio). */
+  ratio?: Ratio | null;
+  /** raw Backend / C. */
+  rawRatio?: Ratio | null;
+  /** Extra figures (bandwidth in MiB/s, close cost, limits reached, ...). */
+  extra?: Record<string, number | string>;
+  /** Syscalls per operation, JS API vs C, when they differ. */
+  syscalls?: string;
+  note?: string;
+  /** Set when the row could not be measured: why (never a made-up number). */
+  status?: string;
+}
+
+export interface BenchResult {
+  schema: 'dmabuf-bench/1';
+  kernel: string;
+  /** 'trixie' | 'sid' when run by scripts/vm.sh. */
+  vmKernel: string | null;
+  /** qemu TCG (software emulation): absolute times are not meaningful, ratios are. */
+  emulated: boolean;
+  node: string;
+  cpus: number;
+  date: string;
+  durationMs: number;
+  options: Record<string, unknown>;
+  limits: Record<string, unknown>;
+  devices: Record<string, unknown>;
+  x11dri: { status: string; version?: string; path?: string };
+  exporter: { status: string };
+  notes: string[];
+  rows: Row[];
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+const ORDER: SectionId[] = ['ops', 'reuse', 'bandwidth', 'scale', 'growth', 'x11dri'];
+
+/** A plain-text table for the terminal. */
+export function textTable(r: BenchResult): string {
+  const out: string[] = [];
+  out.push(`dmabuf bench — kernel ${r.kernel}${r.vmKernel ? ` (${r.vmKernel})` : ''}, node ${r.node}, ${r.cpus} CPUs` +
+    `${r.emulated ? ', qemu TCG software emulation: compare ratios, not absolute times' : ''}`);
+  out.push('times: median (p10–p90) per operation; ratios: median (conservative p10/p90 range)');
+  for (const sec of ORDER) {
+    const rows = r.rows.filter((x) => x.section === sec);
+    if (rows.length === 0) continue;
+    const info = SECTIONS[sec];
+    out.push('');
+    out.push(`## ${info.title}`);
+    out.push(`   ratio = ${info.ratio}${info.target ? `; target: ${info.target.text}` : ''}`);
+    for (const row of rows) {
+      if (row.status) {
+        out.push(`  ${pad(row.label, 44)} ${row.status}`);
+        continue;
+      }
+      const cols = [
+        pad(row.label, 44),
+        `js ${pad(fmtStats(row.js), 30)}`,
+        row.c !== undefined ? `c ${pad(fmtStats(row.c), 30)}` : '',
+        row.other !== undefined ? `vs ${pad(fmtStats(row.other), 30)}` : '',
+        `ratio ${pad(fmtRatio(row.ratio), 20)}`,
+        row.raw ? `raw ${fmtStats(row.raw)} raw/C ${fmtRatio(row.rawRatio)}` : '',
+        row.extra ? Object.entries(row.extra).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+      ];
+      out.push('  ' + cols.filter((c) => c !== '').join(' '));
+      if (row.note) out.push(`      ${row.note}`);
+    }
+  }
+  if (r.notes.length) {
+    out.push('');
+    for (const n of r.notes) out.push(`* ${n}`);
+  }
+  return out.join('\n');
+}
+
+function targetMark(sec: SectionId, ratio: Ratio | null | undefined): string {
+  const t = SECTIONS[sec].target;
+  if (!t || !ratio || !Number.isFinite(ratio.median)) return '';
+  const ok = t.better === 'lower' ? ratio.median <= t.value : ratio.median >= t.value;
+  return ok ? ' ✓' : ' ✗';
+}
+
+/** Markdown tables, one per section, with one ratio column per run (kernel). */
+export function markdownTables(runs: readonly BenchResult[]): string {
+  const out: string[] = [];
+  const kernels = runs.map((r) => r.kernel);
+  for (const sec of ORDER) {
+    const ids: string[] = [];
+    for (const r of runs) for (const row of r.rows) if (row.section === sec && !ids.includes(row.id)) ids.push(row.id);
+    if (ids.length === 0) continue;
+    const info = SECTIONS[sec];
+    out.push(`**${info.title}** — ratio = ${info.ratio}${info.target ? `; target: ${info.target.text}` : ''}`);
+    out.push('');
+    const head = ['operation'];
+    for (const k of kernels) head.push(`${k}: JS`, sec === 'x11dri' ? `${k}: x11-dri` : sec === 'reuse' ? `${k}: fresh` : `${k}: C`, `${k}: ratio`);
+    out.push(`| ${head.join(' | ')} |`);
+    out.push(`|${head.map(() => '---').join('|')}|`);
+    for (const id of ids) {
+      let label = id;
+      const cells: string[] = [];
+      for (const r of runs) {
+        const row = r.rows.find((x) => x.id === id);
+        if (!row) {
+          cells.push('—', '—', '—');
+          continue;
+        }
+        label = row.label;
+        if (row.status) {
+          cells.push(row.status, '', '');
+          continue;
+        }
+        const other = sec === 'x11dri' || sec === 'reuse' ? row.other : row.c;
+        let ratio = fmtRatio(row.ratio) + targetMark(sec, row.ratio);
+        if (row.rawRatio) ratio += ` (raw backend ${row.rawRatio.median.toFixed(2)})`;
+        cells.push(fmtNs(row.js?.median ?? NaN), fmtNs(other?.median ?? NaN), ratio);
+      }
+      out.push(`| ${label} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
