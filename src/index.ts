@@ -18,3 +18,8 @@ export type { DmabufSystemError, CodedError } from './errors';
 export { getBackend, setBackend, backendChoice } from './backend/index';
 export type { Backend } from './backend/types';
 export * as constants from './constants';
+export { Exporter, Attachment } from './exporter';
+export type {
+  ExporterOptions, Importer, Constraints, CpuMap, DeviceMap, MapResult, BackingInfo, ExporterStats, ConstraintsError,
+  Layout, Refusal, RefusalKind, ProviderSpec,
+} from './exporter';

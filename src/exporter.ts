@@ -1,0 +1,645 @@
+/**
+ * Exporter: the kernel's exporter/importer protocol in userspace (see notes/seed-ideas.md).
+ *
+ * - Attach first, allocate late: `attach()` records who will use the buffer and what they need; the
+ *   first `map()` allocates backing from the first provider that satisfies every attachment.
+ * - Mappings are kept: `unmap()` only drops a use; the next `map()` hands out the same Mapping (CPU) or
+ *   the same GemHandle (DRM), with no syscall. Attachments on one DRM file share one handle.
+ * - A late attacher the backing cannot serve moves the buffer (reallocate, copy) while nothing is
+ *   mapped; every attachment's next map reports `moved: true`. While something is mapped: EBUSY.
+ */
+import { EventEmitter } from 'node:events';
+import { DmaBuf, Mapping } from './dmabuf';
+import { Device, GemHandle } from './drm';
+import {
+  closedError, invalidArgType, invalidArgValue, outOfRange, systemError, validateBoolean, validateInt, validateObject,
+  validateString, type CodedError,
+} from './errors';
+import {
+  parseProviders, sameDrmDevice, sysName, type Allocation, type Layout, type Need, type Provider, type Refusal,
+} from './exporter/providers';
+
+export type { Layout, Refusal, RefusalKind, ProviderSpec } from './exporter/providers';
+
+/** Who uses the buffer: the CPU, or a DRM device (a real kernel importer: its map is a PRIME import). */
+export type Importer = 'cpu' | Device;
+
+/** What an importer needs from the backing. */
+export interface Constraints {
+  /** Physically contiguous memory (only CMA heaps provide it). */
+  contiguous?: boolean;
+  /** The largest backing, in bytes, the importer accepts. */
+  maxSize?: number;
+  /** A dumb-buffer layout a display can scan out: only a 'drm:' provider on a card node gives one. */
+  layout?: Layout;
+}
+
+export interface ExporterOptions {
+  /** Bytes of the buffer. */
+  size: number;
+  /**
+   * Where backing may come from, in order of preference: 'heap:<name>' (e.g. 'heap:system'),
+   * 'heap:contiguous' (any CMA heap), 'udmabuf', 'drm:<path>' or a drm Device (a dumb buffer exported
+   * with PRIME). Default: ['heap:system', 'udmabuf'].
+   */
+  providers?: (string | Device)[];
+  /** DMA_BUF_SET_NAME on every backing (at most 31 bytes). */
+  name?: string;
+  /** Bytes of kept mappings and handles not in use before the least recently used are dropped. Default: no limit. */
+  budget?: number;
+}
+
+/** What `Attachment.map()` returns for a CPU attachment. */
+export interface CpuMap {
+  kind: 'cpu';
+  /** The same Mapping object on every map until it is evicted or the buffer moves. */
+  mapping: Mapping;
+  /** The buffer moved since this attachment last mapped it: drop anything derived from the old mapping. */
+  moved: boolean;
+}
+
+/** What `Attachment.map()` returns for a DRM attachment. */
+export interface DeviceMap {
+  kind: 'device';
+  /** The GEM handle in the device's file: shared by every attachment on that Device. */
+  handle: GemHandle;
+  /** The buffer moved since this attachment last mapped it: the handle is new. */
+  moved: boolean;
+}
+
+/** `map()`'s result for an importer type. */
+export type MapResult<I extends Importer> = I extends 'cpu' ? CpuMap : DeviceMap;
+
+/** The current backing and how it was chosen. */
+export interface BackingInfo {
+  /** The provider's label, e.g. 'heap:system'. */
+  provider: string;
+  /** Why this provider: the first in order that satisfied every attachment (and providers skipped before it). */
+  reason: string;
+  /** Providers tried before it, and why each could not serve. */
+  skipped: Refusal[];
+  size: number;
+  /** The dma-buf's inode (matches `ino` in /sys/kernel/debug/dma_buf/bufinfo). */
+  inode: bigint;
+  contiguous: boolean;
+  /** The dumb-buffer layout, for a 'drm:' backing. */
+  layout?: Layout & { pitch: number };
+  allocatedAt: Date;
+  /**
+   * Kernel names of the DRM devices that hold an import of this buffer which is a kernel
+   * dma_buf_attachment (imports into the exporting device itself are not): what bufinfo lists
+   * under "Attached Devices".
+   */
+  kernelAttachments: string[];
+}
+
+export interface ExporterStats {
+  /** Backings allocated (the first one and every move). */
+  allocations: number;
+  /** The current provider and why, or null before the first map. */
+  provider: string | null;
+  reason: string | null;
+  /** Providers skipped for the current backing, and why. */
+  skipped: Refusal[];
+  moves: number;
+  /** map() calls served from a kept mapping or handle. */
+  hits: number;
+  /** map() calls that had to mmap or import. */
+  misses: number;
+  /**
+   * Syscalls issued to make and drop importers' mappings and handles: 2 per CPU map (the fstat inode
+   * check and mmap), 1 per munmap, 1 per PRIME import, 1 per GEM_CLOSE. Allocation and moves are
+   * counted in `allocations` and `moves`.
+   */
+  syscalls: number;
+  /** Syscalls hits avoided: a CPU map+unmap is 3, a PRIME import+GEM_CLOSE is 2. */
+  syscallsSaved: number;
+  /** Kept mappings and handles dropped to stay within the budget. */
+  evictions: number;
+  /** Bytes of kept mappings and handles not in use. */
+  bytesKept: number;
+  /** Bytes of mappings and handles in use. */
+  bytesMapped: number;
+}
+
+type Key = 'cpu' | Device;
+
+interface Entry {
+  key: Key;
+  mapping?: Mapping;
+  handle?: GemHandle;
+  users: Set<Attachment>;
+  lastUsed: number;
+}
+
+interface Backing {
+  alloc: Allocation;
+  provider: Provider;
+  reason: string;
+  skipped: Refusal[];
+  allocatedAt: Date;
+}
+
+const CPU_MAP = 2;
+const CPU_UNMAP = 1;
+const IMPORT = 1;
+
+/** ERR_DMABUF_CONSTRAINTS: no provider can satisfy every attachment; `conflicts` says why each could not. */
+export interface ConstraintsError extends CodedError {
+  conflicts: Refusal[];
+}
+
+function constraintsError(conflicts: Refusal[], size: number): ConstraintsError {
+  const lines = conflicts.map((c) => `${c.provider}: ${c.constraint}${c.attachment !== undefined ? ` (attachment ${c.attachment})` : ''}: ${c.reason}`);
+  const e = new Error(`no provider can back ${size} bytes for every attachment: ${lines.join('; ')}`) as ConstraintsError;
+  e.code = 'ERR_DMABUF_CONSTRAINTS';
+  e.conflicts = conflicts;
+  return e;
+}
+
+function validateConstraints(value: unknown): Constraints {
+  const c = validateObject<Constraints>(value, 'constraints', true) ?? {};
+  for (const k of Object.keys(c)) {
+    if (k !== 'contiguous' && k !== 'maxSize' && k !== 'layout') throw invalidArgValue(`constraints.${k}`, (c as Record<string, unknown>)[k], 'is not a known constraint (contiguous, maxSize, layout)');
+  }
+  const out: Constraints = {};
+  if (c.contiguous !== undefined) out.contiguous = validateBoolean(c.contiguous, 'constraints.contiguous');
+  if (c.maxSize !== undefined) out.maxSize = validateInt(c.maxSize, 'constraints.maxSize', 1);
+  if (c.layout !== undefined) {
+    const l = validateObject<Layout>(c.layout, 'constraints.layout')!;
+    out.layout = Object.freeze({
+      width: validateInt(l.width, 'constraints.layout.width', 1, 0xffffffff),
+      height: validateInt(l.height, 'constraints.layout.height', 1, 0xffffffff),
+      bpp: validateInt(l.bpp, 'constraints.layout.bpp', 1, 0xffffffff),
+    });
+  }
+  return Object.freeze(out);
+}
+
+/** Internal operations an Attachment asks of its Exporter. */
+interface ExporterOps {
+  map(att: Attachment): CpuMap | DeviceMap;
+  unmap(att: Attachment): void;
+  detach(att: Attachment): void;
+}
+
+let nextId = 1;
+
+/** One importer's attachment to an Exporter's buffer. */
+export class Attachment<I extends Importer = Importer> {
+  /** Unique per process. */
+  readonly id = nextId++;
+  readonly importer: I;
+  /** 'cpu', or 'drm' for a DRM device. */
+  readonly kind: 'cpu' | 'drm';
+  /** For a DRM importer: its node, driver and kernel device name (as bufinfo prints it). */
+  readonly device: { path: string; driver: string; sysName?: string } | undefined;
+  readonly constraints: Readonly<Constraints>;
+  readonly attachedAt = new Date();
+  readonly #ops: ExporterOps;
+  #current: CpuMap | DeviceMap | undefined;
+  #mappedSince: Date | null = null;
+  /** @internal */ _moved = false;
+  /** @internal */ _detached = false;
+
+  /** @internal use exporter.attach() */
+  constructor(importer: I, constraints: Constraints, ops: ExporterOps) {
+    this.importer = importer;
+    this.kind = importer === 'cpu' ? 'cpu' : 'drm';
+    this.constraints = constraints;
+    this.#ops = ops;
+    if (importer instanceof Device) {
+      const s = sysName(importer);
+      this.device = { path: importer.path, driver: importer.driver, ...(s === undefined ? {} : { sysName: s }) };
+    }
+  }
+
+  /** Mapped now (between map() and unmap()). */
+  get mapped(): boolean {
+    return this.#current !== undefined;
+  }
+
+  /** When the current map() happened, or null. */
+  get mappedSince(): Date | null {
+    return this.#mappedSince;
+  }
+
+  get detached(): boolean {
+    return this._detached;
+  }
+
+  /**
+   * Map the buffer for this importer: the CPU gets `{ kind: 'cpu', mapping }`, a DRM device
+   * `{ kind: 'device', handle }` (a PRIME import). The first map of the exporter allocates the backing.
+   * Kept mappings are handed out again (no syscall). `moved` is true once after the buffer moved.
+   * Mapping an attachment that is mapped returns the current result.
+   * @throws ERR_DMABUF_CONSTRAINTS when no provider satisfies every attachment; ERR_DMABUF_CLOSED
+   *   after detach or close.
+   */
+  map(): MapResult<I> {
+    if (this.#current) return this.#current as MapResult<I>;
+    const r = this.#ops.map(this);
+    this.#current = r;
+    this.#mappedSince = new Date();
+    return r as MapResult<I>;
+  }
+
+  /**
+   * End this importer's use. The mapping or handle is kept for the next map() (unless the budget
+   * evicts it). `mapped`, if given, must be what map() returned. Idempotent.
+   */
+  unmap(mapped?: CpuMap | DeviceMap): void {
+    if (!this.#current) return;
+    if (mapped !== undefined && mapped !== this.#current) {
+      throw invalidArgValue('mapped', typeof mapped, "must be this attachment's current map() result");
+    }
+    this.#current = undefined;
+    this.#mappedSince = null;
+    this.#ops.unmap(this);
+  }
+
+  /** Detach from the exporter (unmapping first). Same as exporter.detach(this). */
+  detach(): void {
+    this.#ops.detach(this);
+  }
+
+  /** @internal forget the current map (detach/close) */
+  _forget(): void {
+    this.#current = undefined;
+    this.#mappedSince = null;
+  }
+
+  toJSON(): object {
+    return {
+      id: this.id, kind: this.kind, device: this.device, constraints: this.constraints,
+      attachedAt: this.attachedAt, mapped: this.mapped, mappedSince: this.mappedSince,
+    };
+  }
+}
+
+/**
+ * A buffer with deferred, constraint-aware allocation, kept mappings and attachment tracking.
+ *
+ * Events: 'attach' (Attachment), 'allocate' (BackingInfo), 'move' ({ from, to, reason }),
+ * 'evict' ({ importer, bytes, reason }), 'detach' (Attachment), 'close'.
+ */
+export class Exporter extends EventEmitter implements Disposable {
+  readonly size: number;
+  readonly name: string | undefined;
+  readonly budget: number;
+  readonly #providers: Provider[];
+  readonly #attachments = new Set<Attachment>();
+  readonly #entries = new Map<Key, Entry>();
+  readonly #ops: ExporterOps;
+  #backing: Backing | undefined;
+  #clock = 0;
+  #closed = false;
+  readonly #stats = { allocations: 0, moves: 0, hits: 0, misses: 0, syscalls: 0, syscallsSaved: 0, evictions: 0 };
+
+  constructor(options: ExporterOptions) {
+    super();
+    const o = validateObject<ExporterOptions>(options, 'options')!;
+    this.size = validateInt(o.size, 'options.size', 1);
+    if (o.name !== undefined) {
+      validateString(o.name, 'options.name');
+      const bytes = Buffer.byteLength(o.name, 'utf8');
+      if (bytes > 31) throw outOfRange('options.name', 'at most 31 bytes of UTF-8', `${bytes} bytes`);
+    }
+    this.name = o.name;
+    if (o.budget === undefined || o.budget === Infinity) this.budget = Infinity;
+    else this.budget = validateInt(o.budget, 'options.budget', 0);
+    this.#providers = parseProviders(o.providers ?? ['heap:system', 'udmabuf']);
+    this.#ops = {
+      map: (att) => this.#map(att),
+      unmap: (att) => this.#unmap(att),
+      detach: (att) => this.detach(att),
+    };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #check(): void {
+    if (this.#closed) throw closedError('Exporter');
+  }
+
+  /**
+   * Attach an importer ('cpu' or a drm Device) with its constraints. Before the first map this only
+   * records it. After, when the backing cannot serve it (e.g. it needs contiguous memory, or the device
+   * cannot import it), the buffer moves to backing that serves everyone — only while nothing is mapped.
+   * @throws EBUSY when the buffer would have to move while mapped; ERR_DMABUF_CONSTRAINTS when no
+   *   provider can serve every attachment (the attachment is then not made).
+   */
+  attach<I extends Importer>(importer: I, constraints: Constraints = {}): Attachment<I> {
+    if (importer !== 'cpu' && !(importer instanceof Device)) {
+      if (typeof importer === 'string') throw invalidArgValue('importer', importer, "must be 'cpu' or a drm Device");
+      throw invalidArgType('importer', "'cpu' or an instance of Device", importer);
+    }
+    const c = validateConstraints(constraints);
+    this.#check();
+    if (importer instanceof Device && importer.closed) throw closedError(`DRM device ${importer.path}`);
+    const att = new Attachment(importer, c, this.#ops);
+    if (this.#backing) {
+      const refusal = this.#serves(this.#backing, att);
+      if (refusal) {
+        const busy = [...this.#attachments].filter((a) => a.mapped);
+        if (busy.length > 0) {
+          throw systemError(16, 'Exporter.attach', undefined,
+            `the buffer must move (${refusal.constraint}: ${refusal.reason}) but attachments ${busy.map((a) => a.id).join(', ')} have it mapped`);
+        }
+        this.#move(att, `attachment ${att.id} (${att.device?.path ?? 'cpu'}): ${refusal.constraint}: ${refusal.reason}`);
+      }
+    }
+    this.#attachments.add(att);
+    this.emit('attach', att);
+    return att;
+  }
+
+  /** Unmap (if mapped) and remove an attachment; kept mappings nobody else can use are dropped. Idempotent. */
+  detach(att: Attachment): void {
+    if (!(att instanceof Attachment)) throw invalidArgType('attachment', 'an instance of Attachment', att);
+    if (!this.#attachments.has(att)) return;
+    if (att.mapped) att.unmap();
+    this.#attachments.delete(att);
+    att._detached = true;
+    const key = att.importer;
+    if (![...this.#attachments].some((a) => a.importer === key)) {
+      const e = this.#entries.get(key);
+      if (e) this.#drop(e);
+    }
+    this.emit('detach', att);
+  }
+
+  /** Every attachment: importer, device, constraints, mapped or not and since when. */
+  get attachments(): Attachment[] {
+    return [...this.#attachments];
+  }
+
+  /** The current backing, or null before the first map. */
+  get backing(): BackingInfo | null {
+    const b = this.#backing;
+    if (!b) return null;
+    const kernel = new Set<string>();
+    for (const e of this.#entries.values()) {
+      if (e.handle && e.key instanceof Device && !(b.provider.device && sameDrmDevice(b.provider.device, e.key))) {
+        kernel.add(sysName(e.key) ?? e.key.driver);
+      }
+    }
+    const d = b.alloc.dumb;
+    return {
+      provider: b.provider.label,
+      reason: b.reason,
+      skipped: b.skipped,
+      size: b.alloc.buf.size,
+      inode: b.alloc.buf.inode,
+      contiguous: b.alloc.contiguous,
+      ...(d ? { layout: { width: d.width, height: d.height, bpp: d.bpp, pitch: d.pitch } } : {}),
+      allocatedAt: b.allocatedAt,
+      kernelAttachments: [...kernel].sort(),
+    };
+  }
+
+  /** Counters: allocations, provider and why, moves, hits, misses, syscalls (saved), evictions, bytes. */
+  stats(): ExporterStats {
+    let kept = 0;
+    let mapped = 0;
+    const size = this.#backing?.alloc.buf.size ?? 0;
+    for (const e of this.#entries.values()) {
+      if (e.users.size === 0) kept += size;
+      else mapped += size;
+    }
+    return {
+      ...this.#stats,
+      provider: this.#backing?.provider.label ?? null,
+      reason: this.#backing?.reason ?? null,
+      skipped: this.#backing?.skipped ?? [],
+      bytesKept: kept,
+      bytesMapped: mapped,
+    };
+  }
+
+  // ---- mapping -------------------------------------------------------------------------------------
+
+  #map(att: Attachment): CpuMap | DeviceMap {
+    this.#check();
+    if (att._detached) throw closedError(`Attachment ${att.id} (detached)`);
+    const key = att.importer;
+    if (key instanceof Device && key.closed) throw closedError(`DRM device ${key.path}`);
+    if (!this.#backing) this.#backing = this.#allocate([...this.#attachments], 'first map');
+    let e = this.#entries.get(key);
+    if (e) {
+      this.#stats.hits++;
+      this.#stats.syscallsSaved += key === 'cpu' ? CPU_MAP + CPU_UNMAP : 2 * IMPORT;
+    } else {
+      this.#stats.misses++;
+      e = this.#newEntry(key, this.#backing.alloc.buf);
+    }
+    e.users.add(att);
+    e.lastUsed = ++this.#clock;
+    const moved = att._moved;
+    att._moved = false;
+    return e.mapping ? { kind: 'cpu', mapping: e.mapping, moved } : { kind: 'device', handle: e.handle!, moved };
+  }
+
+  #unmap(att: Attachment): void {
+    const e = this.#entries.get(att.importer);
+    if (!e) return;
+    e.users.delete(att);
+    e.lastUsed = ++this.#clock;
+    this.#enforceBudget();
+  }
+
+  #newEntry(key: Key, buf: DmaBuf): Entry {
+    const e: Entry = { key, users: new Set(), lastUsed: ++this.#clock };
+    if (key === 'cpu') {
+      this.#stats.syscalls += CPU_MAP;
+      e.mapping = buf.map('readwrite');
+    } else {
+      this.#stats.syscalls += IMPORT;
+      e.handle = key.import(buf);
+    }
+    this.#entries.set(key, e);
+    return e;
+  }
+
+  /** Unmap or release a kept entry (counting its syscalls) and forget it. */
+  #drop(e: Entry): void {
+    if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
+    for (const a of e.users) a._forget();
+    if (e.mapping) {
+      if (e.mapping.mapped) this.#stats.syscalls += CPU_UNMAP;
+      e.mapping.unmap();
+    }
+    if (e.handle && !e.handle.released) {
+      if (e.handle.device.handles.get(e.handle.handle) === 1) this.#stats.syscalls += IMPORT; // GEM_CLOSE
+      e.handle.release();
+    }
+  }
+
+  #enforceBudget(): void {
+    const size = this.#backing?.alloc.buf.size ?? 0;
+    const idle = [...this.#entries.values()].filter((e) => e.users.size === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    let kept = idle.length * size;
+    for (const e of idle) {
+      if (kept <= this.budget) break;
+      this.#drop(e);
+      kept -= size;
+      this.#stats.evictions++;
+      this.emit('evict', { importer: e.key === 'cpu' ? 'cpu' : e.key.path, bytes: size, reason: 'budget' });
+    }
+  }
+
+  // ---- allocation ----------------------------------------------------------------------------------
+
+  #need(atts: Attachment[]): Need {
+    return {
+      size: this.size,
+      contiguous: atts.filter((a) => a.constraints.contiguous).map((a) => a.id),
+      layouts: atts.filter((a) => a.constraints.layout).map((a) => ({ layout: a.constraints.layout!, by: a.id })),
+    };
+  }
+
+  /** Providers in order; the first whose backing satisfies every attachment (imports included) wins. */
+  #allocate(atts: Attachment[], why: string): Backing {
+    const need = this.#need(atts);
+    const skipped: Refusal[] = [];
+    for (const p of this.#providers) {
+      const r = p.refuse(need);
+      if (r) {
+        skipped.push({ provider: p.label, ...r });
+        continue;
+      }
+      let alloc: Allocation;
+      try {
+        alloc = p.allocate(need);
+        if (this.name !== undefined) alloc.buf.setName(this.name);
+      } catch (e) {
+        skipped.push({ provider: p.label, constraint: 'allocation', reason: (e as Error).message, ...codeOf(e) });
+        continue;
+      }
+      const backing: Backing = { alloc, provider: p, reason: '', skipped, allocatedAt: new Date() };
+      const refusal = this.#checkAll(backing, atts);
+      if (refusal) {
+        skipped.push({ provider: p.label, ...refusal });
+        for (const e of [...this.#entries.values()]) if (e.handle?.inode === alloc.buf.inode) this.#drop(e);
+        alloc.release();
+        continue;
+      }
+      backing.reason = `${why}: first provider satisfying ${atts.length} attachment(s)` +
+        (skipped.length ? ` (skipped ${skipped.map((s) => `${s.provider}: ${s.constraint}`).join(', ')})` : '');
+      this.#stats.allocations++;
+      this.#backing = backing;
+      this.emit('allocate', this.backing);
+      return backing;
+    }
+    throw constraintsError(skipped, this.size);
+  }
+
+  /** Check the allocated backing against every attachment; imports made for the check are kept. */
+  #checkAll(b: Backing, atts: Attachment[]): Omit<Refusal, 'provider'> | undefined {
+    for (const a of atts) {
+      const r = this.#serves(b, a);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * Can backing b serve attachment a? Size limit, contiguity and layout are checked by property; a DRM
+   * importer by actually importing (the handle is kept for its first map).
+   */
+  #serves(b: Backing, a: Attachment): Omit<Refusal, 'provider'> | undefined {
+    const buf = b.alloc.buf;
+    const c = a.constraints;
+    if (c.maxSize !== undefined && buf.size > c.maxSize) {
+      return { constraint: 'maxSize', attachment: a.id, reason: `backing of ${buf.size} bytes exceeds maxSize ${c.maxSize}` };
+    }
+    if (c.contiguous && !b.alloc.contiguous) {
+      return { constraint: 'contiguous', attachment: a.id, reason: `${b.provider.label} is not physically contiguous` };
+    }
+    const l = c.layout;
+    const d = b.alloc.dumb;
+    if (l && !(d && d.width === l.width && d.height === l.height && d.bpp === l.bpp)) {
+      return { constraint: 'layout', attachment: a.id, reason: `${b.provider.label} has no ${l.width}x${l.height}x${l.bpp} dumb-buffer layout` };
+    }
+    const dev = a.importer;
+    if (dev instanceof Device && !this.#entries.has(dev)) {
+      try {
+        this.#newEntry(dev, buf);
+      } catch (e) {
+        return { constraint: 'import', attachment: a.id, device: dev.path, reason: `${dev.driver} (${dev.path}) cannot import it: ${(e as Error).message}`, ...codeOf(e) };
+      }
+    }
+    return undefined;
+  }
+
+  /** Reallocate for every attachment plus `att`, copy the contents, drop what was kept. Nothing is mapped. */
+  #move(att: Attachment, reason: string): void {
+    const old = this.#backing!;
+    const oldEntries = [...this.#entries.values()];
+    this.#entries.clear();
+    let next: Backing;
+    try {
+      next = this.#allocate([...this.#attachments, att], 'move');
+    } catch (e) {
+      for (const en of this.#entries.values()) this.#drop(en);
+      for (const en of oldEntries) this.#entries.set(en.key, en);
+      this.#backing = old;
+      throw e;
+    }
+    copy(old.alloc.buf, next.alloc.buf, this.size);
+    for (const en of oldEntries) this.#drop(en);
+    old.alloc.release();
+    for (const a of this.#attachments) a._moved = true;
+    this.#stats.moves++;
+    this.emit('move', { from: describe(old), to: describe(next), reason });
+  }
+
+  /** Unmap every mapping, release every handle, free the backing, close owned devices. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      for (const a of this.#attachments) {
+        a._forget();
+        a._detached = true;
+      }
+      this.#attachments.clear();
+      for (const e of [...this.#entries.values()]) {
+        try {
+          this.#drop(e);
+        } catch {
+          /* a closed device already released its handles */
+        }
+      }
+      this.#backing?.alloc.release();
+      this.#backing = undefined;
+    } finally {
+      for (const p of this.#providers) p.close();
+    }
+    this.emit('close');
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.close();
+    } catch {
+      /* dispose never throws */
+    }
+  }
+}
+
+function codeOf(e: unknown): { code?: string } {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' ? { code } : {};
+}
+
+function describe(b: Backing): { provider: string; inode: bigint; size: number } {
+  return { provider: b.provider.label, inode: b.alloc.buf.inode, size: b.alloc.buf.size };
+}
+
+/** Copy `size` bytes between backings, CPU access bracketed (SYNC_START/END) on both. */
+function copy(from: DmaBuf, to: DmaBuf, size: number): void {
+  from.access('read', (src) => to.access('write', (dst) => dst.set(src.subarray(0, size))));
+}
