@@ -1,0 +1,74 @@
+/**
+ * The examples that share buffers between processes, run as child processes: exit status 0 and what
+ * they print. Where the kernel interfaces are missing (or on the mock, whose fds are not kernel fds)
+ * they must say "skipped: <reason>" and exit 0; in the VM they must really run.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { backend, inVm, isMock, kernelVersion, SW_SYNC } from './support/index';
+
+const EXAMPLES = path.resolve(__dirname, '..', 'examples');
+
+function runExample(name: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(EXAMPLES, `${name}.js`)], {
+    encoding: 'utf8', env: { ...process.env, DMABUF_BACKEND: backend().name }, timeout: 90_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Exit 0; a skip is a pass-with-reason outside the VM (and required on the mock), a failure inside it. */
+function ranOrSkipped(ctx: Mocha.Context, name: string): string | undefined {
+  const r = runExample(name);
+  assert.equal(r.status, 0, `${name} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+  if (isMock()) {
+    assert.ok(skipped, `on the mock, ${name} says it is skipped:\n${r.stdout}`);
+    assert.match(skipped[1]!, /mock/);
+    return undefined;
+  }
+  if (skipped) {
+    if (inVm) assert.fail(`${name} must run in the VM, but printed: ${skipped[0]}`);
+    ctx.test!.title += ` (skipped: ${skipped[1]})`;
+    ctx.skip();
+  }
+  assert.equal(r.stderr, '', 'nothing on stderr');
+  return r.stdout;
+}
+
+describe('examples', function () {
+  it('share-child: a child adopts the buffer from stdio fd 3, reads the message and answers', function () {
+    const out = ranOrSkipped(this, 'share-child');
+    if (out === undefined) return;
+    const parent = /^parent (\d+): .* inode (\d+); wrote "(hello from parent \d+)"$/m.exec(out);
+    assert.ok(parent, out);
+    const child = /^child (\d+): adopted fd 3: exporter \S+, name share-child, \d+ bytes, inode (\d+); read "(.*)"$/m.exec(out);
+    assert.ok(child, out);
+    assert.equal(child[2], parent[2], 'the same buffer (inode) in both processes');
+    assert.notEqual(child[1], parent[1]);
+    assert.equal(child[3], parent[3], 'the child read what the parent wrote');
+    assert.match(out, new RegExp(`^parent ${parent[1]}: the child answered "hello parent, child ${child[1]} read "${parent[3]}""$`, 'm'));
+    assert.match(out, /^ok: /m);
+  });
+
+  it('socket-producer-consumer: frames and sync files over SCM_RIGHTS between two processes', function () {
+    if (!isMock() && kernelVersion() > 0 && kernelVersion() < 6000) {
+      this.test!.title += ' (skipped: sync-file export needs Linux 6.0)';
+      this.skip();
+    }
+    const out = ranOrSkipped(this, 'socket-producer-consumer');
+    if (out === undefined) return;
+    const inodes = /^producer \d+: two .* \(inodes (\d+), (\d+)\)/m.exec(out);
+    assert.ok(inodes, out);
+    const frames = [...out.matchAll(/^consumer \d+: frame (\d+) on fd \d+ \(inode (\d+), [^)]+\): (.*), (\d+) bytes checked$/gm)];
+    assert.deepEqual(frames.map((m) => Number(m[1])), [0, 1, 2, 3, 4, 5]);
+    frames.forEach((m, i) => assert.equal(m[2], inodes[1 + (i % 2)], `frame ${i} arrives in buffer ${i % 2}`));
+    if (backend().access(SW_SYNC, 6)) {
+      // Fenced frames: the consumer really waited for the producer's signal.
+      assert.match(out, /frames are fenced with sw_sync/);
+      for (const m of frames) assert.match(m[3]!, /^waited [\d.]+ ms for the sync file$/);
+      assert.equal((out.match(/sync file not yet signalled\)/g) ?? []).length, 6);
+    }
+    assert.match(out, /^ok: 6 frames passed/m);
+  });
+});
