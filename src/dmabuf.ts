@@ -46,6 +46,7 @@ export interface DmaBufInfo {
 
 /** Parse fdinfo text (`key:\tvalue` lines). */
 export function parseFdinfo(text: string): Map<string, string> {
+  validateString(text, 'text');
   const out = new Map<string, string>();
   for (const line of text.split('\n')) {
     const i = line.indexOf(':');

@@ -56,13 +56,15 @@ const BY_NAME: Readonly<Record<string, number>> = Object.fromEntries(
 
 /** The kernel's name for an errno value ('EBADFD' for 77, which Node cannot name). */
 export function errnoName(errno: number): string {
+  validateInt(errno, 'errno', 0, 0x7fffffff);
   return ERRNO[errno]?.[0] ?? `E${errno}`;
 }
 
 /** The errno value for a kernel name, e.g. errnoValue('EINVAL') === 22. */
 export function errnoValue(code: string): number {
-  const v = BY_NAME[code];
-  if (v === undefined) throw new RangeError(`unknown errno name ${code}`);
+  validateString(code, 'code');
+  const v = Object.hasOwn(BY_NAME, code) ? BY_NAME[code] : undefined;
+  if (v === undefined) throw invalidArgValue('code', code, 'is not a known errno name');
   return v;
 }
 
@@ -83,6 +85,10 @@ export interface DmabufSystemError extends Error {
  * A Node-style system error: `EINVAL: invalid argument, ioctl(UDMABUF_CREATE) '/dev/udmabuf'`.
  */
 export function systemError(errno: number, syscall: string, path?: string, hint?: string): DmabufSystemError {
+  validateInt(errno, 'errno', 0, 0x7fffffff);
+  validateString(syscall, 'syscall');
+  if (path !== undefined) validateString(path, 'path');
+  if (hint !== undefined) validateString(hint, 'hint');
   const code = errnoName(errno);
   const desc = ERRNO[errno]?.[1] ?? `unknown error ${errno}`;
   let message = `${code}: ${desc}, ${syscall}`;

@@ -1,0 +1,430 @@
+/**
+ * The fuzz run itself, meant to run in a CHILD process (test/60-fuzz.test.ts spawns it), so that a
+ * crash (SIGSEGV, SIGBUS, abort) shows as a signal exit instead of taking the test runner down.
+ *
+ * A seeded fast-check property: random sequences of calls to every public function and method, with
+ * random arguments (wrong types, negative, NaN, huge, 2^53, strings, symbols, objects, live and closed
+ * library objects) and random "user mistakes" (an fd closed behind the library's back). Checked:
+ * - every thrown error is coded: `code` is a string; an errno name (E...) also has a numeric `errno`
+ *   and a string `syscall`; anything else is ERR_* (or ABORT_ERR for an aborted wait);
+ * - every view of a mapping that is no longer mapped is detached (length 0), and closing a buffer or
+ *   a device unmaps its mappings;
+ * - promises settle (no hang on idle buffers);
+ * - after each sequence, once everything is closed, the process has exactly the fds it had before
+ *   (native: /proc/self/fd; mock: the model's openFds()).
+ *
+ * Environment: DMABUF_BACKEND (mock|native), DMABUF_FUZZ_SEED (default 0x5eed), DMABUF_FUZZ_RUNS
+ * (sequences, default 500), DMABUF_FUZZ_LEN (max calls per sequence, default 40).
+ * Output: one line `FUZZ-RESULT {json}` on stdout; exit 0 when the property held, 1 otherwise.
+ */
+import * as fs from 'node:fs';
+import fc from 'fast-check';
+import * as lib from '../../src/index';
+import {
+  DmaBuf, Device, DumbBuffer, GemHandle, Heap, Mapping, Memfd, SyncFile, drm, heaps, udmabuf,
+} from '../../src/index';
+
+const seed = Number(process.env.DMABUF_FUZZ_SEED ?? 0x5eed);
+const runs = Number(process.env.DMABUF_FUZZ_RUNS ?? 500);
+const maxLen = Number(process.env.DMABUF_FUZZ_LEN ?? 40);
+const backend = lib.getBackend();
+
+let calls = 0;
+let threw = 0;
+let succeeded = 0;
+const codes = new Map<string, number>();
+
+// ---- the pool of live and closed library objects ---------------------------------------------------
+
+type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync';
+const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync'];
+
+interface Pool {
+  buf: DmaBuf[];
+  map: Mapping[];
+  heap: Heap[];
+  memfd: Memfd[];
+  dev: Device[];
+  dumb: DumbBuffer[];
+  gem: GemHandle[];
+  sync: SyncFile[];
+  raw: number[]; // fds handed back by DmaBuf.release(): the caller (we) must close them
+  views: { view: Uint8Array; mapping: Mapping }[];
+  owners: Map<Mapping, DmaBuf | Device>;
+}
+
+function newPool(): Pool {
+  return { buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], raw: [], views: [], owners: new Map() };
+}
+
+function adopt(pool: Pool, v: unknown, owner?: DmaBuf | Device): void {
+  if (v instanceof DmaBuf) pool.buf.push(v);
+  else if (v instanceof Mapping) {
+    pool.map.push(v);
+    if (owner) pool.owners.set(v, owner);
+  } else if (v instanceof Heap) pool.heap.push(v);
+  else if (v instanceof Memfd) pool.memfd.push(v);
+  else if (v instanceof Device) pool.dev.push(v);
+  else if (v instanceof DumbBuffer) pool.dumb.push(v);
+  else if (v instanceof GemHandle) pool.gem.push(v);
+  else if (v instanceof SyncFile) pool.sync.push(v);
+  else if (v instanceof Uint8Array) {
+    /* copies (Buffer from read()) are not views */
+  }
+}
+
+// ---- argument descriptors (printable, so a failure's counterexample can be read and replayed) -------
+
+type Arg =
+  | { k: 'v'; v: unknown }
+  | { k: 'sym' | 'obj' | 'arr' | 'fn' | 'asyncFn' | 'throwFn' | 'u8' | 'bigU8' | 'getterThrows' | 'aborted' | 'date' }
+  | { k: 'ref'; kind: Kind; i: number }
+  | { k: 'fd'; kind: Kind; i: number }
+  | { k: 'rec'; fields: Record<string, Arg> };
+
+// Numbers chosen so that nothing the fuzz can allocate is large (a 2 GiB buffer read in full would
+// exhaust the VM's memory, which proves nothing about the library): sizes and dimensions that pass
+// validation stay small; the huge ones (2^32, 2^53, ...) are refused by validation or by the kernel.
+const NUMBERS = [
+  0, -0, 1, -1, 2, 3, 7, 63, 64, 255, 640, 1024, 4095, 4096, 4097, 8192, 65536, 1 << 20, 2 ** 32, 2 ** 40, 2 ** 53,
+  2 ** 53 + 2, -(2 ** 53), 0.5, -0.5, NaN, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE, 0x7fffffff + 1,
+];
+const STRINGS = [
+  '', 'read', 'write', 'readwrite', 'both', 'system', 'linux,cma', 'default_cma_region', 'reserved', '.', '..',
+  'a/b', '/dev/udmabuf', '/dev/dri/card0', '/dev/dri/card1', '/dev/dri/renderD128', '/dev/null', '/nonexistent',
+  'vgem', 'vkms', 'virtio_gpu', 'card', 'render', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(16), 'a\0b', '64',
+  'EINVAL', 'EBADFD', 'ENOPE', 'size:\t4096\nexp_name:\tx\n',
+];
+const KEYS = [
+  'name', 'offset', 'length', 'dup', 'readOnly', 'heapFlags', 'flags', 'hugetlb', 'sealing', 'seals', 'timeout',
+  'signal', 'width', 'height', 'bpp', 'driver', 'kind', 'contiguous', 'cached', 'memfd', 'size',
+];
+
+const leafArb: fc.Arbitrary<Arg> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...NUMBERS).map((v): Arg => ({ k: 'v', v })) },
+  { weight: 3, arbitrary: fc.integer({ min: -2, max: 70000 }).map((v): Arg => ({ k: 'v', v })) },
+  { weight: 4, arbitrary: fc.constantFrom(...STRINGS).map((v): Arg => ({ k: 'v', v })) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((v): Arg => ({ k: 'v', v })) },
+  { weight: 2, arbitrary: fc.constantFrom(undefined, null, true, false, 1n, 2n ** 64n).map((v): Arg => ({ k: 'v', v })) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('sym', 'obj', 'arr', 'fn', 'asyncFn', 'throwFn', 'u8', 'bigU8', 'getterThrows', 'aborted', 'date')
+      .map((k) => ({ k }) as Arg),
+  },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constantFrom(...KINDS), i: fc.nat(30) }).map((r): Arg => ({ k: 'ref', ...r })) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom(...KINDS), i: fc.nat(30) }).map((r): Arg => ({ k: 'fd', ...r })) },
+);
+const recArb: fc.Arbitrary<Arg> = fc.dictionary(fc.constantFrom(...KEYS), leafArb, { maxKeys: 4 })
+  .map((fields): Arg => ({ k: 'rec', fields }));
+const argArb: fc.Arbitrary<Arg> = fc.oneof({ weight: 4, arbitrary: leafArb }, { weight: 2, arbitrary: recArb });
+
+class UserError extends Error {
+  code = 'USER_THROW';
+}
+
+function pick<T>(list: T[], i: number): T | undefined {
+  return list.length === 0 ? undefined : list[i % list.length];
+}
+
+function resolve(pool: Pool, a: Arg): unknown {
+  switch (a.k) {
+    case 'v': return a.v;
+    case 'sym': return Symbol('fuzz');
+    case 'obj': return {};
+    case 'arr': return [1, 2, 3];
+    case 'fn': return (bytes: unknown) => { if (bytes instanceof Uint8Array && bytes.length > 0) bytes[0] = 0x5a; return 7; };
+    case 'asyncFn': return async (bytes: unknown) => { await new Promise((r) => setImmediate(r)); if (bytes instanceof Uint8Array && bytes.length > 0) bytes[bytes.length - 1] = 1; return 8; };
+    case 'throwFn': return () => { throw new UserError('thrown by the caller'); };
+    case 'u8': return new Uint8Array([1, 2, 3, 4]);
+    case 'bigU8': return new Uint8Array(8192).fill(0xa5);
+    case 'getterThrows': return Object.defineProperty({}, 'width', { get() { throw new UserError('getter'); }, enumerable: true });
+    case 'aborted': return AbortSignal.abort();
+    case 'date': return new Date(0);
+    case 'ref': return pick(pool[a.kind] as unknown[], a.i) ?? pool.buf[0];
+    case 'fd': {
+      const o = pick(pool[a.kind] as unknown[], a.i) as { fd?: number } | undefined;
+      try {
+        return o?.fd ?? a.i;
+      } catch {
+        return a.i; // a closed object's fd getter throws: use a plain number instead
+      }
+    }
+    case 'rec': {
+      const out: Record<string, unknown> = {};
+      for (const [key, v] of Object.entries(a.fields)) out[key] = resolve(pool, v);
+      return out;
+    }
+  }
+}
+
+// ---- the operations ----------------------------------------------------------------------------------
+
+type Fn = (pool: Pool, args: unknown[], target: number) => unknown;
+
+function on<T>(kind: Kind, f: (o: T, a: unknown[]) => unknown): Fn {
+  return (pool, a, t) => {
+    const o = pick(pool[kind] as unknown[], t) as T | undefined;
+    if (o === undefined) return SKIP;
+    return f(o, a);
+  };
+}
+const SKIP = Symbol('skip');
+type AnyFn = (...a: unknown[]) => unknown;
+const call = (f: unknown, a: unknown[]): unknown => (f as AnyFn)(...a);
+
+const OPS: Record<string, Fn> = {
+  // module functions
+  'probe': () => lib.probe(),
+  'udmabuf.available': () => udmabuf.available(),
+  'udmabuf.limits': () => udmabuf.limits(),
+  'udmabuf.create': (_p, a) => call(udmabuf.create, a),
+  'udmabuf.create(item)': (p, a) => call(udmabuf.create, [{ memfd: pick(p.memfd, 0) ?? a[0], offset: a[1], size: a[2] }]),
+  'udmabuf.createList': (p, a) => call(udmabuf.createList, [[{ memfd: pick(p.memfd, 0) ?? a[0], offset: a[1], size: a[2] }, a[0]], a[1]]),
+  'udmabuf.createList(raw)': (_p, a) => call(udmabuf.createList, a),
+  'udmabuf.memfd': (_p, a) => call(udmabuf.memfd, a),
+  'udmabuf.memfd(page)': (_p, a) => udmabuf.memfd(4096, a[0] as object),
+  'udmabuf.create(page)': (_p, a) => udmabuf.create(4096 * (1 + (Number(a.length) % 3)), a[0] as object),
+  'heaps.list': () => heaps.list(),
+  'heaps.open': (_p, a) => call(heaps.open, a),
+  'heaps.open(system)': () => heaps.open('system'),
+  'heaps.find': (_p, a) => call(heaps.find, a),
+  'drm.list': () => drm.list(),
+  'drm.open': (_p, a) => call(drm.open, a),
+  'drm.open(vgem)': () => drm.open({ driver: 'vgem' }),
+  'DmaBuf.fromFd': (_p, a) => call(DmaBuf.fromFd, a),
+  'SyncFile.fromFd': (_p, a) => call(SyncFile.fromFd, a),
+  'parseFdinfo': (_p, a) => call(lib.parseFdinfo, a),
+  'errnoName': (_p, a) => call(lib.errnoName, a),
+  'errnoValue': (_p, a) => call(lib.errnoValue, a),
+  'isSystemError': (_p, a) => call(lib.isSystemError, a),
+  'systemError': (_p, a) => call(lib.systemError, a),
+  // DmaBuf
+  'buf.fd': on<DmaBuf>('buf', (b) => b.fd),
+  'buf.props': on<DmaBuf>('buf', (b) => [b.size, b.inode, b.closed, b.readOnly, b.path, b.openAccesses]),
+  'buf.info': on<DmaBuf>('buf', (b) => b.info()),
+  'buf.exporter': on<DmaBuf>('buf', (b) => b.exporter),
+  'buf.setName': on<DmaBuf>('buf', (b, a) => call(b.setName.bind(b), a)),
+  'buf.map': on<DmaBuf>('buf', (b, a) => call(b.map.bind(b), a)),
+  'buf.map()': on<DmaBuf>('buf', (b) => b.map()),
+  'buf.beginAccess': on<DmaBuf>('buf', (b, a) => call(b.beginAccess.bind(b), a)),
+  'buf.endAccess': on<DmaBuf>('buf', (b, a) => call(b.endAccess.bind(b), a)),
+  'buf.beginAccessAsync': on<DmaBuf>('buf', (b, a) => call(b.beginAccessAsync.bind(b), a)),
+  'buf.access': on<DmaBuf>('buf', (b, a) => call(b.access.bind(b), a)),
+  'buf.accessAsync': on<DmaBuf>('buf', (b, a) => call(b.accessAsync.bind(b), a)),
+  'buf.exportSyncFile': on<DmaBuf>('buf', (b, a) => call(b.exportSyncFile.bind(b), a)),
+  'buf.importSyncFile': on<DmaBuf>('buf', (b, a) => call(b.importSyncFile.bind(b), a)),
+  'buf.isIdle': on<DmaBuf>('buf', (b, a) => call(b.isIdle.bind(b), a)),
+  'buf.idle': on<DmaBuf>('buf', (b, a) => call(b.idle.bind(b), a)),
+  'buf.dup': on<DmaBuf>('buf', (b) => b.dup()),
+  'buf.release': on<DmaBuf>('buf', (b) => b.release()),
+  'buf.close': on<DmaBuf>('buf', (b) => b.close()),
+  'buf.dispose': on<DmaBuf>('buf', (b) => b[Symbol.dispose]()),
+  // Mapping
+  'map.props': on<Mapping>('map', (m) => [m.mapped, m.access, m.offset, m.length, m.kind]),
+  'map.buffer': on<Mapping>('map', (m) => m.buffer),
+  'map.bytes': on<Mapping>('map', (m) => m.bytes),
+  'map.read': on<Mapping>('map', (m, a) => call(m.read.bind(m), [a[0], a[1] === undefined && m.length > 1 << 24 ? 4096 : a[1]])),
+  'map.unmap': on<Mapping>('map', (m) => m.unmap()),
+  'map.dispose': on<Mapping>('map', (m) => m[Symbol.dispose]()),
+  // Heap
+  'heap.allocate': on<Heap>('heap', (h, a) => call(h.allocate.bind(h), a)),
+  'heap.allocate(page)': on<Heap>('heap', (h, a) => h.allocate(4096, a[1] as object)),
+  'heap.close': on<Heap>('heap', (h) => h.close()),
+  'heap.dispose': on<Heap>('heap', (h) => h[Symbol.dispose]()),
+  // Memfd
+  'memfd.fd': on<Memfd>('memfd', (m) => m.fd),
+  'memfd.seals': on<Memfd>('memfd', (m) => m.seals),
+  'memfd.addSeals': on<Memfd>('memfd', (m, a) => call(m.addSeals.bind(m), a)),
+  'memfd.write': on<Memfd>('memfd', (m, a) => call(m.write.bind(m), a)),
+  'memfd.read': on<Memfd>('memfd', (m, a) => call(m.read.bind(m), a)),
+  'memfd.close': on<Memfd>('memfd', (m) => m.close()),
+  // Device
+  'dev.fd': on<Device>('dev', (d) => d.fd),
+  'dev.getCap': on<Device>('dev', (d, a) => call(d.getCap.bind(d), a)),
+  'dev.info': on<Device>('dev', (d) => d.info()),
+  'dev.handles': on<Device>('dev', (d) => d.handles),
+  'dev.createDumb': on<Device>('dev', (d, a) => call(d.createDumb.bind(d), a)),
+  'dev.createDumb(small)': on<Device>('dev', (d) => d.createDumb({ width: 64, height: 16, bpp: 32 })),
+  'dev.import': on<Device>('dev', (d, a) => call(d.import.bind(d), a)),
+  'dev.close': on<Device>('dev', (d) => d.close()),
+  // DumbBuffer
+  'dumb.map': on<DumbBuffer>('dumb', (d) => d.map()),
+  'dumb.export': on<DumbBuffer>('dumb', (d, a) => call(d.export.bind(d), a)),
+  'dumb.destroy': on<DumbBuffer>('dumb', (d) => d.destroy()),
+  // GemHandle
+  'gem.release': on<GemHandle>('gem', (g) => g.release()),
+  // SyncFile
+  'sync.fd': on<SyncFile>('sync', (s) => s.fd),
+  'sync.info': on<SyncFile>('sync', (s) => s.info()),
+  'sync.signaled': on<SyncFile>('sync', (s) => s.signaled),
+  'sync.wait': on<SyncFile>('sync', (s, a) => call(s.wait.bind(s), a)),
+  'sync.merge': on<SyncFile>('sync', (s, a) => call(s.merge.bind(s), a)),
+  'sync.close': on<SyncFile>('sync', (s) => s.close()),
+  // user mistakes: an fd closed behind the library's back (its number is then reused by later opens)
+  'mistake.closeFd': (p, _a, t) => {
+    const list = [...p.buf, ...p.sync, ...p.memfd, ...p.dev].filter((o) => !o.closed);
+    const o = pick(list, t);
+    if (!o) return SKIP;
+    backend.close(o.fd);
+    return undefined;
+  },
+};
+const OP_NAMES = Object.keys(OPS);
+
+// Creation ops get more weight so that there is something to call methods on.
+const CREATORS = ['udmabuf.create(page)', 'udmabuf.memfd(page)', 'udmabuf.create(item)', 'heaps.open(system)', 'heap.allocate(page)', 'drm.open(vgem)', 'dev.createDumb(small)',
+  'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup'];
+
+const stepArb = fc.record({
+  op: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...OP_NAMES) }, { weight: 2, arbitrary: fc.constantFrom(...CREATORS) }),
+  t: fc.nat(30),
+  args: fc.array(argArb, { maxLength: 3 }),
+});
+type Step = { op: string; t: number; args: Arg[] };
+
+// ---- checks ------------------------------------------------------------------------------------------
+
+function checkError(e: unknown, step: Step): void {
+  threw++;
+  if (e instanceof UserError) return; // the caller's own error, passed through
+  const err = e as { code?: unknown; errno?: unknown; syscall?: unknown; message?: string };
+  if (!(e instanceof Error) || typeof err.code !== 'string') {
+    throw new Error(`${step.op}: uncoded error ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  }
+  codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+  if (err.code.startsWith('ERR_') || err.code === 'ABORT_ERR') return;
+  if (!/^E[A-Z0-9]+$/.test(err.code)) throw new Error(`${step.op}: unexpected code ${err.code} (${err.message})`);
+  if (typeof err.errno !== 'number' || typeof err.syscall !== 'string') {
+    throw new Error(`${step.op}: errno error ${err.code} without errno/syscall (${err.message})`);
+  }
+  if (lib.errnoValue(err.code) !== err.errno && !/^E\d+$/.test(err.code)) {
+    throw new Error(`${step.op}: ${err.code} with errno ${err.errno}`);
+  }
+}
+
+function checkViews(pool: Pool): void {
+  for (const { view, mapping } of pool.views) {
+    if (!mapping.mapped && view.length !== 0) throw new Error(`a view of an unmapped mapping has length ${view.length}`);
+  }
+  for (const [m, owner] of pool.owners) {
+    if (owner.closed && m.mapped) throw new Error(`a mapping of a closed ${owner.constructor.name} is still mapped`);
+  }
+}
+
+const TIMEOUT = Symbol('timeout');
+async function settle(p: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise((r) => { timer = setTimeout(() => r(TIMEOUT), 10000); });
+  try {
+    const v = await Promise.race([p, t]);
+    if (v === TIMEOUT) throw new Error('a promise did not settle within 10 s on an idle buffer');
+    return v;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runStep(pool: Pool, step: Step): Promise<void> {
+  const fn = OPS[step.op]!;
+  const args = step.args.map((a) => resolve(pool, a));
+  let owner: DmaBuf | Device | undefined;
+  if (step.op === 'buf.map' || step.op === 'buf.map()') owner = pick(pool.buf, step.t);
+  if (step.op === 'dumb.map') owner = pick(pool.dumb, step.t)?.device;
+  let result: unknown;
+  let counted = false;
+  try {
+    result = fn(pool, args, step.t);
+    if (result === SKIP) return;
+    calls++;
+    counted = true;
+    if (result instanceof Promise) result = await settle(result);
+  } catch (e) {
+    if (!counted) calls++;
+    if (e instanceof Error && /did not settle/.test(e.message)) throw e;
+    checkError(e, step);
+    return;
+  }
+  succeeded++;
+  if (step.op === 'buf.release' && typeof result === 'number') pool.raw.push(result);
+  if (step.op === 'map.bytes' && result instanceof Uint8Array) pool.views.push({ view: result, mapping: pick(pool.map, step.t)! });
+  if (Array.isArray(result)) return;
+  adopt(pool, result, owner);
+}
+
+function closeAll(pool: Pool): void {
+  const quietly = (f: () => void) => { try { f(); } catch { /* closed behind its back, or already gone */ } };
+  for (const m of pool.map) quietly(() => m.unmap());
+  for (const g of pool.gem) quietly(() => g.release());
+  for (const d of pool.dumb) quietly(() => d.destroy());
+  for (const b of pool.buf) quietly(() => b.close());
+  for (const s of pool.sync) quietly(() => s.close());
+  for (const h of pool.heap) quietly(() => h.close());
+  for (const m of pool.memfd) quietly(() => m.close());
+  for (const d of pool.dev) quietly(() => d.close());
+  for (const fd of pool.raw) quietly(() => backend.close(fd));
+}
+
+function openFds(): string[] {
+  if (backend.name === 'mock') return (backend as unknown as { openFds(): number[] }).openFds().map(String);
+  const out: string[] = [];
+  for (const n of fs.readdirSync('/proc/self/fd')) {
+    try {
+      out.push(`${n}:${fs.readlinkSync(`/proc/self/fd/${n}`)}`);
+    } catch { /* the readdir's own fd */ }
+  }
+  return out.sort();
+}
+
+async function main(): Promise<void> {
+  // Warm up what the library keeps open for the process's lifetime (the /dev/udmabuf fd).
+  try { udmabuf.create(4096).close(); } catch { /* no udmabuf here */ }
+  const baseline = openFds();
+  const started = Date.now();
+  let sequences = 0;
+  const details = await fc.check(
+    fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: maxLen, size: 'max' }), async (steps) => {
+      sequences++;
+      const pool = newPool();
+      try {
+        for (const step of steps) {
+          await runStep(pool, step);
+          checkViews(pool);
+        }
+      } finally {
+        closeAll(pool);
+      }
+      checkViews(pool);
+      const now = openFds();
+      const leaked = now.filter((x) => !baseline.includes(x));
+      const lost = baseline.filter((x) => !now.includes(x));
+      if (leaked.length > 0 || lost.length > 0) {
+        throw new Error(`fds changed: leaked ${JSON.stringify(leaked)}, closed by mistake ${JSON.stringify(lost)}`);
+      }
+    }),
+    { seed, numRuns: runs, endOnFailure: false, verbose: 0 },
+  );
+  const result = {
+    backend: backend.name,
+    seed,
+    runs,
+    sequences,
+    calls,
+    threw,
+    succeeded,
+    codes: Object.fromEntries([...codes].sort((a, b) => b[1] - a[1])),
+    ms: Date.now() - started,
+    failed: details.failed,
+    counterexample: details.failed ? JSON.stringify(details.counterexample, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) : undefined,
+    error: details.failed ? String((details.errorInstance as Error | undefined)?.stack ?? details.errorInstance) : undefined,
+    fdsAtStart: baseline.length,
+    fdsAtEnd: openFds().length,
+  };
+  process.stdout.write(`FUZZ-RESULT ${JSON.stringify(result)}\n`);
+  process.exitCode = details.failed ? 1 : 0;
+}
+
+process.on('warning', () => { /* DMABUF_UNCLOSED warnings are expected: objects dropped by shrinking */ });
+main().catch((e) => {
+  process.stdout.write(`FUZZ-RESULT ${JSON.stringify({ failed: true, error: String((e as Error).stack ?? e) })}\n`);
+  process.exitCode = 1;
+});
