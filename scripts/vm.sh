@@ -202,14 +202,15 @@ run_suite() {
 	local na
 	na=$(awk '$2 == "UNAVAILABLE" { print $1 }' "$KDIR/plan" | paste -sd, -)
 	vm_log "booting $suite's kernel $KVER${na:+ (unavailable on this kernel: $na)}"
-	local t0 rcs
+	local t0 rcs quiet="quiet loglevel=3"
+	[ "${DMABUF_VM_VERBOSE:-}" != 1 ] || quiet="loglevel=7"
 	t0=$(date +%s)
 	set +e
 	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
 		-accel "$accel" -cpu "$cpu" -smp 2 -m "$MEM" \
 		-nodefaults -no-user-config -display none -serial stdio -no-reboot \
 		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
-		-append "console=ttyS0 quiet loglevel=3 panic=-1 cma=64M mitigations=off" \
+		-append "console=ttyS0 $quiet panic=-1 cma=64M mitigations=off" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$RUNDIR/share,mount_tag=vmrun,security_model=none,readonly=on,multidevs=remap" \
 		-device virtio-gpu-pci \
@@ -231,6 +232,7 @@ run_suite() {
 		else
 			vm_log "ERROR: $suite ($KVER): the VM did not boot (qemu exited with ${rcs[0]}); last console lines:"
 			sed 's/^/vm:   | /' "$RUNDIR/state/tail" 2> /dev/null | tail -n 30 >&2 || true
+			vm_log "(DMABUF_VM_VERBOSE=1 shows the whole boot console)"
 		fi
 		[ ! -s "$RUNDIR/qemu.err" ] || sed 's/^/vm: qemu: /' "$RUNDIR/qemu.err" >&2
 		rc=125
