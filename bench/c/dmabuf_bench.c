@@ -17,6 +17,7 @@
  *     --nofile N        set the soft RLIMIT_NOFILE to N (default: raise it to the hard limit)
  *
  *   OP: udmabuf heap dumb import sync map setname info
+ *       calib-fstat calib-memfd                         (no device: fstat of a memfd; memfd_create+close)
  *       bw-fill bw-read bw-copy-in bw-copy-out          (over a udmabuf of --size, one pass = one op)
  *       scale-udmabuf scale-heap                        (create --count live buffers, then close them)
  *       limits                                          (RLIMIT_NOFILE before/after raising, udmabuf params)
@@ -219,6 +220,20 @@ static void op_info(void)
 		die("fdinfo has no exp_name", EINVAL);
 }
 
+/* calibration, no device needed: one fstat; memfd_create + close */
+static void op_fstat(void)
+{
+	struct stat st;
+	CHECK(fstat(g_buf, &st), "fstat");
+}
+
+static void op_memfd(void)
+{
+	int fd = memfd_create("calib", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(fd, "memfd_create");
+	CHECK(close(fd), "close");
+}
+
 /* ---- bandwidth over a mapped udmabuf -------------------------------------------------------- */
 
 static unsigned char *g_map;
@@ -409,6 +424,12 @@ int main(int argc, char **argv)
 		       (unsigned long long)before.rlim_cur, (unsigned long long)after.rlim_cur,
 		       (unsigned long long)after.rlim_max, read_param("/sys/module/udmabuf/parameters/size_limit_mb"),
 		       read_param("/sys/module/udmabuf/parameters/list_limit"));
+	} else if (!strcmp(op, "calib-fstat")) {
+		g_buf = memfd_create("calib", MFD_CLOEXEC);
+		CHECK(g_buf, "memfd_create");
+		run(op, op_fstat);
+	} else if (!strcmp(op, "calib-memfd")) {
+		run(op, op_memfd);
 	} else if (!strcmp(op, "udmabuf")) {
 		need_udmabuf();
 		run(op, op_udmabuf);
