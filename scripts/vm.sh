@@ -117,7 +117,7 @@ prepare() {
 	fi
 	echo "$KVER" > "$VM_CACHE/apt/$suite/kver"
 	# initramfs: busybox + modules + init (cheap; keyed by its own recipe)
-	ihash=$(vm_hash "$HERE/vm/init" "$KDIR/plan" "$(command -v busybox)")
+	ihash=$(vm_hash "$HERE/vm/init" "$KDIR/plan" "$(command -v busybox)" "$KDIR"/mods/*.ko)
 	INITRD=$KDIR/initrd-$ihash.cpio.gz
 	if [ ! -f "$INITRD" ]; then
 		local t
