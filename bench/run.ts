@@ -74,7 +74,7 @@ const opts = parseArgs(process.argv.slice(2));
 const want = (section: string): boolean => !opts.only || opts.only.has(section);
 
 /** Samples per side per round, rounds; iterations calibrated to targetMs per sample. */
-const ROUNDS = opts.quick ? 1 : 3;
+const ROUNDS = opts.quick ? 1 : 5;
 const SAMPLES = opts.quick ? 3 : 5;
 const TARGET_MS = opts.quick ? 5 : 20;
 const WARMUP_MS = opts.quick ? 5 : 100; // JIT warm-up is slow under TCG
