@@ -18,7 +18,7 @@ import {
   withPath,
 } from './errors';
 import { deviceHint } from './hints';
-import { trackOwned, untrackOwned } from './lifecycle';
+import { identify, sameFile, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
 
 export const DRI_DIR = '/dev/dri';
 
@@ -202,6 +202,7 @@ export class Device implements Disposable {
   readonly #mappings = new Set<Mapping>();
   readonly #dumbs = new Set<DumbBuffer>();
   readonly #imports = new Set<GemHandle>();
+  readonly #id: FdIdentity;
 
   /** @internal use drm.open() */
   constructor(backend: Backend, fd: Fd, path: string) {
@@ -211,12 +212,13 @@ export class Device implements Disposable {
     this.kind = kindOf(path) ?? 'card';
     try {
       this.version = backend.drmVersion(fd);
+      this.#id = identify(backend, fd);
     } catch (e) {
       backend.close(fd);
       throw withPath(e, path);
     }
     this.driver = this.version.name;
-    trackOwned(this, backend, fd, 'drm.Device');
+    trackOwned(this, backend, fd, 'drm.Device', this.#id);
   }
 
   get fd(): Fd {
@@ -329,6 +331,8 @@ export class Device implements Disposable {
   /** Unmap every mapping, close every handle, close the file. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    const same = sameFile(this.#backend, this.#fd, this.#id);
+    if (!same) this.#closed = true; // the number is no longer ours: no handle ioctl on it (unref checks)
     for (const m of [...this.#mappings]) m.unmap();
     for (const ref of [...this.#dumbs, ...this.#imports]) {
       try {
@@ -340,7 +344,7 @@ export class Device implements Disposable {
     }
     this.#closed = true;
     untrackOwned(this);
-    this.#backend.close(this.#fd);
+    if (same) this.#backend.close(this.#fd);
   }
 
   [Symbol.dispose](): void {

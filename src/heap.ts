@@ -10,7 +10,7 @@ import {
   closedError, invalidArgValue, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
 import { deviceHint } from './hints';
-import { trackOwned, untrackOwned } from './lifecycle';
+import { identify, sameFile, staleFdError, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
 
 export const HEAP_DIR = '/dev/dma_heap';
 
@@ -52,6 +52,7 @@ export class Heap implements Disposable {
   #fd: Fd;
   #closed = false;
   readonly #backend: Backend;
+  readonly #id: FdIdentity;
 
   /** @internal use heaps.open() */
   constructor(backend: Backend, info: HeapInfo, fd: Fd) {
@@ -61,7 +62,13 @@ export class Heap implements Disposable {
     this.contiguous = info.contiguous;
     this.cached = info.cached;
     this.#fd = fd;
-    trackOwned(this, backend, fd, 'Heap');
+    try {
+      this.#id = identify(backend, fd);
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+    trackOwned(this, backend, fd, 'Heap', this.#id);
   }
 
   get closed(): boolean {
@@ -72,6 +79,10 @@ export class Heap implements Disposable {
   allocate(size: number, options: AllocateOptions = {}): DmaBuf {
     if (this.#closed) throw closedError(`Heap '${this.name}'`);
     validateInt(size, 'size');
+    if (!sameFile(this.#backend, this.#fd, this.#id)) {
+      this.close();
+      throw withPath(staleFdError('heap', this.#fd), this.path);
+    }
     const o = validateObject<AllocateOptions>(options, 'options', true) ?? {};
     if (o.readOnly !== undefined) validateBoolean(o.readOnly, 'options.readOnly');
     if (o.name !== undefined) validateString(o.name, 'options.name');
@@ -101,7 +112,7 @@ export class Heap implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     untrackOwned(this);
-    this.#backend.close(this.#fd);
+    if (sameFile(this.#backend, this.#fd, this.#id)) this.#backend.close(this.#fd);
   }
 
   [Symbol.dispose](): void {

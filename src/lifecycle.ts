@@ -4,16 +4,49 @@
  * every fd it handed out when the worker's environment is torn down.
  */
 import type { Backend, Fd } from './backend/types';
+import { systemError } from './errors';
+
+/** Which file an owned fd refers to (st_dev, st_ino), to notice a number closed and reused behind our back. */
+export interface FdIdentity {
+  dev: bigint;
+  ino: bigint;
+}
+
+export function identify(backend: Backend, fd: Fd): FdIdentity {
+  const st = backend.fstat(fd);
+  return { dev: st.dev, ino: st.ino };
+}
+
+/**
+ * True while fd still refers to the same file. Limits: fds of one device node (a DRM card, a heap)
+ * share the node's inode, and every sync_file shares the kernel's one anon inode, so a number reused
+ * by another open of the same node, or by another anon-inode file, is not noticed; a reuse by any
+ * other file (a memfd, a dma-buf, a regular file) is.
+ */
+export function sameFile(backend: Backend, fd: Fd, id: FdIdentity): boolean {
+  try {
+    const st = backend.fstat(fd);
+    return st.ino === id.ino && st.dev === id.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** EBADF for an owned fd that was closed outside the library (and maybe reused). */
+export function staleFdError(kind: string, fd: Fd): Error {
+  return systemError(9, 'fstat', undefined, `fd ${fd} no longer refers to this ${kind}: it was closed outside the library`);
+}
 
 interface Held {
   backend: Backend;
   fd: Fd;
   kind: string;
+  id?: FdIdentity;
 }
 
 const registry = new FinalizationRegistry<Held>((held) => {
   try {
-    held.backend.close(held.fd);
+    if (held.id === undefined || sameFile(held.backend, held.fd, held.id)) held.backend.close(held.fd);
   } catch {
     /* already gone (e.g. environment teardown) */
   }
@@ -23,8 +56,8 @@ const registry = new FinalizationRegistry<Held>((held) => {
   });
 });
 
-export function trackOwned(owner: object, backend: Backend, fd: Fd, kind: string): void {
-  registry.register(owner, { backend, fd, kind }, owner);
+export function trackOwned(owner: object, backend: Backend, fd: Fd, kind: string, id?: FdIdentity): void {
+  registry.register(owner, id ? { backend, fd, kind, id } : { backend, fd, kind }, owner);
 }
 
 export function untrackOwned(owner: object): void {

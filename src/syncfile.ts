@@ -5,20 +5,27 @@
 import type { Backend, Fd, SyncFileInfo } from './backend/types';
 import { getBackend } from './backend/index';
 import { POLLIN } from './constants';
-import { closedError, validateInt, validateObject, validateString } from './errors';
-import { trackOwned, untrackOwned } from './lifecycle';
+import { closedError, invalidArgType, validateInt, validateObject, validateString } from './errors';
+import { identify, sameFile, staleFdError, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
 import { waitReadable, type WaitOptions } from './wait';
 
 export class SyncFile implements Disposable {
   #fd: Fd;
   #closed = false;
   readonly #backend: Backend;
+  readonly #id: FdIdentity;
 
   /** @internal takes ownership of fd */
   constructor(fd: Fd, backend: Backend = getBackend()) {
     this.#fd = fd;
     this.#backend = backend;
-    trackOwned(this, backend, fd, 'SyncFile');
+    try {
+      this.#id = identify(backend, fd);
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+    trackOwned(this, backend, fd, 'SyncFile', this.#id);
   }
 
   /** Adopt a sync_file fd. With dup (the default) the caller keeps its own fd. */
@@ -38,6 +45,11 @@ export class SyncFile implements Disposable {
 
   get fd(): Fd {
     if (this.#closed) throw closedError('SyncFile');
+    if (!sameFile(this.#backend, this.#fd, this.#id)) {
+      this.#closed = true;
+      untrackOwned(this);
+      throw staleFdError('sync file', this.#fd);
+    }
     return this.#fd;
   }
 
@@ -57,12 +69,18 @@ export class SyncFile implements Disposable {
 
   /** Resolves true when signalled, false if `timeout` ms passed first. Waits off the JS thread. */
   wait(options: WaitOptions = {}): Promise<boolean> {
-    return waitReadable(this.#backend, this.fd, POLLIN, options);
+    let fd: Fd;
+    try {
+      fd = this.fd;
+    } catch (e) {
+      return Promise.reject(e); // like DmaBuf.idle(): a promise-returning method reports by rejecting
+    }
+    return waitReadable(this.#backend, fd, POLLIN, options);
   }
 
   /** SYNC_IOC_MERGE: a new sync file that signals when both have. */
   merge(other: SyncFile, name = 'merged'): SyncFile {
-    if (!(other instanceof SyncFile)) throw validateObject(other, 'other') as never;
+    if (!(other instanceof SyncFile)) throw invalidArgType('other', 'an instance of SyncFile', other);
     validateString(name, 'name');
     return new SyncFile(this.#backend.syncFileMerge(name, this.fd, other.fd), this.#backend);
   }
@@ -72,7 +90,7 @@ export class SyncFile implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     untrackOwned(this);
-    this.#backend.close(this.#fd);
+    if (sameFile(this.#backend, this.#fd, this.#id)) this.#backend.close(this.#fd);
   }
 
   [Symbol.dispose](): void {

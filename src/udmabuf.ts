@@ -10,7 +10,7 @@ import { DmaBuf } from './dmabuf';
 import {
   closedError, invalidArgType, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
-import { trackOwned, untrackOwned } from './lifecycle';
+import { identify, sameFile, staleFdError, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
 import { deviceHint } from './hints';
 
 export const UDMABUF_PATH = '/dev/udmabuf';
@@ -40,17 +40,24 @@ export class Memfd implements Disposable {
   #closed = false;
   readonly size: number;
   readonly #backend: Backend;
+  readonly #id: FdIdentity;
 
   /** @internal */
   constructor(backend: Backend, fd: Fd, size: number) {
     this.#backend = backend;
     this.#fd = fd;
     this.size = size;
-    trackOwned(this, backend, fd, 'Memfd');
+    this.#id = identify(backend, fd);
+    trackOwned(this, backend, fd, 'Memfd', this.#id);
   }
 
   get fd(): Fd {
     if (this.#closed) throw closedError('Memfd');
+    if (!sameFile(this.#backend, this.#fd, this.#id)) {
+      this.#closed = true;
+      untrackOwned(this);
+      throw staleFdError('memfd', this.#fd);
+    }
     return this.#fd;
   }
 
@@ -87,7 +94,7 @@ export class Memfd implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     untrackOwned(this);
-    this.#backend.close(this.#fd);
+    if (sameFile(this.#backend, this.#fd, this.#id)) this.#backend.close(this.#fd);
   }
 
   [Symbol.dispose](): void {
