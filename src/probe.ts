@@ -78,6 +78,10 @@ export function probe(): ProbeResult {
       Object.assign(h, { available: false, reason: (e as Error).message });
     }
     if (h.available && heapList.length === 0) Object.assign(h, { available: false, reason: `${HEAP_DIR} is empty` });
+    // The directory is world-readable; the heap nodes are what needs permission.
+    if (h.available && !heapList.some((x) => backend.access(x.path, 4))) {
+      Object.assign(h, { available: false, reason: `${heapList[0]!.path}: permission denied`, hint: deviceHint('heap', 'EACCES') ?? '' });
+    }
   }
   let devices: DrmDeviceInfo[] = [];
   const d = status(backend, drm.dir, 'drm');
