@@ -141,10 +141,12 @@ export class Mapping implements Disposable {
   }
 }
 
+/** What an allocator already knows, so the constructor does not ask the kernel again. */
 interface DmaBufState {
   path?: string;
   size?: number;
   inode?: bigint;
+  readOnly?: boolean;
 }
 
 export class DmaBuf implements Disposable {
@@ -168,7 +170,7 @@ export class DmaBuf implements Disposable {
     try {
       this.#inode = state.inode ?? backend.fstat(fd).ino;
       this.#size = state.size ?? backend.lseek(fd, 0, SEEK_END);
-      this.#readOnly = (backend.getFlags(fd) & O_ACCMODE) === O_RDONLY;
+      this.#readOnly = state.readOnly ?? (backend.getFlags(fd) & O_ACCMODE) === O_RDONLY;
     } catch (e) {
       backend.close(fd);
       throw e;
@@ -326,9 +328,24 @@ export class DmaBuf implements Disposable {
   /** DMA_BUF_IOCTL_SYNC START: begin CPU access. May block while fences are pending (see beginAccessAsync). */
   beginAccess(access: Access): void {
     validateOneOf(access, 'access', ACCESS_MODES);
-    const fd = this.#verifiedFd();
-    this.#backend.dmabufSync(fd, DMA_BUF_SYNC_START | SYNC_FLAG[access]);
+    this.#check();
+    this.#syncChecked(DMA_BUF_SYNC_START | SYNC_FLAG[access]);
     this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
+  }
+
+  /**
+   * DMA_BUF_IOCTL_SYNC on the hot path: no identity check before the ioctl (it would double the
+   * syscalls of a START/END pair). If the number was closed and reused behind our back, the ioctl
+   * fails on anything but another dma-buf, and the check after the failure reports the reuse; on
+   * another dma-buf it only does cache maintenance there, which changes no data.
+   */
+  #syncChecked(flags: number): void {
+    try {
+      this.#backend.dmabufSync(this.#fd, flags);
+    } catch (e) {
+      this.#verifiedFd();
+      throw e;
+    }
   }
 
   /** DMA_BUF_IOCTL_SYNC END: end CPU access begun with the same mode. */
@@ -339,7 +356,7 @@ export class DmaBuf implements Disposable {
     if (n === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
     if (n === 1) this.#open.delete(access);
     else this.#open.set(access, n - 1);
-    this.#backend.dmabufSync(this.#fd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);
+    this.#syncChecked(DMA_BUF_SYNC_END | SYNC_FLAG[access]);
   }
 
   /**

@@ -414,7 +414,8 @@ export class DumbBuffer implements Disposable {
     } catch (e) {
       throw withPath(e, this.device.path);
     }
-    return new DmaBuf(fd, backend, { path: this.device.path });
+    // PR-4: a re-export keeps the first export's access mode, so ask the kernel for it
+    return new DmaBuf(fd, backend, { path: this.device.path, size: this.size });
   }
 
   /**

@@ -95,7 +95,7 @@ export class Heap implements Disposable {
       throw withPath(e, this.path, code === 'ENOMEM' && this.contiguous
         ? `the CMA area is exhausted or too fragmented for ${size} bytes (see CmaFree in /proc/meminfo)` : undefined);
     }
-    const buf = new DmaBuf(fd, this.#backend, { path: this.path });
+    const buf = new DmaBuf(fd, this.#backend, { path: this.path, readOnly: o.readOnly === true });
     if (o.name !== undefined) {
       try {
         buf.setName(o.name);

@@ -182,8 +182,9 @@ function limitHint(backend: Backend, total: number, count: number): string | und
   return undefined;
 }
 
-function finish(backend: Backend, fd: Fd, name: string | undefined): DmaBuf {
-  const buf = new DmaBuf(fd, backend, { path: UDMABUF_PATH });
+function finish(backend: Backend, fd: Fd, name: string | undefined, size: number): DmaBuf {
+  // udmabufs are O_RDWR and exactly as large as asked (the kernel refuses anything unaligned)
+  const buf = new DmaBuf(fd, backend, { path: UDMABUF_PATH, size, readOnly: false });
   if (name !== undefined) {
     try {
       buf.setName(name);
@@ -240,7 +241,7 @@ function create(spec: number | UdmabufItem, options: UdmabufOptions = {}): DmaBu
       } catch (e) {
         throw withPath(e, UDMABUF_PATH, limitHint(backend, size, 1));
       }
-      return finish(backend, fd, o.name);
+      return finish(backend, fd, o.name, size);
     } finally {
       m.close();
     }
@@ -257,7 +258,7 @@ function create(spec: number | UdmabufItem, options: UdmabufOptions = {}): DmaBu
   } catch (e) {
     throw withPath(e, UDMABUF_PATH, limitHint(backend, item.size, 1));
   }
-  return finish(backend, fd, o.name);
+  return finish(backend, fd, o.name, item.size);
 }
 
 /** UDMABUF_CREATE_LIST: one dma-buf over several memfd ranges, in order. */
@@ -284,7 +285,7 @@ function createList(items: readonly UdmabufItem[], options: UdmabufOptions = {})
   } catch (e) {
     throw withPath(e, UDMABUF_PATH, limitHint(backend, total, raw.length));
   }
-  return finish(backend, fd, o.name);
+  return finish(backend, fd, o.name, total);
 }
 
 export const udmabuf = {

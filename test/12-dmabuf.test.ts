@@ -287,6 +287,16 @@ for (const p of providers) {
       if (reused) assert.equal(backend().fstat(other.fd).size, PAGE());
     });
 
+    it('notices the reuse on the SYNC hot path too (the check runs when the ioctl fails)', function () {
+      const b = p.make(PAGE());
+      backend().close(b.fd);
+      using other = udmabuf.memfd(PAGE());
+      throwsErrno(() => b.beginAccess('read'), 'EBADF', { syscall: 'fstat' });
+      assert.equal(b.closed, true);
+      assert.equal(b.openAccesses.size, 0);
+      assert.equal(backend().fstat(other.fd).size, PAGE());
+    });
+
     it('rejects bad arguments before any syscall', async function () {
       using b = p.make(PAGE());
       throwsCode(() => b.beginAccess('both' as 'read'), 'ERR_INVALID_ARG_VALUE', TypeError);
