@@ -26,10 +26,18 @@ function rssKb(): number {
   return m ? Number(m[1]) : Math.round(process.memoryUsage().rss / 1024);
 }
 
-function settle(): void {
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/** GC, then let the deferred finalizers (Node-API wraps, FinalizationRegistry) run. */
+async function settle(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) { gc(); gc(); }
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await tick();
+  }
 }
+
+async function main(): Promise<void> {
 
 let failed = false;
 const kernel = (() => { try { return fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(); } catch { return '?'; } })();
@@ -43,16 +51,19 @@ for (const p of providers) {
   const ctx = {};
   try {
     for (let i = 0; i < 1000; i++) cycle(p, ctx, i);
-    settle();
+    await settle();
     const fd0 = fdCount();
     const rss0 = rssKb();
     const t0 = Date.now();
     let rssMid = 0;
     for (let i = 0; i < cycles; i++) {
       cycle(p, ctx, i);
-      if (i === cycles >> 1) { settle(); rssMid = rssKb(); }
+      // Like an application, return to the event loop now and then: Node-API finalizers (the
+      // mappings' handles) and FinalizationRegistry callbacks only run there.
+      if (i % 100 === 99) await tick();
+      if (i === cycles >> 1) { await settle(); rssMid = rssKb(); }
     }
-    settle();
+    await settle();
     const fd1 = fdCount();
     const rss1 = rssKb();
     const ms = Date.now() - t0;
@@ -70,3 +81,6 @@ for (const p of providers) {
 }
 console.log(`soak: ${failed ? 'FAILED' : 'ok'}`);
 process.exitCode = failed ? 1 : 0;
+}
+
+void main();
