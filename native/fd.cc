@@ -134,10 +134,13 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   uint64_t length = ArgSize(info, 1, "length");
-  std::vector<uint8_t> buf(length);
-  ssize_t n = ::read(fd, buf.data(), buf.size());
+  // Not zero-filled (std::vector would touch every page of `length`, up to 1 GiB for a 4 KiB file):
+  // only the pages read(2) writes become resident.
+  std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[length ? length : 1]);
+  if (!buf) ThrowErrno(env, ENOMEM, "read");
+  ssize_t n = ::read(fd, buf.get(), length);
   if (n < 0) ThrowErrno(env, errno, "read");
-  return BytesFrom(env, buf.data(), static_cast<size_t>(n));
+  return BytesFrom(env, buf.get(), static_cast<size_t>(n));
 }
 
 Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -157,10 +160,11 @@ Napi::Value Pread(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   uint64_t length = ArgSize(info, 1, "length");
   uint64_t position = ArgSize(info, 2, "position");
-  std::vector<uint8_t> buf(length);
-  ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(position));
+  std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[length ? length : 1]);  // see Read()
+  if (!buf) ThrowErrno(env, ENOMEM, "pread");
+  ssize_t n = ::pread(fd, buf.get(), length, static_cast<off_t>(position));
   if (n < 0) ThrowErrno(env, errno, "pread");
-  return BytesFrom(env, buf.data(), static_cast<size_t>(n));
+  return BytesFrom(env, buf.get(), static_cast<size_t>(n));
 }
 
 Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
