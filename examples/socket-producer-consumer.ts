@@ -12,9 +12,10 @@
  * Each frame: the producer writes the frame into a buffer inside access('write'); where sw_sync is
  * available (debugfs, root: the project's VM) it then attaches an unsignalled fence as a write
  * fence, as a GPU still rendering would. It exports the buffer's sync file for readers
- * (exportSyncFile('read')) and sends [dma-buf fd, sync-file fd] with a small JSON header; with a
- * fence, it signals it 30 ms later. The consumer adopts both fds, waits on the sync file, reads and
- * checks the frame inside access('read'), closes both and acknowledges. Two buffers are used in turn,
+ * (exportSyncFile('read')) and sends [dma-buf fd, sync-file fd] with a small JSON header. The
+ * consumer adopts both fds, says "got <frame>" and waits on the sync file; the producer then signals
+ * the fence (30 ms later, to make the wait visible). The consumer reads and checks the frame inside
+ * access('read'), closes both fds and says "ok <frame>". Two buffers are used in turn,
  * so the consumer sees each one several times (the same inode each time, a new fd each time).
  *
  *   node dist/examples/socket-producer-consumer.js   (Linux 6.0+ with udmabuf, a dma-heap or a DRM card)
@@ -97,7 +98,7 @@ async function producer(): Promise<void> {
   const timeline = openTimeline(backend);
   const buffers = [provider.make(SIZE, 'frame-a'), provider.make(SIZE, 'frame-b')];
   console.log(`producer ${process.pid}: two ${provider.label} buffers of ${buffers[0]!.size} bytes (inodes ${buffers.map((b) => b.inode).join(', ')}); `
-    + (timeline !== undefined ? 'frames are fenced with sw_sync and signalled 30 ms after sending'
+    + (timeline !== undefined ? 'frames are fenced with sw_sync, signalled once the consumer waits on them'
       : 'no sw_sync here: sync files are signalled when sent'));
 
   const child = spawn(process.execPath, [__filename, '--consumer'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
@@ -127,6 +128,9 @@ async function producer(): Promise<void> {
       const signalledWhenSent = ready.signaled;
       backend.sendFds(sock, Buffer.from(JSON.stringify(header)), [buf.fd, ready.fd]);
       console.log(`producer: sent frame ${frame} (buffer inode ${buf.inode}, sync file ${signalledWhenSent ? 'signalled' : 'not yet signalled'})`);
+      // The consumer says when it holds the frame (and is waiting on its sync file): "render" done.
+      const got = await nextLine();
+      if (got !== `got ${frame}`) throw new Error(`the consumer answered "${got}" for frame ${frame}`);
       if (timeline !== undefined) {
         await new Promise((r) => setTimeout(r, 30));
         backend.swSyncInc(timeline, 1);
@@ -156,13 +160,15 @@ async function consumer(): Promise<void> {
     if (fds.length !== 2) throw new Error(`frame ${header.frame}: expected 2 fds, got ${fds.length}`);
     using buf = DmaBuf.fromFd(fds[0]!, { dup: false });
     using ready = SyncFile.fromFd(fds[1]!, { dup: false });
-    const t0 = process.hrtime.bigint();
     const early = ready.signaled;
-    if (!(await ready.wait({ timeout: 5000 }))) throw new Error(`frame ${header.frame}: the sync file did not signal in 5 s`);
+    if (header.fenced && early) throw new Error(`frame ${header.frame}: fenced, yet the sync file was already signalled`);
+    const t0 = process.hrtime.bigint();
+    const signalled = ready.wait({ timeout: 5000 });
+    fs.writeSync(SOCKET, `got ${header.frame}\n`);
+    if (!(await signalled)) throw new Error(`frame ${header.frame}: the sync file did not signal in 5 s`);
     const waitedMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const bad = buf.access('read', (bytes) => firstMismatch(bytes, header.seed));
     if (bad >= 0) throw new Error(`frame ${header.frame}: wrong byte at ${bad}`);
-    if (header.fenced && early) throw new Error(`frame ${header.frame}: fenced, yet the sync file was already signalled`);
     console.log(`consumer ${process.pid}: frame ${header.frame} on fd ${fds[0]} (inode ${buf.inode}, ${buf.info().exporter}): `
       + `${early ? 'ready at once' : `waited ${waitedMs.toFixed(1)} ms for the sync file`}, ${buf.size} bytes checked`);
     buf.close();
