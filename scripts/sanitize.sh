@@ -41,7 +41,7 @@ start=$(date +%s)
 echo "sanitize: building the ASan+UBSan addon in $OUT" >&2
 rm -rf "$OUT"
 mkdir -p "$OUT"
-cp -a "$ROOT/package.json" "$ROOT/binding.gyp" "$ROOT/native" "$ROOT/dist" "$OUT/"
+cp -a "$ROOT/package.json" "$ROOT/binding.gyp" "$ROOT/native" "$ROOT/dist" "$ROOT/bin" "$ROOT/scripts" "$OUT/"
 [ -f "$ROOT/.mocharc.json" ] && cp "$ROOT/.mocharc.json" "$OUT/"
 ln -s "$ROOT/node_modules" "$OUT/node_modules"
 # native.ts loads build/Release first, then build/Debug: this tree has only the Debug (sanitized) one.
