@@ -54,10 +54,6 @@ export interface Scan {
   /** Processes scanned. */
   scanned: number;
   buffers: HeldBuffer[];
-  /** pid → comm for the processes that hold something. */
-  comms: Map<number, string>;
-  /** Every dma-buf fd seen, with its fdinfo. */
-  fds: FdRef[];
 }
 
 /** The reads the scan needs (the active backend by default; tests can substitute). */
@@ -185,8 +181,6 @@ function processes(reader: ProcReader, backend: Backend): { scope: 'all' | 'self
 export function scan(reader: ProcReader = backendReader(), backend: Backend = getBackend()): Scan {
   const { scope, list } = processes(reader, backend);
   const byInode = new Map<number, HeldBuffer>();
-  const comms = new Map<number, string>();
-  const allFds: FdRef[] = [];
   let unreadable = 0;
   let scanned = 0;
 
@@ -220,7 +214,6 @@ export function scan(reader: ProcReader = backendReader(), backend: Backend = ge
       b.exporter = ref.exporter;
       b.name = ref.name;
       holderOf(b, pid, r.comm).fds.push(ref.fd);
-      allFds.push(ref);
     }
     for (const m of r.maps) {
       const b = bufferOf(m.inode);
@@ -230,7 +223,6 @@ export function scan(reader: ProcReader = backendReader(), backend: Backend = ge
       }
       holderOf(b, pid, r.comm).maps++;
     }
-    if (r.fds.length > 0 || r.maps.length > 0) comms.set(pid, r.comm);
   }
   // A buffer first seen through a mapping and then through an fd keeps the fd's facts (set above);
   // holders and fds in a stable order.
@@ -239,5 +231,5 @@ export function scan(reader: ProcReader = backendReader(), backend: Backend = ge
     b.holders.sort((x, y) => x.pid - y.pid);
     for (const h of b.holders) h.fds.sort((x, y) => x - y);
   }
-  return { scope, mapsScanned: backend.name === 'native', unreadable, scanned, buffers, comms, fds: allFds };
+  return { scope, mapsScanned: backend.name === 'native', unreadable, scanned, buffers };
 }
