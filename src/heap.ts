@@ -7,10 +7,10 @@ import { getBackend } from './backend/index';
 import { O_CLOEXEC, O_RDONLY, O_RDWR } from './constants';
 import { DmaBuf } from './dmabuf';
 import {
-  closedError, invalidArgValue, validateBoolean, validateInt, validateObject, validateString, withPath,
+  invalidArgValue, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
 import { deviceHint } from './hints';
-import { identify, sameFile, staleFdError, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
+import { OwnedFd } from './lifecycle';
 
 export const HEAP_DIR = '/dev/dma_heap';
 
@@ -44,44 +44,28 @@ export interface AllocateOptions {
   heapFlags?: number;
 }
 
-export class Heap implements Disposable {
+export class Heap extends OwnedFd {
   readonly name: string;
   readonly path: string;
   readonly contiguous: boolean;
   readonly cached: boolean;
-  #fd: Fd;
-  #closed = false;
-  readonly #backend: Backend;
-  readonly #id: FdIdentity;
-
   /** @internal use heaps.open() */
   constructor(backend: Backend, info: HeapInfo, fd: Fd) {
-    this.#backend = backend;
+    super(backend, fd, `Heap '${info.name}'`);
     this.name = info.name;
     this.path = info.path;
     this.contiguous = info.contiguous;
     this.cached = info.cached;
-    this.#fd = fd;
-    try {
-      this.#id = identify(backend, fd);
-    } catch (e) {
-      backend.close(fd);
-      throw e;
-    }
-    trackOwned(this, backend, fd, 'Heap', this.#id);
-  }
-
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** DMA_HEAP_IOCTL_ALLOC. The kernel rounds size up to whole pages; 0 is EINVAL. */
   allocate(size: number, options: AllocateOptions = {}): DmaBuf {
-    if (this.#closed) throw closedError(`Heap '${this.name}'`);
     validateInt(size, 'size');
-    if (!sameFile(this.#backend, this.#fd, this.#id)) {
-      this.close();
-      throw withPath(staleFdError('heap', this.#fd), this.path);
+    let heapFd: Fd;
+    try {
+      heapFd = this.fd;
+    } catch (e) {
+      throw withPath(e, this.path);
     }
     const o = validateObject<AllocateOptions>(options, 'options', true) ?? {};
     if (o.readOnly !== undefined) validateBoolean(o.readOnly, 'options.readOnly');
@@ -89,13 +73,13 @@ export class Heap implements Disposable {
     const heapFlags = o.heapFlags === undefined ? 0 : validateInt(o.heapFlags, 'options.heapFlags', 0, Number.MAX_SAFE_INTEGER);
     let fd: Fd;
     try {
-      fd = this.#backend.heapAlloc(this.#fd, size, O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);
+      fd = this.backend.heapAlloc(heapFd, size, O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);
     } catch (e) {
       const code = (e as { code?: string }).code;
       throw withPath(e, this.path, code === 'ENOMEM' && this.contiguous
         ? `the CMA area is exhausted or too fragmented for ${size} bytes (see CmaFree in /proc/meminfo)` : undefined);
     }
-    const buf = new DmaBuf(fd, this.#backend, { path: this.path, readOnly: o.readOnly === true });
+    const buf = new DmaBuf(fd, this.backend, { path: this.path, readOnly: o.readOnly === true });
     if (o.name !== undefined) {
       try {
         buf.setName(o.name);
@@ -105,22 +89,6 @@ export class Heap implements Disposable {
       }
     }
     return buf;
-  }
-
-  /** Idempotent. Buffers already allocated stay valid. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    untrackOwned(this);
-    if (sameFile(this.#backend, this.#fd, this.#id)) this.#backend.close(this.#fd);
-  }
-
-  [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
-    }
   }
 }
 

@@ -4,7 +4,7 @@
  * every fd it handed out when the worker's environment is torn down.
  */
 import type { Backend, Fd } from './backend/types';
-import { systemError } from './errors';
+import { closedError, systemError } from './errors';
 
 /** Which file an owned fd refers to (st_dev, st_ino), to notice a number closed and reused behind our back. */
 export interface FdIdentity {
@@ -62,4 +62,63 @@ export function trackOwned(owner: object, backend: Backend, fd: Fd, kind: string
 
 export function untrackOwned(owner: object): void {
   registry.unregister(owner);
+}
+
+/**
+ * One owned fd: closed exactly once (close() is idempotent, dispose never throws), never through a
+ * number that was closed and reused behind the library's back, and closed by a finalizer with a
+ * warning if the object is dropped. `fd` checks both before handing the number out.
+ */
+export abstract class OwnedFd implements Disposable {
+  readonly #fd: Fd;
+  readonly #id: FdIdentity;
+  readonly #kind: string;
+  #closed = false;
+  /** @internal */
+  protected readonly backend: Backend;
+
+  /** Takes ownership of fd (closed again if it cannot be identified). `kind` names it in errors. */
+  protected constructor(backend: Backend, fd: Fd, kind: string) {
+    this.backend = backend;
+    this.#fd = fd;
+    this.#kind = kind;
+    try {
+      this.#id = identify(backend, fd);
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+    trackOwned(this, backend, fd, kind, this.#id);
+  }
+
+  /** The fd number (owned: do not close it yourself). */
+  get fd(): Fd {
+    if (this.#closed) throw closedError(this.#kind);
+    if (!sameFile(this.backend, this.#fd, this.#id)) {
+      this.#closed = true;
+      untrackOwned(this);
+      throw staleFdError(this.#kind, this.#fd);
+    }
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    untrackOwned(this);
+    if (sameFile(this.backend, this.#fd, this.#id)) this.backend.close(this.#fd);
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.close();
+    } catch {
+      /* dispose never throws */
+    }
+  }
 }

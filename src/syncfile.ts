@@ -5,27 +5,14 @@
 import type { Backend, Fd, SyncFileInfo } from './backend/types';
 import { getBackend } from './backend/index';
 import { POLLIN } from './constants';
-import { closedError, invalidArgType, validateInt, validateObject, validateString } from './errors';
-import { identify, sameFile, staleFdError, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
+import { invalidArgType, validateInt, validateObject, validateString } from './errors';
+import { OwnedFd } from './lifecycle';
 import { waitReadable, type WaitOptions } from './wait';
 
-export class SyncFile implements Disposable {
-  #fd: Fd;
-  #closed = false;
-  readonly #backend: Backend;
-  readonly #id: FdIdentity;
-
+export class SyncFile extends OwnedFd {
   /** @internal takes ownership of fd */
   constructor(fd: Fd, backend: Backend = getBackend()) {
-    this.#fd = fd;
-    this.#backend = backend;
-    try {
-      this.#id = identify(backend, fd);
-    } catch (e) {
-      backend.close(fd);
-      throw e;
-    }
-    trackOwned(this, backend, fd, 'SyncFile', this.#id);
+    super(backend, fd, 'SyncFile');
   }
 
   /** Adopt a sync_file fd. With dup (the default) the caller keeps its own fd. */
@@ -43,28 +30,14 @@ export class SyncFile implements Disposable {
     return new SyncFile(own, backend);
   }
 
-  get fd(): Fd {
-    if (this.#closed) throw closedError('SyncFile');
-    if (!sameFile(this.#backend, this.#fd, this.#id)) {
-      this.#closed = true;
-      untrackOwned(this);
-      throw staleFdError('sync file', this.#fd);
-    }
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** SYNC_IOC_FILE_INFO: status 1 signalled, 0 active, < 0 error; and each fence. */
   info(): SyncFileInfo {
-    return this.#backend.syncFileInfo(this.fd);
+    return this.backend.syncFileInfo(this.fd);
   }
 
   /** True when every fence has signalled (poll with timeout 0). */
   get signaled(): boolean {
-    return (this.#backend.poll(this.fd, POLLIN, 0) & POLLIN) !== 0;
+    return (this.backend.poll(this.fd, POLLIN, 0) & POLLIN) !== 0;
   }
 
   /** Resolves true when signalled, false if `timeout` ms passed first. Waits off the JS thread. */
@@ -75,29 +48,13 @@ export class SyncFile implements Disposable {
     } catch (e) {
       return Promise.reject(e); // like DmaBuf.idle(): a promise-returning method reports by rejecting
     }
-    return waitReadable(this.#backend, fd, POLLIN, options);
+    return waitReadable(this.backend, fd, POLLIN, options);
   }
 
   /** SYNC_IOC_MERGE: a new sync file that signals when both have. */
   merge(other: SyncFile, name = 'merged'): SyncFile {
     if (!(other instanceof SyncFile)) throw invalidArgType('other', 'an instance of SyncFile', other);
     validateString(name, 'name');
-    return new SyncFile(this.#backend.syncFileMerge(name, this.fd, other.fd), this.#backend);
-  }
-
-  /** Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    untrackOwned(this);
-    if (sameFile(this.#backend, this.#fd, this.#id)) this.#backend.close(this.#fd);
-  }
-
-  [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
-    }
+    return new SyncFile(this.backend.syncFileMerge(name, this.fd, other.fd), this.backend);
   }
 }

@@ -8,9 +8,9 @@ import {
 } from './constants';
 import { DmaBuf } from './dmabuf';
 import {
-  closedError, invalidArgType, validateBoolean, validateInt, validateObject, validateString, withPath,
+  invalidArgType, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
-import { identify, sameFile, staleFdError, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
+import { OwnedFd } from './lifecycle';
 import { deviceHint } from './hints';
 
 export const UDMABUF_PATH = '/dev/udmabuf';
@@ -35,74 +35,38 @@ export interface MemfdOptions {
 }
 
 /** An owned memfd: the memory behind udmabuf buffers. */
-export class Memfd implements Disposable {
-  #fd: Fd;
-  #closed = false;
+export class Memfd extends OwnedFd {
   readonly size: number;
-  readonly #backend: Backend;
-  readonly #id: FdIdentity;
 
   /** @internal */
   constructor(backend: Backend, fd: Fd, size: number) {
-    this.#backend = backend;
-    this.#fd = fd;
+    super(backend, fd, 'Memfd');
     this.size = size;
-    this.#id = identify(backend, fd);
-    trackOwned(this, backend, fd, 'Memfd', this.#id);
-  }
-
-  get fd(): Fd {
-    if (this.#closed) throw closedError('Memfd');
-    if (!sameFile(this.#backend, this.#fd, this.#id)) {
-      this.#closed = true;
-      untrackOwned(this);
-      throw staleFdError('memfd', this.#fd);
-    }
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** F_GET_SEALS */
   get seals(): number {
-    return this.#backend.getSeals(this.fd);
+    return this.backend.getSeals(this.fd);
   }
 
   /** F_ADD_SEALS */
   addSeals(seals: number): void {
     validateInt(seals, 'seals', 0, 0xffff);
-    this.#backend.addSeals(this.fd, seals);
+    this.backend.addSeals(this.fd, seals);
   }
 
   /** pwrite into the memfd. */
   write(data: Uint8Array, position = 0): number {
     if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Uint8Array', data);
     validateInt(position, 'position');
-    return this.#backend.write(this.fd, data, position);
+    return this.backend.write(this.fd, data, position);
   }
 
   /** pread from the memfd. */
   read(position: number, length: number): Uint8Array {
     validateInt(position, 'position');
     validateInt(length, 'length', 0, 1 << 30);
-    return this.#backend.pread(this.fd, length, position);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    untrackOwned(this);
-    if (sameFile(this.#backend, this.#fd, this.#id)) this.#backend.close(this.#fd);
-  }
-
-  [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
-    }
+    return this.backend.pread(this.fd, length, position);
   }
 }
 
