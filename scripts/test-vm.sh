@@ -4,7 +4,7 @@
 #   vm kernel=<uname -r> drivers=<DRM drivers> heaps=<dma heaps> udmabuf=<yes|no>: N passed, M failed, K skipped
 #   total: N passed, M failed, K skipped
 # Fails if a kernel did not boot, ran no test, had a failing test or is missing a device.
-#   npm run test:vm [-- --kernel trixie|sid|all] [-- any vm.sh option, e.g. --mem 3072]
+#   npm run test:vm [-- --kernel trixie|sid|trixie-cma|all] [-- any vm.sh option, e.g. --mem 3072]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -20,8 +20,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $KERNEL in
-all) SUITES=(trixie sid) ;;
-trixie | sid) SUITES=("$KERNEL") ;;
+all) SUITES=(trixie sid trixie-cma) ;;
+trixie | sid | trixie-cma) SUITES=("$KERNEL") ;;
 *) echo "test-vm: unknown kernel '$KERNEL'" >&2; exit 2 ;;
 esac
 

@@ -1,8 +1,8 @@
 #!/bin/bash
-# Run a command as root on a stock Debian kernel, in a qemu VM whose root file system is the host's
-# own / (read-only). See scripts/README.md.
+# Run a command as root on a Debian kernel (stock, or built by the project), in a qemu VM whose
+# root file system is the host's own / (read-only). See scripts/README.md.
 #
-#   npm run vm -- [--kernel trixie|sid|all] [--mem MB] [--timeout SECONDS] [--dmesg PATH] [--] CMD...
+#   npm run vm -- [--kernel trixie|sid|trixie-cma|all] [--mem MB] [--timeout S] [--dmesg PATH] [--] CMD...
 #
 # Exit status: the command's, or 125 if the VM could not be prepared, did not boot or never reported
 # the command's status (124 on timeout). With --kernel all: non-zero if any kernel failed.
@@ -38,9 +38,9 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "vm: no command given" >&2; usage; }
 case $KERNEL in
-all) SUITES=(trixie sid) ;;
-trixie | sid) SUITES=("$KERNEL") ;;
-*) echo "vm: unknown kernel '$KERNEL' (trixie, sid or all)" >&2; exit 2 ;;
+all) SUITES=(trixie sid trixie-cma) ;;
+trixie | sid | trixie-cma) SUITES=("$KERNEL") ;;
+*) echo "vm: unknown kernel '$KERNEL' (trixie, sid, trixie-cma or all)" >&2; exit 2 ;;
 esac
 [[ $MEM =~ ^[0-9]+$ ]] || vm_die "--mem wants a number of MB"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || vm_die "--timeout wants a number of seconds"
@@ -64,9 +64,14 @@ check_host() {
 check_host
 
 # --- kernel + initramfs (cached) ---------------------------------------------------------------
-# Sets KVER and KDIR (holding vmlinuz, plan, mods/) and INITRD for suite $1.
+# Sets KVER and KDIR (holding vmlinuz, plan, mods/) and INITRD for suite $1: a stock Debian kernel
+# (trixie, sid) or a kernel built by the project (NAME with a config fragment in vm/kernel/NAME.config).
 prepare() {
-	local suite=$1 bhash ihash old hs v
+	if [ -f "$HERE/vm/kernel/$1.config" ]; then prepare_project "$1"; else prepare_stock "$1"; fi
+}
+
+prepare_stock() {
+	local suite=$1 bhash old hs v
 	mkdir -p "$VM_CACHE"
 	exec 9> "$VM_CACHE/.lock"
 	flock 9
@@ -116,8 +121,98 @@ prepare() {
 		rm -rf "${VM_CACHE:?}/$old"
 	fi
 	echo "$KVER" > "$VM_CACHE/apt/$suite/kver"
-	# initramfs: busybox + modules + init (cheap; keyed by its own recipe)
-	ihash=$(vm_hash "$HERE/vm/init" "$KDIR/plan" "$(command -v busybox)" "$KDIR"/mods/*.ko)
+	make_initrd
+	flock -u 9
+}
+
+# resolve SUITE: vm_resolve with one forced refresh of the lists if needed
+resolve() {
+	vm_apt_update "$1"
+	if ! vm_resolve "$1"; then
+		vm_apt_update "$1" force
+		vm_resolve "$1" || vm_die "cannot find linux-image-amd64 in $1"
+	fi
+}
+
+# host-side build tools, downloaded from the host's own release and only unpacked (never installed)
+host_debs() {
+	local hs p v
+	hs=$(vm_host_suite)
+	for p in "$@"; do
+		compgen -G "$VM_CACHE/hostdebs/${p}_*.deb" > /dev/null && continue
+		vm_apt_update "$hs"
+		v=$(vm_apt_field "$hs" "$p" Version)
+		[ -n "$v" ] || vm_die "no $p in $hs"
+		vm_download "$hs" "$VM_CACHE/hostdebs" "$p=$v" || vm_die "cannot download $p"
+	done
+}
+
+# A kernel built by the project from Debian's linux-source of the suite before the dash
+# (trixie-cma: trixie's linux-source-6.12, the version of trixie's stock kernel), configured by
+# vm/kernel/NAME.config, everything built in. Cached by source version, fragment, recipe and gcc.
+prepare_project() {
+	local name=$1 base=${1%%-*} frag=$HERE/vm/kernel/$1.config series src srcdeb debs localv khash old
+	command -v bc > /dev/null || vm_die "building the $name kernel needs bc: apt-get install bc"
+	mkdir -p "$VM_CACHE"
+	exec 9> "$VM_CACHE/.lock"
+	flock 9
+	resolve "$base"
+	series=$(printf '%s\n' "$KVER" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
+	src=linux-source-$series
+	debs=$VM_CACHE/$KVER/debs   # shared with the stock kernel of $base
+	localv=$(sed -n 's/^CONFIG_LOCALVERSION="\(.*\)"$/\1/p' "$frag")
+	khash=$({
+		printf '%s=%s gcc-%s\n' "$src" "$PKGVER" "$(gcc -dumpfullversion)"
+		vm_hash "$HERE/vm/build-kernel.sh" "$frag"
+	} | sha256sum | cut -c1-12)
+	KVER=${PKGVER%-*}$localv   # what uname -r says, e.g. 6.12.117-dmabuf-cma
+	KDIR=$VM_CACHE/$KVER/$khash
+	if [ ! -f "$KDIR/ready" ]; then
+		vm_download "$base" "$debs" "$src=$PKGVER" || {
+			vm_apt_update "$base" force
+			vm_download "$base" "$debs" "$src=$PKGVER" || vm_die "cannot download $src $PKGVER"
+		}
+		host_debs libelf-dev flex bison m4
+	fi
+	srcdeb=$(compgen -G "$debs/${src}_${PKGVER//:/%3a}_*.deb" | head -n1)
+	# the build takes long: let other kernels be prepared meanwhile (a lock of its own)
+	flock -u 9
+	exec 8> "$VM_CACHE/.lock-$name"
+	flock 8
+	if [ ! -f "$KDIR/ready" ]; then
+		[ -n "$srcdeb" ] || vm_die "no $src $PKGVER in $debs"
+		vm_log "building $name kernel $KVER from $src $PKGVER (about 15 minutes, once; log: $KDIR.tmp/build.log)"
+		rm -rf "$KDIR.tmp"
+		mkdir -p "$KDIR.tmp"
+		bash "$HERE/vm/build-kernel.sh" "$name" "$srcdeb" "$frag" "$VM_CACHE/hostdebs" "$KDIR.tmp" ||
+			vm_die "could not build the $name kernel $KVER (log: $KDIR.tmp/build.log)"
+		[ "$(cat "$KDIR.tmp/kernelrelease")" = "$KVER" ] ||
+			vm_log "warning: the $name kernel calls itself $(cat "$KDIR.tmp/kernelrelease"), not $KVER"
+		rm -rf "$KDIR"
+		mv "$KDIR.tmp" "$KDIR"
+		date > "$KDIR/ready"
+		for old in "$VM_CACHE/$KVER"/*/; do
+			old=${old%/}
+			[ "$old" = "$KDIR" ] || rm -rf "$old"
+		done
+	fi
+	mkdir -p "$VM_CACHE/apt/$name"
+	old=$(cat "$VM_CACHE/apt/$name/kver" 2> /dev/null || true)
+	if [ -n "$old" ] && [ "$old" != "$KVER" ] && [ -d "$VM_CACHE/$old" ]; then
+		vm_log "removing the cache of $name's previous kernel $old"
+		rm -rf "${VM_CACHE:?}/$old"
+	fi
+	echo "$KVER" > "$VM_CACHE/apt/$name/kver"
+	make_initrd
+	flock -u 8
+}
+
+# initramfs: busybox + modules (none for a project kernel) + init (cheap; keyed by its own recipe)
+make_initrd() {
+	local ihash mods
+	mods=("$KDIR"/mods/*.ko)
+	[ -e "${mods[0]}" ] || mods=()
+	ihash=$(vm_hash "$HERE/vm/init" "$KDIR/plan" "$(command -v busybox)" "${mods[@]}")
 	INITRD=$KDIR/initrd-$ihash.cpio.gz
 	if [ ! -f "$INITRD" ]; then
 		local t
@@ -133,7 +228,6 @@ prepare() {
 		mv "$INITRD.tmp" "$INITRD"
 		rm -rf "$t"
 	fi
-	flock -u 9
 }
 
 # --- one run -----------------------------------------------------------------------------------
