@@ -191,11 +191,12 @@ prepare_project() {
 		rm -rf "$KDIR"
 		mv "$KDIR.tmp" "$KDIR"
 		date > "$KDIR/ready"
-		for old in "$VM_CACHE/$KVER"/*/; do
-			old=${old%/}
-			[ "$old" = "$KDIR" ] || rm -rf "$old"
-		done
 	fi
+	# other recipes' builds and the remains of an interrupted build (no build runs: we hold the lock)
+	for old in "$VM_CACHE/$KVER"/*/; do
+		old=${old%/}
+		[ "$old" = "$KDIR" ] || rm -rf "$old"
+	done
 	mkdir -p "$VM_CACHE/apt/$name"
 	old=$(cat "$VM_CACHE/apt/$name/kver" 2> /dev/null || true)
 	if [ -n "$old" ] && [ "$old" != "$KVER" ] && [ -d "$VM_CACHE/$old" ]; then
