@@ -25,7 +25,8 @@
             "native/udmabuf.cc",
             "native/heap.cc",
             "native/drm.cc",
-            "native/sync.cc"
+            "native/sync.cc",
+            "native/kms.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": [

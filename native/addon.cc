@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHeap(env, exports);
   InitDrm(env, exports);
   InitSync(env, exports);
+  InitKms(env, exports);
   return exports;
 }
 

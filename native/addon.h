@@ -81,6 +81,7 @@ void InitUdmabuf(Napi::Env env, Napi::Object exports);
 void InitHeap(Napi::Env env, Napi::Object exports);
 void InitDrm(Napi::Env env, Napi::Object exports);
 void InitSync(Napi::Env env, Napi::Object exports);
+void InitKms(Napi::Env env, Napi::Object exports);
 
 // ---- async helper (errors.cc) ---------------------------------------------------------------------
 // An AsyncWorker that settles a Promise. Execute() sets errno_/syscall_ on failure; the rejection is

@@ -23,3 +23,7 @@ export type {
   ExporterOptions, Importer, Constraints, CpuMap, DeviceMap, MapResult, BackingInfo, ExporterStats, ConstraintsError,
   Layout, Refusal, RefusalKind, ProviderSpec,
 } from './exporter';
+export { Display, Framebuffer, DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888 } from './display';
+export type {
+  DisplayMode, DisplayOptions, ConnectorInfo, FramebufferOptions, FlipOptions, FlipResult, PixelFormat,
+} from './display';

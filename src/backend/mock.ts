@@ -7,7 +7,8 @@
  * sw_sync in debugfs, udmabuf's module parameters, /proc/self/{fd,fdinfo}/N, /proc/sys/kernel/osrelease),
  * memfd with seals, udmabuf, dma-heaps with a CMA budget, dma-buf files (lseek/fstat/fdinfo/readlink,
  * SYNC, SET_NAME, sync-file export/import, poll), sync_file and sw_sync fences, DRM (vgem, vkms,
- * virtio_gpu: version, caps, dumb buffers, PRIME with the kernel's caching rules, vgem fences), and
+ * virtio_gpu: version, caps, dumb buffers, PRIME with the kernel's caching rules, vgem fences), KMS
+ * modelled on vkms (mock/kms.ts: resources, connector, CRTC, framebuffers, SETCRTC, PAGE_FLIP events), and
  * mmap with zero-copy views.
  *
  * Limits (documented behaviour of the model, not of the kernel):
@@ -40,10 +41,12 @@ import {
   invalidArgType, MAX_SAFE, outOfRange, stateError, systemError, unsupportedError, validateInt, validateString,
 } from '../errors';
 import type {
-  Backend, DrmVersion, DumbBuffer, Fd, MapHandle, StatInfo, SyncFileInfo, UdmabufItem,
+  Backend, DrmEvent, DrmVersion, DumbBuffer, Fd, KmsConnector, KmsCrtc, KmsModeInfo, KmsResources, MapHandle, StatInfo,
+  SyncFileInfo, UdmabufItem,
 } from './types';
 import { Fence, FenceHub, Resv, SyncPayload, Timeline } from './mock/fences';
 import { Extents, Store, type Memory } from './mock/pages';
+import { KmsModel } from './mock/kms';
 
 // ---- options ---------------------------------------------------------------------------------------
 
@@ -268,6 +271,8 @@ class Kernel {
     '/proc/self/fdinfo', '/proc/sys', '/proc/sys/kernel', '/sys']);
   readonly devices: DrmDevice[] = [];
   readonly timers = new Set<NodeJS.Timeout>();
+  /** KMS of the modesetting devices (mock/kms.ts, modelled on vkms) */
+  readonly kms = new KmsModel(this);
   #nextFd = 1000;
   #nextIno = 0x2000n;
   #nextClient = 1;
@@ -290,13 +295,18 @@ class Kernel {
       const dev: DrmDevice = { driver: d.driver, model: DRIVERS[d.driver], importForeign: d.importForeign,
         offsets: new Map(), nextPgoff: DRM_FILE_PAGE_OFFSET_START };
       this.devices.push(dev);
+      this.kms.addDevice(dev, dev.model.modeset);
       const nodes: [string, number, boolean][] = [[`/dev/dri/card${i}`, i, false]];
       if (dev.model.render) nodes.push([`/dev/dri/renderD${128 + i}`, 128 + i, true]);
       for (const [p, minor, render] of nodes) {
-        this.#node(p, 'chr', makedev(226, minor), render ? 0o666 : 0o660, (flags) => this.file(p, flags, {
-          kind: 'drm', dev, render, clientId: this.#nextClient++, handles: new Map(), prime: new Map(),
-          fences: new Map(), nextFence: 1,
-        }));
+        this.#node(p, 'chr', makedev(226, minor), render ? 0o666 : 0o660, (flags) => {
+          const f = this.file(p, flags, {
+            kind: 'drm' as const, dev, render, clientId: this.#nextClient++, handles: new Map<number, Bo>(),
+            prime: new Map<Bo, { handle: number; dmabuf: DmabufFile }>(), fences: new Map<number, Fence>(), nextFence: 1,
+          });
+          this.kms.opened(dev, f);
+          return f;
+        });
       }
     });
     if (o.swSync) {
@@ -369,6 +379,7 @@ class Kernel {
         f.onRelease?.();
         break;
       case 'drm':
+        this.kms.released(f.dev, f);
         for (const h of [...f.handles.keys()]) this.closeHandle(f, h);
         break;
       case 'sw_sync':
@@ -461,6 +472,24 @@ const intArg = (v: unknown, name: string): number => validateInt(v, name, -MAX_S
 function bytesArg(v: unknown, name: string): Uint8Array {
   if (!(v instanceof Uint8Array)) throw invalidArgType(name, 'an instance of Uint8Array', v);
   return v;
+}
+
+function u32List(v: unknown, name: string, max: number): number[] {
+  if (!Array.isArray(v)) throw invalidArgType(name, 'an instance of Array', v);
+  if (v.length > max) throw outOfRange(`${name}.length`, `<= ${max}`, v.length);
+  return v.map((x, i) => u32Arg(x, `${name}[${i}]`));
+}
+
+function modeArg(v: unknown, name: string): KmsModeInfo {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalidArgType(name, 'of type object or null', v);
+  const m = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of ['clock', 'vrefresh', 'flags', 'type']) out[k] = u32Arg(m[k], `${name}.${k}`);
+  for (const k of ['hdisplay', 'hsyncStart', 'hsyncEnd', 'htotal', 'hskew', 'vdisplay', 'vsyncStart', 'vsyncEnd', 'vtotal', 'vscan']) {
+    out[k] = validateInt(m[k], `${name}.${k}`, 0, 0xffff);
+  }
+  out.name = validateString(m.name, `${name}.name`);
+  return out as unknown as KmsModeInfo;
 }
 
 function mappingArg(m: unknown): MockMapping {
@@ -956,7 +985,7 @@ class MockBackend implements Backend, MockControl {
         return r;
       }
       case 'syncfile': return f.sync.signaled ? events & POLLIN : 0;
-      case 'drm': return 0; // no pending DRM events
+      case 'drm': return this.#k.kms.hasEvents(f) ? events & POLLIN : 0; // the event queue (flip-complete events)
       default: return POLL_DEFAULT & events;
     }
   }
@@ -1256,6 +1285,71 @@ class MockBackend implements Backend, MockControl {
     f.fences.delete(fence);
     if (fe.signaled) throw systemError(ETIMEDOUT, syscall); // it expired already
     this.#k.hub.signal(fe);
+  }
+
+  // ---- KMS (mock/kms.ts) --------------------------------------------------------------------------------------
+
+  kmsGetResources(fd: Fd): KmsResources {
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)');
+    return this.#k.kms.getResources(f.dev, f);
+  }
+
+  kmsGetConnector(fd: Fd, connectorId: number): KmsConnector {
+    u32Arg(connectorId, 'connectorId');
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+    return this.#k.kms.getConnector(f.dev, f, connectorId);
+  }
+
+  kmsGetCrtc(fd: Fd, crtcId: number): KmsCrtc {
+    u32Arg(crtcId, 'crtcId');
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+    return this.#k.kms.getCrtc(f.dev, f, crtcId);
+  }
+
+  kmsSetCrtc(fd: Fd, crtcId: number, fbId: number, x: number, y: number, connectorIds: readonly number[],
+    mode: KmsModeInfo | null): void {
+    u32Arg(crtcId, 'crtcId');
+    u32Arg(fbId, 'fbId');
+    u32Arg(x, 'x');
+    u32Arg(y, 'y');
+    const ids = u32List(connectorIds, 'connectorIds', 0xffff);
+    const m = mode === null ? null : modeArg(mode, 'mode');
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_SETCRTC)');
+    this.#k.kms.setCrtc(f.dev, f, crtcId, fbId, x, y, ids, m);
+  }
+
+  kmsAddFb2(fd: Fd, width: number, height: number, format: number, handles: readonly number[],
+    pitches: readonly number[], offsets: readonly number[], flags: number): number {
+    u32Arg(width, 'width');
+    u32Arg(height, 'height');
+    u32Arg(format, 'format');
+    const h = u32List(handles, 'handles', 4);
+    const p = u32List(pitches, 'pitches', 4);
+    const o = u32List(offsets, 'offsets', 4);
+    u32Arg(flags, 'flags');
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_ADDFB2)');
+    return this.#k.kms.addFb2(f.dev, f, width, height, format, h, p, o, flags);
+  }
+
+  kmsRmFb(fd: Fd, fbId: number): void {
+    u32Arg(fbId, 'fbId');
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+    this.#k.kms.rmFb(f.dev, f, fbId);
+  }
+
+  kmsPageFlip(fd: Fd, crtcId: number, fbId: number, flags: number, userData: number): void {
+    u32Arg(crtcId, 'crtcId');
+    u32Arg(fbId, 'fbId');
+    u32Arg(flags, 'flags');
+    sizeArg(userData, 'userData');
+    const f = this.#drm(fd, 'ioctl(DRM_IOCTL_MODE_PAGE_FLIP)');
+    this.#k.kms.pageFlip(f.dev, f, crtcId, fbId, flags, userData);
+  }
+
+  drmReadEvents(fd: Fd): DrmEvent[] {
+    const f = this.#k.get(fdArg(fd), 'read');
+    if (f.kind !== 'drm') throw systemError(EINVAL, 'read'); // no read op, or not an event queue
+    return this.#k.kms.readEvents(f);
   }
 
   // ---- sw_sync ----------------------------------------------------------------------------------------------

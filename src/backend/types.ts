@@ -72,6 +72,75 @@ export interface SyncFileInfo {
   fences: SyncFenceInfo[];
 }
 
+export interface KmsResources {
+  fbs: number[];
+  crtcs: number[];
+  connectors: number[];
+  encoders: number[];
+  minWidth: number;
+  maxWidth: number;
+  minHeight: number;
+  maxHeight: number;
+}
+
+/** struct drm_mode_modeinfo, field by field (name: up to 31 bytes). */
+export interface KmsModeInfo {
+  clock: number;
+  hdisplay: number;
+  hsyncStart: number;
+  hsyncEnd: number;
+  htotal: number;
+  hskew: number;
+  vdisplay: number;
+  vsyncStart: number;
+  vsyncEnd: number;
+  vtotal: number;
+  vscan: number;
+  vrefresh: number;
+  flags: number;
+  /** DRM_MODE_TYPE_* bits (PREFERRED = 1 << 3, DRIVER = 1 << 6) */
+  type: number;
+  name: string;
+}
+
+export interface KmsConnector {
+  id: number;
+  /** DRM_MODE_CONNECTOR_* (Virtual = 15) */
+  type: number;
+  typeId: number;
+  /** 1 connected, 2 disconnected, 3 unknown */
+  connection: number;
+  mmWidth: number;
+  mmHeight: number;
+  subpixel: number;
+  encoderId: number;
+  encoders: number[];
+  modes: KmsModeInfo[];
+}
+
+export interface KmsCrtc {
+  id: number;
+  /** 0 when no framebuffer is shown. */
+  fbId: number;
+  x: number;
+  y: number;
+  gammaSize: number;
+  /** null when mode_valid is 0 (the CRTC is off). */
+  mode: KmsModeInfo | null;
+}
+
+/** One event read from a DRM file; vblank and flip-complete events carry the drm_event_vblank fields. */
+export interface DrmEvent {
+  /** DRM_EVENT_VBLANK 1, DRM_EVENT_FLIP_COMPLETE 2, DRM_EVENT_CRTC_SEQUENCE 3 */
+  type: number;
+  length: number;
+  userData?: number;
+  sec?: number;
+  usec?: number;
+  sequence?: number;
+  crtcId?: number;
+}
+
 /**
  * One mmap()ed region. Opaque to callers; a backend keeps the address in it. The region stays mapped
  * until munmap() or until both this handle and its ArrayBuffer (if one was made) are garbage.
@@ -212,4 +281,24 @@ export interface Backend {
   sendFds(socket: Fd, data: Uint8Array, fds: readonly Fd[]): number;
   /** recvmsg(2) with SCM_RIGHTS (MSG_CMSG_CLOEXEC); EAGAIN on a non-blocking socket with nothing. */
   recvFds(socket: Fd, maxData: number, maxFds: number): { data: Uint8Array; fds: Fd[] };
+
+  // ---- KMS (modesetting on card nodes) --------------------------------------------------------------
+  /** ioctl(DRM_IOCTL_MODE_GETRESOURCES), counts then ids (EOPNOTSUPP/EINVAL without KMS, e.g. vgem). */
+  kmsGetResources(fd: Fd): KmsResources;
+  /** ioctl(DRM_IOCTL_MODE_GETCONNECTOR): count_modes 0 first (the master's call probes), then the lists. */
+  kmsGetConnector(fd: Fd, connectorId: number): KmsConnector;
+  /** ioctl(DRM_IOCTL_MODE_GETCRTC) */
+  kmsGetCrtc(fd: Fd, crtcId: number): KmsCrtc;
+  /** ioctl(DRM_IOCTL_MODE_SETCRTC); mode null = mode_valid 0 (off); fbId 0xffffffff keeps the current fb. */
+  kmsSetCrtc(fd: Fd, crtcId: number, fbId: number, x: number, y: number, connectorIds: readonly number[],
+    mode: KmsModeInfo | null): void;
+  /** ioctl(DRM_IOCTL_MODE_ADDFB2) with up to 4 planes; returns the framebuffer id. */
+  kmsAddFb2(fd: Fd, width: number, height: number, format: number, handles: readonly number[],
+    pitches: readonly number[], offsets: readonly number[], flags: number): number;
+  /** ioctl(DRM_IOCTL_MODE_RMFB) */
+  kmsRmFb(fd: Fd, fbId: number): void;
+  /** ioctl(DRM_IOCTL_MODE_PAGE_FLIP); flags DRM_MODE_PAGE_FLIP_EVENT (1) queues a flip-complete event. */
+  kmsPageFlip(fd: Fd, crtcId: number, fbId: number, flags: number, userData: number): void;
+  /** The events queued on a DRM file, without blocking (none: []); wait with pollAsync(POLLIN). */
+  drmReadEvents(fd: Fd): DrmEvent[];
 }

@@ -1,0 +1,478 @@
+// KMS modesetting ioctls (include/uapi/drm/drm_mode.h) and the DRM event queue (drm.h: read(2) of a
+// DRM fd): resources, connectors with their modes, CRTCs, framebuffers, SETCRTC, PAGE_FLIP. Thin and
+// syscall-shaped: which connector, which mode and when to wait are TypeScript's (src/display.ts).
+// The host may have no DRM headers, so the structs are declared here with the kernel's names and
+// checked against the kernel's layouts.
+#include <linux/types.h>
+#include <poll.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+namespace dmabuf {
+namespace kms {
+
+#define DRM_DISPLAY_MODE_LEN 32
+
+struct drm_mode_modeinfo {
+  __u32 clock;
+  __u16 hdisplay;
+  __u16 hsync_start;
+  __u16 hsync_end;
+  __u16 htotal;
+  __u16 hskew;
+  __u16 vdisplay;
+  __u16 vsync_start;
+  __u16 vsync_end;
+  __u16 vtotal;
+  __u16 vscan;
+  __u32 vrefresh;
+  __u32 flags;
+  __u32 type;
+  char name[DRM_DISPLAY_MODE_LEN];
+};
+struct drm_mode_card_res {
+  __u64 fb_id_ptr;
+  __u64 crtc_id_ptr;
+  __u64 connector_id_ptr;
+  __u64 encoder_id_ptr;
+  __u32 count_fbs;
+  __u32 count_crtcs;
+  __u32 count_connectors;
+  __u32 count_encoders;
+  __u32 min_width;
+  __u32 max_width;
+  __u32 min_height;
+  __u32 max_height;
+};
+struct drm_mode_crtc {
+  __u64 set_connectors_ptr;
+  __u32 count_connectors;
+  __u32 crtc_id;
+  __u32 fb_id;
+  __u32 x;
+  __u32 y;
+  __u32 gamma_size;
+  __u32 mode_valid;
+  struct drm_mode_modeinfo mode;
+};
+struct drm_mode_get_connector {
+  __u64 encoders_ptr;
+  __u64 modes_ptr;
+  __u64 props_ptr;
+  __u64 prop_values_ptr;
+  __u32 count_modes;
+  __u32 count_props;
+  __u32 count_encoders;
+  __u32 encoder_id;
+  __u32 connector_id;
+  __u32 connector_type;
+  __u32 connector_type_id;
+  __u32 connection;
+  __u32 mm_width;
+  __u32 mm_height;
+  __u32 subpixel;
+  __u32 pad;
+};
+struct drm_mode_fb_cmd2 {
+  __u32 fb_id;
+  __u32 width;
+  __u32 height;
+  __u32 pixel_format;
+  __u32 flags;
+  __u32 handles[4];
+  __u32 pitches[4];
+  __u32 offsets[4];
+  __u64 modifier[4];
+};
+struct drm_mode_crtc_page_flip {
+  __u32 crtc_id;
+  __u32 fb_id;
+  __u32 flags;
+  __u32 reserved;
+  __u64 user_data;
+};
+struct drm_event {
+  __u32 type;
+  __u32 length;
+};
+struct drm_event_vblank {
+  struct drm_event base;
+  __u64 user_data;
+  __u32 tv_sec;
+  __u32 tv_usec;
+  __u32 sequence;
+  __u32 crtc_id;
+};
+
+#define DRM_IOCTL_BASE 'd'
+#define DRM_IOWR(nr, type) _IOWR(DRM_IOCTL_BASE, nr, type)
+
+#define DRM_IOCTL_MODE_GETRESOURCES DRM_IOWR(0xA0, struct drm_mode_card_res)
+#define DRM_IOCTL_MODE_GETCRTC DRM_IOWR(0xA1, struct drm_mode_crtc)
+#define DRM_IOCTL_MODE_SETCRTC DRM_IOWR(0xA2, struct drm_mode_crtc)
+#define DRM_IOCTL_MODE_GETCONNECTOR DRM_IOWR(0xA7, struct drm_mode_get_connector)
+#define DRM_IOCTL_MODE_RMFB DRM_IOWR(0xAF, unsigned int)
+#define DRM_IOCTL_MODE_PAGE_FLIP DRM_IOWR(0xB0, struct drm_mode_crtc_page_flip)
+#define DRM_IOCTL_MODE_ADDFB2 DRM_IOWR(0xB8, struct drm_mode_fb_cmd2)
+
+static_assert(sizeof(drm_mode_modeinfo) == 68, "drm_mode_modeinfo");
+static_assert(offsetof(drm_mode_modeinfo, vrefresh) == 24 && offsetof(drm_mode_modeinfo, name) == 36,
+              "drm_mode_modeinfo fields");
+static_assert(sizeof(drm_mode_card_res) == 64 && offsetof(drm_mode_card_res, count_fbs) == 32, "drm_mode_card_res");
+static_assert(sizeof(drm_mode_crtc) == 104 && offsetof(drm_mode_crtc, mode) == 36, "drm_mode_crtc");
+static_assert(sizeof(drm_mode_get_connector) == 80 && offsetof(drm_mode_get_connector, count_modes) == 32 &&
+                  offsetof(drm_mode_get_connector, connection) == 60,
+              "drm_mode_get_connector");
+static_assert(sizeof(drm_mode_fb_cmd2) == 104 && offsetof(drm_mode_fb_cmd2, handles) == 20 &&
+                  offsetof(drm_mode_fb_cmd2, modifier) == 72,
+              "drm_mode_fb_cmd2");
+static_assert(sizeof(drm_mode_crtc_page_flip) == 24 && offsetof(drm_mode_crtc_page_flip, user_data) == 16,
+              "drm_mode_crtc_page_flip");
+static_assert(sizeof(drm_event) == 8, "drm_event");
+static_assert(sizeof(drm_event_vblank) == 32 && offsetof(drm_event_vblank, sequence) == 24, "drm_event_vblank");
+static_assert(DRM_IOCTL_MODE_GETRESOURCES == 0xC04064A0, "DRM_IOCTL_MODE_GETRESOURCES");
+static_assert(DRM_IOCTL_MODE_GETCRTC == 0xC06864A1, "DRM_IOCTL_MODE_GETCRTC");
+static_assert(DRM_IOCTL_MODE_SETCRTC == 0xC06864A2, "DRM_IOCTL_MODE_SETCRTC");
+static_assert(DRM_IOCTL_MODE_GETCONNECTOR == 0xC05064A7, "DRM_IOCTL_MODE_GETCONNECTOR");
+static_assert(DRM_IOCTL_MODE_RMFB == 0xC00464AF, "DRM_IOCTL_MODE_RMFB");
+static_assert(DRM_IOCTL_MODE_PAGE_FLIP == 0xC01864B0, "DRM_IOCTL_MODE_PAGE_FLIP");
+static_assert(DRM_IOCTL_MODE_ADDFB2 == 0xC06864B8, "DRM_IOCTL_MODE_ADDFB2");
+
+constexpr __u32 DRM_EVENT_VBLANK = 0x01;
+constexpr __u32 DRM_EVENT_FLIP_COMPLETE = 0x02;
+
+namespace {
+
+// Bounds for the "count, then fill" protocol: a second call finding more objects than the first
+// (hotplug in between) is retried a few times, then reported as the kernel's EAGAIN.
+constexpr int kRetries = 5;
+constexpr __u32 kMaxObjects = 1u << 16;
+
+template <size_t N>
+Napi::String FixedString(Napi::Env env, const char (&s)[N]) {
+  return Napi::String::New(env, s, strnlen(s, N));
+}
+
+Napi::Array U32Array(Napi::Env env, const std::vector<__u32>& v, size_t n) {
+  Napi::Array a = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, v[i]));
+  return a;
+}
+
+Napi::Object ModeToJs(Napi::Env env, const drm_mode_modeinfo& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("clock", Napi::Number::New(env, m.clock));
+  o.Set("hdisplay", Napi::Number::New(env, m.hdisplay));
+  o.Set("hsyncStart", Napi::Number::New(env, m.hsync_start));
+  o.Set("hsyncEnd", Napi::Number::New(env, m.hsync_end));
+  o.Set("htotal", Napi::Number::New(env, m.htotal));
+  o.Set("hskew", Napi::Number::New(env, m.hskew));
+  o.Set("vdisplay", Napi::Number::New(env, m.vdisplay));
+  o.Set("vsyncStart", Napi::Number::New(env, m.vsync_start));
+  o.Set("vsyncEnd", Napi::Number::New(env, m.vsync_end));
+  o.Set("vtotal", Napi::Number::New(env, m.vtotal));
+  o.Set("vscan", Napi::Number::New(env, m.vscan));
+  o.Set("vrefresh", Napi::Number::New(env, m.vrefresh));
+  o.Set("flags", Napi::Number::New(env, m.flags));
+  o.Set("type", Napi::Number::New(env, m.type));
+  o.Set("name", FixedString(env, m.name));
+  return o;
+}
+
+// An unsigned integer field of an object argument, checked like a direct argument.
+uint32_t FieldU(Napi::Env env, Napi::Object o, const char* key, const std::string& name, uint32_t max) {
+  std::string full = name + "." + key;
+  uint64_t v = ValueSize(env, o.Get(key), full);
+  if (v > max) {
+    ThrowRangeError(env, "The value of \"" + full + "\" is out of range. It must be >= 0 && <= " + std::to_string(max) +
+                             ". Received " + std::to_string(v));
+  }
+  return static_cast<uint32_t>(v);
+}
+
+drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& name) {
+  if (!v.IsObject() || v.IsArray()) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + "\" argument must be of type object or null");
+  }
+  Napi::Object o = v.As<Napi::Object>();
+  drm_mode_modeinfo m {};
+  m.clock = FieldU(env, o, "clock", name, 0xffffffffu);
+  m.hdisplay = FieldU(env, o, "hdisplay", name, 0xffff);
+  m.hsync_start = FieldU(env, o, "hsyncStart", name, 0xffff);
+  m.hsync_end = FieldU(env, o, "hsyncEnd", name, 0xffff);
+  m.htotal = FieldU(env, o, "htotal", name, 0xffff);
+  m.hskew = FieldU(env, o, "hskew", name, 0xffff);
+  m.vdisplay = FieldU(env, o, "vdisplay", name, 0xffff);
+  m.vsync_start = FieldU(env, o, "vsyncStart", name, 0xffff);
+  m.vsync_end = FieldU(env, o, "vsyncEnd", name, 0xffff);
+  m.vtotal = FieldU(env, o, "vtotal", name, 0xffff);
+  m.vscan = FieldU(env, o, "vscan", name, 0xffff);
+  m.vrefresh = FieldU(env, o, "vrefresh", name, 0xffffffffu);
+  m.flags = FieldU(env, o, "flags", name, 0xffffffffu);
+  m.type = FieldU(env, o, "type", name, 0xffffffffu);
+  Napi::Value n = o.Get("name");
+  if (!n.IsString()) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + ".name\" property must be of type string");
+  }
+  std::string s = n.As<Napi::String>().Utf8Value();
+  size_t len = std::min(s.size(), sizeof(m.name) - 1);  // the kernel NUL-terminates it anyway
+  memcpy(m.name, s.data(), len);
+  return m;
+}
+
+// An array of at most `max` u32 values.
+std::vector<__u32> U32List(Napi::Env env, Napi::Value v, const std::string& name, size_t max) {
+  if (!v.IsArray()) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + "\" argument must be an instance of Array");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() > max) {
+    ThrowRangeError(env, "The length of \"" + name + "\" is out of range. It must be <= " + std::to_string(max) +
+                             ". Received " + std::to_string(a.Length()));
+  }
+  std::vector<__u32> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    uint64_t x = ValueSize(env, a.Get(i), name + "[" + std::to_string(i) + "]");
+    if (x > 0xffffffffu) {
+      ThrowRangeError(env, "The value of \"" + name + "[" + std::to_string(i) +
+                               "]\" is out of range. It must be >= 0 && <= 4294967295. Received " + std::to_string(x));
+    }
+    out[i] = static_cast<__u32>(x);
+  }
+  return out;
+}
+
+Napi::Value Arg(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() ? info[i] : info.Env().Undefined();
+}
+
+Napi::Value GetResources(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_GETRESOURCES)";
+  std::vector<__u32> fbs, crtcs, conns, encs;
+  drm_mode_card_res r {};
+  for (int attempt = 0;; attempt++) {
+    // First call (all counts 0): the kernel reports the counts. Second: it fills arrays of that size,
+    // and reports the current counts again (larger if objects appeared meanwhile).
+    r = drm_mode_card_res {};
+    r.count_fbs = fbs.size();
+    r.count_crtcs = crtcs.size();
+    r.count_connectors = conns.size();
+    r.count_encoders = encs.size();
+    r.fb_id_ptr = reinterpret_cast<uintptr_t>(fbs.data());
+    r.crtc_id_ptr = reinterpret_cast<uintptr_t>(crtcs.data());
+    r.connector_id_ptr = reinterpret_cast<uintptr_t>(conns.data());
+    r.encoder_id_ptr = reinterpret_cast<uintptr_t>(encs.data());
+    if (ioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &r) < 0) ThrowErrno(env, errno, kSyscall);
+    if (r.count_fbs <= fbs.size() && r.count_crtcs <= crtcs.size() && r.count_connectors <= conns.size() &&
+        r.count_encoders <= encs.size() && attempt > 0) {
+      break;
+    }
+    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
+    if (r.count_fbs > kMaxObjects || r.count_crtcs > kMaxObjects || r.count_connectors > kMaxObjects ||
+        r.count_encoders > kMaxObjects) {
+      ThrowErrno(env, EOVERFLOW, kSyscall);
+    }
+    fbs.assign(r.count_fbs, 0);
+    crtcs.assign(r.count_crtcs, 0);
+    conns.assign(r.count_connectors, 0);
+    encs.assign(r.count_encoders, 0);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fbs", U32Array(env, fbs, r.count_fbs));
+  out.Set("crtcs", U32Array(env, crtcs, r.count_crtcs));
+  out.Set("connectors", U32Array(env, conns, r.count_connectors));
+  out.Set("encoders", U32Array(env, encs, r.count_encoders));
+  out.Set("minWidth", Napi::Number::New(env, r.min_width));
+  out.Set("maxWidth", Napi::Number::New(env, r.max_width));
+  out.Set("minHeight", Napi::Number::New(env, r.min_height));
+  out.Set("maxHeight", Napi::Number::New(env, r.max_height));
+  return out;
+}
+
+Napi::Value GetConnector(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  __u32 id = ArgU32(info, 1, "connectorId");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_GETCONNECTOR)";
+  std::vector<drm_mode_modeinfo> modes;
+  std::vector<__u32> encs;
+  drm_mode_get_connector c {};
+  for (int attempt = 0;; attempt++) {
+    // count_modes == 0 on the first call makes the kernel probe the connector (fill_modes) when this
+    // file is the DRM master; the second call copies the mode list it probed.
+    c = drm_mode_get_connector {};
+    c.connector_id = id;
+    c.count_modes = modes.size();
+    c.modes_ptr = reinterpret_cast<uintptr_t>(modes.data());
+    c.count_encoders = encs.size();
+    c.encoders_ptr = reinterpret_cast<uintptr_t>(encs.data());
+    if (ioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &c) < 0) ThrowErrno(env, errno, kSyscall);
+    if (attempt > 0 && c.count_modes <= modes.size() && c.count_encoders <= encs.size()) break;
+    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
+    if (c.count_modes > kMaxObjects || c.count_encoders > kMaxObjects) ThrowErrno(env, EOVERFLOW, kSyscall);
+    // count_modes 0 on the second call would probe again: ask for one slot at least
+    modes.assign(c.count_modes ? c.count_modes : 1, drm_mode_modeinfo {});
+    encs.assign(c.count_encoders, 0);
+  }
+  Napi::Array ms = Napi::Array::New(env, c.count_modes);
+  for (uint32_t i = 0; i < c.count_modes; i++) ms.Set(i, ModeToJs(env, modes[i]));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, c.connector_id));
+  out.Set("type", Napi::Number::New(env, c.connector_type));
+  out.Set("typeId", Napi::Number::New(env, c.connector_type_id));
+  out.Set("connection", Napi::Number::New(env, c.connection));
+  out.Set("mmWidth", Napi::Number::New(env, c.mm_width));
+  out.Set("mmHeight", Napi::Number::New(env, c.mm_height));
+  out.Set("subpixel", Napi::Number::New(env, c.subpixel));
+  out.Set("encoderId", Napi::Number::New(env, c.encoder_id));
+  out.Set("encoders", U32Array(env, encs, c.count_encoders));
+  out.Set("modes", ms);
+  return out;
+}
+
+Napi::Value GetCrtc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  drm_mode_crtc c {};
+  c.crtc_id = ArgU32(info, 1, "crtcId");
+  if (ioctl(fd, DRM_IOCTL_MODE_GETCRTC, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_GETCRTC)");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, c.crtc_id));
+  out.Set("fbId", Napi::Number::New(env, c.fb_id));
+  out.Set("x", Napi::Number::New(env, c.x));
+  out.Set("y", Napi::Number::New(env, c.y));
+  out.Set("gammaSize", Napi::Number::New(env, c.gamma_size));
+  out.Set("mode", c.mode_valid ? Napi::Value(ModeToJs(env, c.mode)) : env.Null());
+  return out;
+}
+
+Napi::Value SetCrtc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  drm_mode_crtc c {};
+  c.crtc_id = ArgU32(info, 1, "crtcId");
+  c.fb_id = ArgU32(info, 2, "fbId");  // 0xffffffff: keep the current framebuffer
+  c.x = ArgU32(info, 3, "x");
+  c.y = ArgU32(info, 4, "y");
+  std::vector<__u32> conns = U32List(env, Arg(info, 5), "connectorIds", kMaxObjects);
+  Napi::Value mode = Arg(info, 6);
+  if (!mode.IsNull()) {
+    c.mode = ModeFromJs(env, mode, "mode");
+    c.mode_valid = 1;
+  }
+  c.count_connectors = conns.size();
+  c.set_connectors_ptr = reinterpret_cast<uintptr_t>(conns.data());
+  if (ioctl(fd, DRM_IOCTL_MODE_SETCRTC, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_SETCRTC)");
+  return env.Undefined();
+}
+
+Napi::Value AddFb2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  drm_mode_fb_cmd2 f {};
+  f.width = ArgU32(info, 1, "width");
+  f.height = ArgU32(info, 2, "height");
+  f.pixel_format = ArgU32(info, 3, "format");
+  std::vector<__u32> handles = U32List(env, Arg(info, 4), "handles", 4);
+  std::vector<__u32> pitches = U32List(env, Arg(info, 5), "pitches", 4);
+  std::vector<__u32> offsets = U32List(env, Arg(info, 6), "offsets", 4);
+  f.flags = ArgU32(info, 7, "flags");
+  for (size_t i = 0; i < handles.size(); i++) f.handles[i] = handles[i];
+  for (size_t i = 0; i < pitches.size(); i++) f.pitches[i] = pitches[i];
+  for (size_t i = 0; i < offsets.size(); i++) f.offsets[i] = offsets[i];
+  if (ioctl(fd, DRM_IOCTL_MODE_ADDFB2, &f) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
+  return Napi::Number::New(env, f.fb_id);
+}
+
+Napi::Value RmFb(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  unsigned int id = ArgU32(info, 1, "fbId");
+  if (ioctl(fd, DRM_IOCTL_MODE_RMFB, &id) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_RMFB)");
+  return env.Undefined();
+}
+
+Napi::Value PageFlip(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  drm_mode_crtc_page_flip p {};
+  p.crtc_id = ArgU32(info, 1, "crtcId");
+  p.fb_id = ArgU32(info, 2, "fbId");
+  p.flags = ArgU32(info, 3, "flags");
+  p.user_data = ArgSize(info, 4, "userData");
+  if (ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, &p) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_PAGE_FLIP)");
+  return env.Undefined();
+}
+
+// The events queued on a DRM file, without blocking: poll(0) first (a DRM fd is opened blocking and
+// drm_read() would sleep on an empty queue), then one read(2) of whole events.
+Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  Napi::Array out = Napi::Array::New(env);
+  struct pollfd p = {fd, POLLIN, 0};
+  int r;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) ThrowErrno(env, errno, "poll");
+  if (p.revents & POLLNVAL) ThrowErrno(env, EBADF, "poll");
+  if (!(p.revents & POLLIN)) return out;
+  alignas(8) char buf[4096];
+  ssize_t n;
+  do {
+    n = ::read(fd, buf, sizeof buf);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) return out;
+    ThrowErrno(env, errno, "read");
+  }
+  uint32_t count = 0;
+  for (size_t at = 0; at + sizeof(drm_event) <= static_cast<size_t>(n);) {
+    drm_event e;
+    memcpy(&e, buf + at, sizeof e);
+    if (e.length < sizeof(drm_event) || at + e.length > static_cast<size_t>(n)) break;  // never past the data
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("type", Napi::Number::New(env, e.type));
+    o.Set("length", Napi::Number::New(env, e.length));
+    if ((e.type == DRM_EVENT_VBLANK || e.type == DRM_EVENT_FLIP_COMPLETE) && e.length >= sizeof(drm_event_vblank)) {
+      drm_event_vblank v;
+      memcpy(&v, buf + at, sizeof v);
+      o.Set("userData", Napi::Number::New(env, static_cast<double>(v.user_data)));
+      o.Set("sec", Napi::Number::New(env, v.tv_sec));
+      o.Set("usec", Napi::Number::New(env, v.tv_usec));
+      o.Set("sequence", Napi::Number::New(env, v.sequence));
+      o.Set("crtcId", Napi::Number::New(env, v.crtc_id));
+    }
+    out.Set(count++, o);
+    at += e.length;
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace kms
+
+void InitKms(Napi::Env env, Napi::Object exports) {
+  using namespace kms;
+  exports.Set("kmsGetResources", Napi::Function::New(env, GetResources, "kmsGetResources"));
+  exports.Set("kmsGetConnector", Napi::Function::New(env, GetConnector, "kmsGetConnector"));
+  exports.Set("kmsGetCrtc", Napi::Function::New(env, GetCrtc, "kmsGetCrtc"));
+  exports.Set("kmsSetCrtc", Napi::Function::New(env, SetCrtc, "kmsSetCrtc"));
+  exports.Set("kmsAddFb2", Napi::Function::New(env, AddFb2, "kmsAddFb2"));
+  exports.Set("kmsRmFb", Napi::Function::New(env, RmFb, "kmsRmFb"));
+  exports.Set("kmsPageFlip", Napi::Function::New(env, PageFlip, "kmsPageFlip"));
+  exports.Set("drmReadEvents", Napi::Function::New(env, ReadEvents, "drmReadEvents"));
+}
+
+}  // namespace dmabuf

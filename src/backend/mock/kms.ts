@@ -1,0 +1,268 @@
+/**
+ * KMS for the mock kernel, modelled on vkms (drivers/gpu/drm/vkms) as Debian's 6.12 and 7.2 kernels
+ * answer: one CRTC (gamma 256), one always-connected Virtual connector with DMT modes (1024x768
+ * preferred, listed first like drm_mode_sort does), framebuffers owned by the file that added them,
+ * SETCRTC, PAGE_FLIP with a flip-complete event one vblank (~16.7 ms) later, RMFB of the shown
+ * framebuffer leaving the CRTC enabled with no fb (GETCRTC: fb 0, mode kept), and the kernel's errno
+ * for each refusal (checked in the VM): unknown object ENOENT, no DRM master EACCES, flip on an off
+ * CRTC or while a flip is pending EBUSY, framebuffer smaller than the mode ENOSPC, a driver without
+ * modesetting (vgem) EOPNOTSUPP, render nodes EACCES.
+ *
+ * Not modelled: atomic and plane ioctls, GETENCODER, properties, the writeback connector, CRC.
+ */
+import { systemError } from '../../errors';
+import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsResources } from '../types';
+import { Fence, type FenceHub } from './fences';
+
+const ENOENT = 2, EACCES = 13, EBUSY = 16, EINVAL = 22, ERANGE = 34, ENOSPC = 28, EOPNOTSUPP = 95;
+const DRM_MODE_PAGE_FLIP_EVENT = 0x1, DRM_MODE_PAGE_FLIP_FLAGS = 0xf; // EVENT | ASYNC | TARGET_ABS | TARGET_REL
+const DRM_EVENT_FLIP_COMPLETE = 0x2;
+const XRGB8888 = 0x34325258, ARGB8888 = 0x34325241, RGB565 = 0x36314752;
+const CPP: Record<number, number> = { [XRGB8888]: 4, [ARGB8888]: 4, [RGB565]: 2 };
+const FB_MODIFIERS = 0x2, FB_INTERLACED = 0x1;
+const VBLANK_NS = 16_666_667n;
+const MAX_SIZE = 8192, MIN_SIZE = 10;
+const CONNECTOR_VIRTUAL = 15;
+
+/** VESA DMT timings, as drm_add_modes_noedid() gives them (a subset of vkms's 34). */
+const MODES: [string, number, number, number, number, number, number, number, number, number, number][] = [
+  // name, clock, hdisplay, hsync_start, hsync_end, htotal, vdisplay, vsync_start, vsync_end, vtotal, flags
+  ['1024x768', 65000, 1024, 1048, 1184, 1344, 768, 771, 777, 806, 0xa],
+  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, 0x5],
+  ['1280x1024', 108000, 1280, 1328, 1440, 1688, 1024, 1025, 1028, 1066, 0x5],
+  ['800x600', 40000, 800, 840, 968, 1056, 600, 601, 605, 628, 0x5],
+  ['640x480', 25175, 640, 656, 752, 800, 480, 490, 492, 525, 0xa],
+];
+
+function modeInfo(m: (typeof MODES)[number], preferred: boolean): KmsModeInfo {
+  const [name, clock, hdisplay, hsyncStart, hsyncEnd, htotal, vdisplay, vsyncStart, vsyncEnd, vtotal, flags] = m;
+  return {
+    clock, hdisplay, hsyncStart, hsyncEnd, htotal, hskew: 0, vdisplay, vsyncStart, vsyncEnd, vtotal, vscan: 0,
+    vrefresh: Math.round((clock * 1000) / (htotal * vtotal)), flags, type: 0x40 | (preferred ? 0x8 : 0), name,
+  };
+}
+
+/** What the mock kernel lends the model. */
+export interface KmsHost {
+  readonly hub: FenceHub;
+  readonly timers: Set<NodeJS.Timeout>;
+}
+
+/** The parts of a DRM file the model reads: its GEM handles (object sizes) and node kind. */
+export interface KmsFile {
+  readonly render: boolean;
+  readonly handles: Map<number, { pages: { size: number } }>;
+}
+
+interface Fb {
+  id: number;
+  owner: KmsFile;
+  width: number;
+  height: number;
+  format: number;
+}
+
+interface Pipe {
+  modeset: boolean;
+  master: KmsFile | null;
+  fbs: Map<number, Fb>;
+  nextId: number;
+  crtcId: number;
+  connectorId: number;
+  encoderIds: number[];
+  connectorTypeId: number;
+  /** The CRTC: scanned-out framebuffer (0 = off), mode, connectors */
+  fbId: number;
+  mode: KmsModeInfo | null;
+  sequence: number;
+  flipPending: boolean;
+}
+
+export class KmsModel {
+  readonly #host: KmsHost;
+  readonly #pipes = new WeakMap<object, Pipe>();
+  readonly #events = new WeakMap<KmsFile, DrmEvent[]>();
+  #virtualConnectors = 0;
+
+  constructor(host: KmsHost) {
+    this.#host = host;
+  }
+
+  /** A device of the machine, in creation order (connector type ids are numbered across devices). */
+  addDevice(dev: object, modeset: boolean): void {
+    const p: Pipe = {
+      modeset, master: null, fbs: new Map(), nextId: 42, crtcId: 38, connectorId: 39, encoderIds: [40, 41],
+      connectorTypeId: modeset ? ++this.#virtualConnectors : 0, fbId: 0, mode: null, sequence: 0, flipPending: false,
+    };
+    this.#pipes.set(dev, p);
+  }
+
+  /** drm_master_open: the first file opened on a card node with no master becomes the master. */
+  opened(dev: object, f: KmsFile): void {
+    const p = this.#pipe(dev);
+    if (!f.render && p.master === null) p.master = f;
+  }
+
+  /** drm_release: the file's framebuffers go (a shown one turns the CRTC off), mastership is dropped. */
+  released(dev: object, f: KmsFile): void {
+    const p = this.#pipe(dev);
+    for (const fb of [...p.fbs.values()]) if (fb.owner === f) this.#removeFb(p, fb);
+    if (p.master === f) p.master = null;
+    this.#events.delete(f);
+  }
+
+  hasEvents(f: KmsFile): boolean {
+    return (this.#events.get(f)?.length ?? 0) > 0;
+  }
+
+  #pipe(dev: object): Pipe {
+    const p = this.#pipes.get(dev);
+    if (p === undefined) throw new Error('mock kms: unknown device');
+    return p;
+  }
+
+  /** drm_ioctl_permit + the DRIVER_MODESET check every KMS ioctl starts with. */
+  #enter(dev: object, f: KmsFile, syscall: string, master = false): Pipe {
+    const p = this.#pipe(dev);
+    if (f.render) throw systemError(EACCES, syscall); // no DRM_RENDER_ALLOW
+    if (master && p.master !== f) throw systemError(EACCES, syscall);
+    if (!p.modeset) throw systemError(EOPNOTSUPP, syscall);
+    return p;
+  }
+
+  #removeFb(p: Pipe, fb: Fb): void {
+    p.fbs.delete(fb.id);
+    // drm_framebuffer_remove → atomic_remove_fb: the primary plane loses its fb and the CRTC goes
+    // inactive, but stays enabled: GETCRTC still reports the mode (fb 0)
+    if (p.fbId === fb.id) p.fbId = 0;
+  }
+
+  #modes(): KmsModeInfo[] {
+    return MODES.map((m, i) => modeInfo(m, i === 0));
+  }
+
+  getResources(dev: object, f: KmsFile): KmsResources {
+    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)');
+    return {
+      fbs: [...p.fbs.values()].filter((fb) => fb.owner === f).map((fb) => fb.id).reverse(), // the file's list, newest first
+      crtcs: [p.crtcId], connectors: [p.connectorId], encoders: [...p.encoderIds],
+      minWidth: MIN_SIZE, maxWidth: MAX_SIZE, minHeight: MIN_SIZE, maxHeight: MAX_SIZE,
+    };
+  }
+
+  getConnector(dev: object, f: KmsFile, id: number): KmsConnector {
+    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+    if (id !== p.connectorId) throw systemError(ENOENT, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+    return {
+      id, type: CONNECTOR_VIRTUAL, typeId: p.connectorTypeId, connection: 1, mmWidth: 0, mmHeight: 0, subpixel: 1,
+      encoderId: p.mode !== null ? p.encoderIds[0] : 0, encoders: [p.encoderIds[0]], modes: this.#modes(),
+    };
+  }
+
+  getCrtc(dev: object, f: KmsFile, id: number): KmsCrtc {
+    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+    if (id !== p.crtcId) throw systemError(ENOENT, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+    return { id, fbId: p.fbId, x: 0, y: 0, gammaSize: 256, mode: p.mode === null ? null : { ...p.mode } };
+  }
+
+  addFb2(dev: object, f: KmsFile, width: number, height: number, format: number, handles: readonly number[],
+    pitches: readonly number[], offsets: readonly number[], flags: number): number {
+    const syscall = 'ioctl(DRM_IOCTL_MODE_ADDFB2)';
+    const p = this.#enter(dev, f, syscall);
+    const fail = (e = EINVAL): Error => systemError(e, syscall);
+    if (flags & ~(FB_INTERLACED | FB_MODIFIERS)) throw fail();
+    const cpp = CPP[format];
+    if (cpp === undefined) throw fail(); // framebuffer_check: not a format this model knows
+    if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE) throw fail();
+    const h = handles[0] ?? 0, pitch = pitches[0] ?? 0, offset = offsets[0] ?? 0;
+    if (h === 0 || pitch < width * cpp) throw fail();
+    if (handles.slice(1).some((x) => x !== 0) || pitches.slice(1).some((x) => x !== 0)) throw fail(); // one plane
+    const bo = f.handles.get(h);
+    if (bo === undefined) throw fail(ENOENT); // drm_gem_fb_create: object lookup
+    if (offset + pitch * (height - 1) + width * cpp > bo.pages.size) throw fail();
+    const id = p.nextId++;
+    p.fbs.set(id, { id, owner: f, width, height, format });
+    return id;
+  }
+
+  rmFb(dev: object, f: KmsFile, id: number): void {
+    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+    const fb = p.fbs.get(id);
+    if (fb === undefined || fb.owner !== f) throw systemError(ENOENT, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+    this.#removeFb(p, fb);
+  }
+
+  setCrtc(dev: object, f: KmsFile, crtcId: number, fbId: number, x: number, y: number,
+    connectorIds: readonly number[], mode: KmsModeInfo | null): void {
+    const syscall = 'ioctl(DRM_IOCTL_MODE_SETCRTC)';
+    const p = this.#enter(dev, f, syscall, true);
+    const fail = (e: number): Error => systemError(e, syscall);
+    if ((x | y) & 0xffff0000 || x > 0xffff || y > 0xffff) throw fail(ERANGE);
+    if (crtcId !== p.crtcId) throw fail(ENOENT);
+    let fb: Fb | undefined;
+    if (mode !== null) {
+      if (fbId === 0xffffffff) {
+        fb = p.fbs.get(p.fbId);
+        if (fb === undefined) throw fail(EINVAL);
+      } else {
+        fb = p.fbs.get(fbId);
+        if (fb === undefined) throw fail(ENOENT);
+      }
+      const m = mode;
+      if (m.clock === 0 || m.hdisplay === 0 || m.vdisplay === 0 || !(m.hdisplay <= m.hsyncStart && m.hsyncStart <= m.hsyncEnd &&
+        m.hsyncEnd <= m.htotal && m.vdisplay <= m.vsyncStart && m.vsyncStart <= m.vsyncEnd && m.vsyncEnd <= m.vtotal)) {
+        throw fail(EINVAL);
+      }
+      if (m.hdisplay > fb.width || m.vdisplay > fb.height || x > fb.width - m.hdisplay || y > fb.height - m.vdisplay) {
+        throw fail(ENOSPC); // drm_crtc_check_viewport
+      }
+    }
+    if (connectorIds.length === 0 && mode !== null) throw fail(EINVAL);
+    if (connectorIds.length > 0 && (mode === null || fb === undefined)) throw fail(EINVAL);
+    if (connectorIds.some((c) => c !== p.connectorId)) throw fail(ENOENT);
+    p.fbId = fb?.id ?? 0;
+    p.mode = mode === null ? null : { ...mode, name: mode.name.slice(0, 31) };
+  }
+
+  pageFlip(dev: object, f: KmsFile, crtcId: number, fbId: number, flags: number, userData: number): void {
+    const syscall = 'ioctl(DRM_IOCTL_MODE_PAGE_FLIP)';
+    const p = this.#enter(dev, f, syscall, true);
+    const fail = (e: number): Error => systemError(e, syscall);
+    if (flags & ~DRM_MODE_PAGE_FLIP_FLAGS) throw fail(EINVAL);
+    if (flags & ~DRM_MODE_PAGE_FLIP_EVENT) throw fail(EINVAL); // vkms: no async flips, no flip targets
+    if (crtcId !== p.crtcId) throw fail(ENOENT);
+    if (p.fbId === 0 || p.mode === null) throw fail(EBUSY); // nothing scanned out: "presumably due to a hotplug"
+    const fb = p.fbs.get(fbId);
+    if (fb === undefined) throw fail(ENOENT);
+    const cur = p.fbs.get(p.fbId)!;
+    if (p.mode.hdisplay > fb.width || p.mode.vdisplay > fb.height) throw fail(ENOSPC);
+    if (fb.format !== cur.format) throw fail(EINVAL);
+    if (p.flipPending) throw fail(EBUSY);
+    p.flipPending = true;
+    const host = this.#host;
+    const timer = setTimeout(() => {
+      host.timers.delete(timer);
+      p.flipPending = false;
+      if (!p.fbs.has(fb.id)) return; // removed meanwhile: the commit is gone with it
+      p.fbId = fb.id;
+      p.sequence += 1;
+      if (flags & DRM_MODE_PAGE_FLIP_EVENT) {
+        const now = process.hrtime.bigint();
+        const q = this.#events.get(f) ?? [];
+        q.push({
+          type: DRM_EVENT_FLIP_COMPLETE, length: 32, userData, sec: Number(now / 1_000_000_000n),
+          usec: Number((now % 1_000_000_000n) / 1000n), sequence: p.sequence, crtcId: p.crtcId,
+        });
+        this.#events.set(f, q);
+        host.hub.signal(new Fence('vkms', 'vblank', 0, p.sequence)); // wakes pollAsync waiters
+      }
+    }, Number(VBLANK_NS / 1_000_000n));
+    host.timers.add(timer);
+  }
+
+  readEvents(f: KmsFile): DrmEvent[] {
+    const q = this.#events.get(f) ?? [];
+    this.#events.set(f, []);
+    return q;
+  }
+}
