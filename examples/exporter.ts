@@ -17,6 +17,11 @@ function main(): void {
     p = probe();
     line('(this kernel has no dma-heap or udmabuf: running on the MOCK backend)');
   }
+  if (!(p.heaps.available || p.udmabuf.available)) {
+    // DMABUF_BACKEND=native forced on a kernel without providers: nothing to show
+    line(`skipped: no dma-heap or udmabuf on this kernel (${p.heaps.reason ?? ''}; ${p.udmabuf.reason ?? ''})`);
+    return;
+  }
   line(`backend ${p.backend}, kernel ${p.kernel ?? 'unknown'}`);
   const cards = drm.list().filter((d) => d.kind === 'card' && d.dumbBuffers);
   const importerInfo = cards.find((d) => d.driver === 'vgem') ?? cards[0];

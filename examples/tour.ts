@@ -7,6 +7,12 @@
 import { spawnSync } from 'node:child_process';
 import { probe, setBackend, udmabuf, heaps, drm, DmaBuf } from '../src/index';
 
+// `npm start | head` closes stdout early: stop quietly instead of an EPIPE stack trace
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 function line(s = ''): void {
   process.stdout.write(`${s}\n`);
 }

@@ -71,4 +71,42 @@ describe('examples', function () {
     }
     assert.match(out, /^ok: 6 frames passed/m);
   });
+
+  it('tour (npm start): runs end to end and says which backend in its first line', function () {
+    const r = runExample('tour');
+    assert.equal(r.status, 0, `tour exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const first = r.stdout.split('\n')[0]!;
+    assert.match(first, /^dmabuf tour — on the (MOCK|NATIVE) backend/);
+    if (inVm) {
+      assert.match(first, /NATIVE/);
+      assert.match(r.stdout, /hello from udmabuf/);
+      assert.match(r.stdout, /hello from heap system/);
+      assert.match(r.stdout, /child \d+ sees/);
+    }
+    assert.match(r.stdout, /^Done: \d+ buffer\(s\) allocated, shared and closed\.$/m);
+  });
+
+  it('exporter: the worked example runs on this backend', function () {
+    const r = runExample('exporter');
+    assert.equal(r.status, 0, `exporter exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`the exporter example must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    assert.match(r.stdout, /stats: /);
+  });
+
+  it('display: frames flipped on vkms (skipped without vkms)', function () {
+    const r = runExample('display');
+    assert.equal(r.status, 0, `display exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`display must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    assert.match(r.stdout, /flip/i);
+  });
 });
