@@ -79,13 +79,14 @@ export class Mapping implements Disposable {
   #onUnmap: ((m: Mapping) => void) | undefined;
 
   /** @internal */
-  constructor(backend: Backend, handle: MapHandle, access: 'read' | 'readwrite', offset: number, onUnmap?: (m: Mapping) => void) {
+  constructor(backend: Backend, handle: MapHandle, access: 'read' | 'readwrite', offset: number,
+    onUnmap?: (m: Mapping) => void, length = handle.length - offset) {
     this.#backend = backend;
     this.#handle = handle;
     this.access = access;
+    // The region is mapped from the start of the buffer; this mapping is its window [offset, offset + length).
     this.offset = offset;
-    // The region is mapped from the start of the buffer; this mapping is its window [offset, end).
-    this.length = handle.length - offset;
+    this.length = length;
     this.#onUnmap = onUnmap;
   }
 
@@ -306,15 +307,16 @@ export class DmaBuf implements Disposable {
     const prot = mode === 'read' ? PROT_READ : PROT_READ | PROT_WRITE;
     let handle: MapHandle;
     try {
-      // Always from offset 0: GEM shmem exporters (vgem, vkms, ...) ignore the mmap offset of a dma-buf
-      // (drm_gem_shmem_fault computes the page from the address, not vm_pgoff), so a window at an
-      // offset would silently show the buffer's first pages. The Mapping exposes the window.
-      handle = this.#backend.mmap(fd, offset + length, prot, MAP_SHARED, 0);
+      // Always the whole buffer, from offset 0, and the Mapping exposes the window: GEM shmem exporters
+      // (vgem, vkms, ...) ignore the mmap offset of a dma-buf (drm_gem_shmem_fault computes the page
+      // from the address, not vm_pgoff), so a window mapped at an offset would silently show the
+      // buffer's first pages; and the mock can alias only whole buffers. It costs address space only.
+      handle = this.#backend.mmap(fd, this.#size, prot, MAP_SHARED, 0);
     } catch (e) {
       throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
         ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
     }
-    const m = new Mapping(this.#backend, handle, mode, offset, (x) => this.#mappings.delete(x));
+    const m = new Mapping(this.#backend, handle, mode, offset, (x) => this.#mappings.delete(x), length);
     this.#mappings.add(m);
     return m;
   }

@@ -190,6 +190,15 @@ for (const p of providers) {
       assert.equal(c.bytes[7], 0xab);
       assert.equal(c.offset, PAGE());
       assert.equal(c.length, PAGE());
+      // a window shorter than the rest of the buffer, at an offset and at 0
+      using w = b.map('readwrite', { offset: PAGE(), length: PAGE() / 2 });
+      assert.equal(w.bytes.length, PAGE() / 2);
+      assert.equal(w.bytes[7], 0xab);
+      assert.equal(w.read(7, 1)[0], 0xab);
+      using head = b.map('readwrite', { length: PAGE() });
+      head.bytes[3] = 0xcd;
+      assert.equal(a.bytes[3], 0xcd);
+      throwsCode(() => w.read(0, PAGE()), 'ERR_OUT_OF_RANGE', RangeError);
       throwsCode(() => b.map('readwrite', { offset: 1 }), 'ERR_OUT_OF_RANGE', RangeError);
       throwsCode(() => b.map('readwrite', { length: 3 * PAGE() }), 'ERR_OUT_OF_RANGE', RangeError);
       throwsCode(() => b.map('rw' as 'read'), 'ERR_INVALID_ARG_VALUE', TypeError);
