@@ -2,21 +2,13 @@
  * `dmabuf info <pid>:<fd>`: one buffer in detail: its fdinfo, and who else holds it (by inode).
  */
 import { getBackend } from '../index';
-import { backendReader, readFdRef, scan, type HeldBuffer } from './scan';
+import { backendReader, readFdRef, scan, type FdRef, type HeldBuffer } from './scan';
 import { formatBytes, keyValues, plural, table } from './table';
 import { UsageError } from './usage';
 
 /** `dmabuf info --json`, version 1. */
-export interface InfoReport {
+export interface InfoReport extends FdRef {
   version: 1;
-  pid: number;
-  fd: number;
-  inode: number;
-  size: number;
-  exporter: string;
-  name: string | null;
-  /** /proc/<pid>/fdinfo/<fd>, every field as the kernel wrote it. */
-  fdinfo: Record<string, string>;
   /** 'self' on the mock: only this process is visible. */
   scope: 'all' | 'self';
   /** Every process holding the buffer (fds and mappings), this one included. */
