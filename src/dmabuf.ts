@@ -12,7 +12,7 @@ import {
   closedError, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInt,
   validateObject, validateOneOf, validateString, withPath,
 } from './errors';
-import { trackOwned, untrackOwned } from './lifecycle';
+import { identify, sameFile, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
 import { SyncFile } from './syncfile';
 import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
 
@@ -146,7 +146,8 @@ export class Mapping implements Disposable {
 interface DmaBufState {
   path?: string;
   size?: number;
-  inode?: bigint;
+  /** (st_dev, st_ino) of the dma-buf, e.g. from the buffer a dup was made of. */
+  id?: FdIdentity;
   readOnly?: boolean;
 }
 
@@ -155,7 +156,7 @@ export class DmaBuf implements Disposable {
   #closed = false;
   readonly #backend: Backend;
   readonly #size: number;
-  readonly #inode: bigint;
+  readonly #id: FdIdentity;
   readonly #path: string | undefined;
   readonly #readOnly: boolean;
   readonly #mappings = new Set<Mapping>();
@@ -169,14 +170,15 @@ export class DmaBuf implements Disposable {
     this.#backend = backend;
     this.#path = state.path;
     try {
-      this.#inode = state.inode ?? backend.fstat(fd).ino;
+      this.#id = state.id ?? identify(backend, fd);
       this.#size = state.size ?? backend.lseek(fd, 0, SEEK_END);
       this.#readOnly = state.readOnly ?? (backend.getFlags(fd) & O_ACCMODE) === O_RDONLY;
     } catch (e) {
       backend.close(fd);
       throw e;
     }
-    trackOwned(this, backend, fd, 'DmaBuf');
+    // with the identity, so the finalizer never closes a number reused by another file
+    trackOwned(this, backend, fd, 'DmaBuf', this.#id);
   }
 
   /**
@@ -212,7 +214,7 @@ export class DmaBuf implements Disposable {
   }
 
   get inode(): bigint {
-    return this.#inode;
+    return this.#id.ino;
   }
 
   get closed(): boolean {
@@ -242,12 +244,13 @@ export class DmaBuf implements Disposable {
   #verifiedFd(): Fd {
     this.#check();
     let ino: bigint | undefined;
+    let dev: bigint | undefined;
     try {
-      ino = this.#backend.fstat(this.#fd).ino;
+      ({ ino, dev } = this.#backend.fstat(this.#fd));
     } catch (e) {
       if ((e as { code?: string }).code !== 'EBADF') throw e;
     }
-    if (ino !== this.#inode) {
+    if (ino !== this.#id.ino || dev !== this.#id.dev) {
       // Closed behind our back (and maybe reused by another file): never touch it again.
       this.#closed = true;
       untrackOwned(this);
@@ -269,7 +272,7 @@ export class DmaBuf implements Disposable {
       name: f.has('name') ? f.get('name') ?? '' : null,
       count: Number(f.get('count') ?? 0),
       flags,
-      inode: this.#inode,
+      inode: this.#id.ino,
       readOnly: (flags & O_ACCMODE) === O_RDONLY,
     };
   }
@@ -486,7 +489,7 @@ export class DmaBuf implements Disposable {
   /** A second, independently owned DmaBuf for the same buffer (same inode). */
   dup(): DmaBuf {
     const fd = this.#backend.dup(this.#verifiedFd());
-    return new DmaBuf(fd, this.#backend, { path: this.#path, size: this.#size, inode: this.#inode });
+    return new DmaBuf(fd, this.#backend, { path: this.#path, size: this.#size, id: this.#id, readOnly: this.#readOnly });
   }
 
   /**
@@ -531,16 +534,11 @@ export class DmaBuf implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     untrackOwned(this);
-    let sameFile = true;
-    try {
-      sameFile = this.#backend.fstat(this.#fd).ino === this.#inode;
-    } catch {
-      sameFile = false;
-    }
-    if (sameFile) this.#endAllAccess();
+    const same = sameFile(this.#backend, this.#fd, this.#id);
+    if (same) this.#endAllAccess();
     this.#open.clear();
     this.#unmapAll();
-    if (sameFile) this.#backend.close(this.#fd);
+    if (same) this.#backend.close(this.#fd);
   }
 
   [Symbol.dispose](): void {

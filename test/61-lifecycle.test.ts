@@ -247,6 +247,39 @@ describe('lifecycle: fd reuse (an fd closed behind the library\'s back)', functi
 describe('lifecycle: finalizers, workers, exit (child processes and worker threads)', function () {
   this.timeout(120000);
 
+  it('a dropped DmaBuf whose number was reused by another file: the finalizer leaves that file alone', async function () {
+    if (!udmabuf.available() && !heaps.list().some((h) => h.name === 'system')) {
+      if (inVm) assert.fail('the VM has no udmabuf or system heap');
+      this.test!.title += ` (skipped: no udmabuf or system heap on the ${backend().name} backend)`;
+      this.skip();
+    }
+    const script = `
+      const lib = require(${JSON.stringify(INDEX_JS)});
+      const b = lib.getBackend();
+      let other, num;
+      (function () {
+        let buf;
+        try { const h = lib.heaps.open('system'); buf = h.allocate(4096); h.close(); } catch {}
+        if (!buf) buf = lib.udmabuf.create(4096);
+        num = buf.fd;
+        b.close(num);                                   // behind the library's back
+        other = lib.udmabuf.memfd(8192);                // likely takes the same number on Linux
+      })();
+      const warnings = [];
+      process.on('warning', (w) => warnings.push(w.code));
+      (async () => {
+        for (let i = 0; i < 10 && warnings.length === 0; i++) { global.gc(); await new Promise((r) => setTimeout(r, 50)); }
+        console.log(JSON.stringify({ reused: other.fd === num, size: b.fstat(other.fd).size, warnings }));
+      })();
+    `;
+    const r = await node(['--expose-gc', '-e', script]);
+    assert.equal(r.signal, null, r.err);
+    assert.equal(r.code, 0, r.err);
+    const res = JSON.parse(r.out.trim().split('\n').pop()!) as { reused: boolean; size: number; warnings: string[] };
+    assert.equal(res.size, 8192, 'the other file is still open');
+    assert.deepEqual(res.warnings, ['DMABUF_UNCLOSED'], 'the finalizer ran');
+  });
+
   it('objects dropped without close() are closed by finalizers, with a DMABUF_UNCLOSED warning', async function () {
     const script = `
       const lib = require(${JSON.stringify(INDEX_JS)});
