@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run the kernel test suite (npm run test:kernel) on every kernel of the matrix, each in a VM
 # (scripts/vm.sh), and summarize:
-#   vm kernel=<uname -r> drivers=<DRM drivers> heaps=<dma heaps> udmabuf=<yes|no>: N passed, M failed, K skipped
+#   vm kernel=<uname -r> drivers=<DRM drivers> heaps=<dma heaps> udmabuf=<yes|no> video=<V4L2 drivers>: N passed, M failed, K skipped
 #   total: N passed, M failed, K skipped
 # Fails if a kernel did not boot, ran no test, had a failing test or is missing a device.
 #   npm run test:vm [-- --kernel trixie|sid|trixie-cma|all] [-- any vm.sh option, e.g. --mem 3072]
@@ -15,7 +15,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
 	--kernel=*) KERNEL=${1#*=}; shift ;;
-	--mem | --timeout | --dmesg) VMOPTS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+	--mem | --timeout | --idle-timeout | --dmesg) VMOPTS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
 	*) VMOPTS+=("$1"); shift ;;
 	esac
 done
@@ -54,7 +54,7 @@ for s in "${SUITES[@]}"; do
 	kernel=$(field kernel)
 	[ -n "$kernel" ] || kernel=$(sed -n "s/^vm: booting $s's kernel \([^ ]*\).*/\1/p" "$log" | head -n1)
 	[ -n "$kernel" ] || kernel="$s(unknown)"
-	drivers=$(field drivers) heaps=$(field heaps) udmabuf=$(field udmabuf)
+	drivers=$(field drivers) heaps=$(field heaps) udmabuf=$(field udmabuf) video=$(field video)
 	sum() { awk -v w="$1" '$2 == w && $1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }' "$log"; }
 	passed=$(sum passing) failed=$(sum failing) skipped=$(sum pending)
 	bad=()
@@ -67,7 +67,7 @@ for s in "${SUITES[@]}"; do
 		fail=1
 		for b in "${bad[@]}"; do PROBLEMS+=("test-vm: $s ($kernel): $b"); done
 	fi
-	SUMMARY+=("vm kernel=$kernel drivers=${drivers:-none} heaps=${heaps:-none} udmabuf=${udmabuf:-no}: $passed passed, $failed failed, $skipped skipped")
+	SUMMARY+=("vm kernel=$kernel drivers=${drivers:-none} heaps=${heaps:-none} udmabuf=${udmabuf:-no} video=${video:-none}: $passed passed, $failed failed, $skipped skipped")
 	echo "test-vm: $s done in ${secs}s"
 	TP=$((TP + passed)) TF=$((TF + failed)) TS=$((TS + skipped))
 done

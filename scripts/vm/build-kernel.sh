@@ -19,10 +19,12 @@ NAME=$1 SRCDEB=$2 FRAGMENT=$3 HOSTDEBS=$4 OUT=$5
 JOBS=${DMABUF_VM_JOBS:-2}
 W=$OUT/work
 LOG=$OUT/build.log
-T0=$(date +%s)
-step() { printf 'vm: [%s %4ds] %s\n' "$NAME" $(( $(date +%s) - T0 )) "$*" >&2; printf '\n=== %s\n' "$*" >> "$LOG"; }
-fail() { printf 'vm: ERROR: building the %s kernel failed: %s (log: %s)\n' "$NAME" "$*" "$LOG" >&2; tail -n 25 "$LOG" | sed 's/^/vm:   | /' >&2; exit 1; }
-run() { "$@" >> "$LOG" 2>&1 || fail "$*"; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+BUILD_NAME="the $NAME kernel" BUILD_LOG=$LOG
+step() { build_step "$@"; }
+fail() { build_fail "$@"; }
+run() { build_run "$@"; }
 shopt -s nullglob
 
 rm -rf "$W" "$OUT/mods" "$OUT/plan" "$OUT/vmlinuz" "$OUT/config" "$OUT/kernelrelease"
@@ -97,24 +99,18 @@ trap - EXIT
 [ -f "$S/arch/x86/boot/bzImage" ] || fail "no arch/x86/boot/bzImage"
 KREL=$(cat "$S/include/config/kernel.release") || fail "no include/config/kernel.release"
 
-# --- 4. plan: everything is built in; check the features against the final .config ------------
+# --- 4. plan: everything is built in; check the features (vm/features) against the final .config --
 config() { sed -n "s/^CONFIG_$1=//p" "$OUT/config"; }
-FEATURES=(
-	"virtio_pci:VIRTIO_PCI" "rootfs:NET_9P_VIRTIO" "rootfs:9P_FS" "overlay:OVERLAY_FS"
-	"udmabuf:UDMABUF" "system_heap:DMABUF_HEAPS_SYSTEM" "vgem:DRM_VGEM" "virtio_gpu:DRM_VIRTIO_GPU"
-	"vkms:DRM_VKMS" "cma_heap:DMABUF_HEAPS_CMA" "sw_sync:SW_SYNC"
-)
 declare -A PLAN
 FEATS=()
-for f in "${FEATURES[@]}"; do
-	feat=${f%%:*} sym=${f#*:}
+while read -r feat sym _; do
 	[ -n "${PLAN[$feat]+x}" ] || { FEATS+=("$feat"); PLAN[$feat]=-; }
 	v=$(config "$sym")
 	[ "$v" = y ] || [ "${PLAN[$feat]}" != - ] || PLAN[$feat]="MISSING CONFIG_$sym is ${v:-not set} in the project's kernel"
-done
+done < <(vm_features)
 for feat in "${FEATS[@]}"; do printf '%s %s\n' "$feat" "${PLAN[$feat]}"; done > "$OUT/plan"
 cat "$OUT/plan" >> "$LOG"
 cp "$S/arch/x86/boot/bzImage" "$OUT/vmlinuz"
 echo "$KREL" > "$OUT/kernelrelease"
 rm -rf "$W"
-step "kernel $KREL ready in $(( $(date +%s) - T0 ))s"
+step "kernel $KREL ready in $(( $(date +%s) - BUILD_T0 ))s"

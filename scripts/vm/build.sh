@@ -9,18 +9,21 @@
 #                   "<feature> -" if built in, "<feature> MISSING <reason>" if it should be there
 #                   but is not, "<feature> UNAVAILABLE <reason>" if the stock kernel cannot have it
 #   build.log       full log of the build
-# Modules missing from the stock kernel (vkms, the CMA heap, sw_sync) are built out of tree from the
-# matching linux-source with the host's gcc, against a private, adapted copy of the headers package.
+# The features come from vm/features. Modules missing from the stock kernel (vkms, the CMA heap,
+# sw_sync, vim2m and vicodec with v4l2-mem2mem) are built out of tree from the matching
+# linux-source with the host's gcc, against a private, adapted copy of the headers package.
 set -euo pipefail
 KVER=$1 DEBS=$2 HOSTDEBS=$3 OUT=$4
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 JOBS=${DMABUF_VM_JOBS:-2}
 W=$OUT/work
 LOG=$OUT/build.log
-T0=$(date +%s)
-step() { printf 'vm: [%s %3ds] %s\n' "$KVER" $(( $(date +%s) - T0 )) "$*" >&2; printf '\n=== %s\n' "$*" >> "$LOG"; }
-fail() { printf 'vm: ERROR: building for %s failed: %s (log: %s)\n' "$KVER" "$*" "$LOG" >&2; tail -n 25 "$LOG" | sed 's/^/vm:   | /' >&2; exit 1; }
-run() { "$@" >> "$LOG" 2>&1 || fail "$*"; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+BUILD_NAME=$KVER BUILD_LOG=$LOG
+step() { build_step "$@"; }
+fail() { build_fail "$@"; }
+run() { build_run "$@"; }
 shopt -s nullglob
 
 rm -rf "$W" "$OUT/mods" "$OUT/plan" "$OUT/vmlinuz"
@@ -56,20 +59,12 @@ H=$W/root/usr/src/linux-headers-$KVER
 [ -f "$H/.config" ] || fail "no .config in linux-headers-$KVER"
 config() { sed -n "s/^CONFIG_$1=//p" "$H/.config"; }
 
-# feature -> "CONFIG symbol:module name:out-of-tree recipe (if any)"
-FEATURES=(
-	"virtio_pci:VIRTIO_PCI:virtio_pci:"
-	"rootfs:NET_9P_VIRTIO:9pnet_virtio:"
-	"rootfs:9P_FS:9p:"
-	"overlay:OVERLAY_FS:overlay:"
-	"udmabuf:UDMABUF:udmabuf:"
-	"system_heap:DMABUF_HEAPS_SYSTEM:system_heap:"
-	"vgem:DRM_VGEM:vgem:"
-	"virtio_gpu:DRM_VIRTIO_GPU:virtio_gpu:"
-	"vkms:DRM_VKMS:vkms:vkms"
-	"cma_heap:DMABUF_HEAPS_CMA:cma_heap:cma_heap"
-	"sw_sync:SW_SYNC:sw_sync:sw_sync"
-)
+# feature -> "CONFIG symbol:module name:out-of-tree recipe (if any)", from vm/features
+FEATURES=()
+while read -r feat sym mod recipe; do
+	[ "$recipe" != - ] || recipe=
+	FEATURES+=("$feat:$sym:$mod:$recipe")
+done < <(vm_features)
 # what an out-of-tree recipe needs from the kernel; without it the feature is UNAVAILABLE on that
 # kernel (reported, but not a failure: the stock kernel cannot have it)
 declare -A UNAVAILABLE
@@ -82,10 +77,10 @@ for f in "${FEATURES[@]}"; do
 	IFS=: read -r feat sym mod recipe <<< "$f"
 	v=$(config "$sym")
 	if [ "$v" != y ] && [ -z "${MODFILE[$mod]:-}" ] && [ -n "$recipe" ] && [ -z "${UNAVAILABLE[$recipe]:-}" ]; then
-		OOT+=("$recipe")
+		case " ${OOT[*]} " in *" $recipe "*) ;; *) OOT+=("$recipe") ;; esac
 	fi
 done
-printf 'config: %s\n' "$(grep -E '^CONFIG_(VIRTIO_PCI|NET_9P_VIRTIO|9P_FS|UDMABUF|DMABUF_HEAPS_SYSTEM|DMABUF_HEAPS_CMA|DMA_CMA|DRM_VGEM|DRM_VIRTIO_GPU|DRM_VKMS|SW_SYNC|SYNC_FILE|DEBUG_FS)=' "$H/.config" | tr '\n' ' ')" >> "$LOG"
+printf 'config: %s\n' "$(grep -E '^CONFIG_(VIRTIO_PCI|NET_9P_VIRTIO|9P_FS|UDMABUF|DMABUF_HEAPS_SYSTEM|DMABUF_HEAPS_CMA|DMA_CMA|DRM_VGEM|DRM_VIRTIO_GPU|DRM_VKMS|SW_SYNC|SYNC_FILE|DEBUG_FS|VIDEO_DEV|MEDIA_CONTROLLER|VIDEO_VIVID|VIDEO_VIM2M|VIDEO_VICODEC|V4L2_MEM2MEM_DEV)=' "$H/.config" | tr '\n' ' ')" >> "$LOG"
 
 # --- 3. out-of-tree modules ------------------------------------------------------------------
 declare -A OOTFILE
@@ -107,7 +102,9 @@ if [ ${#OOT[@]} -gt 0 ]; then
 	top=${tarname##*/}; top=${top%.tar.xz}
 	dpkg-deb --fsys-tarfile "${srcdeb[0]}" | tar -xO "$tarname" |
 		tar -C "$W/src" -xJ "$top/tools" "$top/scripts" "$top/include" \
-			"$top/drivers/gpu/drm/vkms" "$top/drivers/dma-buf" >> "$LOG" 2>&1 ||
+			"$top/drivers/gpu/drm/vkms" "$top/drivers/dma-buf" \
+			"$top/drivers/media/test-drivers/vim2m.c" "$top/drivers/media/test-drivers/vicodec" \
+			"$top/drivers/media/v4l2-core/v4l2-mem2mem.c" >> "$LOG" 2>&1 ||
 		fail "unpacking $tarname"
 	S=$W/src/$top
 
@@ -195,13 +192,25 @@ if [ ${#OOT[@]} -gt 0 ]; then
 			grep -qw sync_file_get_name "$H/Module.symvers" || compat=y
 			run make -C "$H" M="$d" CC=gcc SW_SYNC_COMPAT_NAME=$compat -j"$JOBS" modules
 			;;
+		media_m2m)
+			# vim2m and vicodec with the mem2mem framework they need (off in the amd64 kernels),
+			# in one directory so that modpost resolves the v4l2_m2m_* symbols among them
+			cp "$S/drivers/media/v4l2-core/v4l2-mem2mem.c" "$S/drivers/media/test-drivers/vim2m.c" "$d/"
+			cp "$S"/drivers/media/test-drivers/vicodec/*.[ch] "$d/"
+			cp "$HERE/oot/media_m2m/Kbuild" "$d/"
+			run make -C "$H" M="$d" CC=gcc -j"$JOBS" modules
+			;;
 		esac
-		ko=$(find "$d" -maxdepth 1 -name '*.ko' | head -n1)
-		[ -n "$ko" ] || fail "no .ko built for $r"
-		run strip --strip-debug -o "$W/ko/$r.ko" "$ko"
-		grep -q "vermagic=$KVER " <(modinfo "$W/ko/$r.ko" | sed -n 's/^vermagic: *\(.*\)/vermagic=\1/p') ||
-			fail "$r.ko has the wrong vermagic: $(modinfo -F vermagic "$W/ko/$r.ko")"
-		OOTFILE[$r]=$W/ko/$r.ko
+		kos=("$d"/*.ko)
+		[ ${#kos[@]} -gt 0 ] || fail "no .ko built for $r"
+		for ko in "${kos[@]}"; do
+			n=${ko##*/}; n=${n%.ko}; n=${n//-/_}
+			[ "$r" != sw_sync ] || n=sw_sync   # the module is sw_sync_oot.ko; the feature's name is sw_sync
+			run strip --strip-debug -o "$W/ko/$n.ko" "$ko"
+			grep -q "vermagic=$KVER " <(modinfo "$W/ko/$n.ko" | sed -n 's/^vermagic: *\(.*\)/vermagic=\1/p') ||
+				fail "$n.ko has the wrong vermagic: $(modinfo -F vermagic "$W/ko/$n.ko")"
+			OOTFILE[$n]=$W/ko/$n.ko
+		done
 	done
 fi
 

@@ -132,3 +132,19 @@ vm_hash() {
 }
 
 vm_host_suite() { . /etc/os-release && printf '%s\n' "${VERSION_CODENAME:-bookworm}"; }
+
+# Build-step logging for build.sh and build-kernel.sh: set BUILD_NAME and BUILD_LOG first.
+BUILD_T0=$(date +%s)
+build_step() {
+	printf 'vm: [%s %4ds] %s\n' "$BUILD_NAME" $(( $(date +%s) - BUILD_T0 )) "$*" >&2
+	printf '\n=== %s\n' "$*" >> "$BUILD_LOG"
+}
+build_fail() {
+	printf 'vm: ERROR: building %s failed: %s (log: %s)\n' "$BUILD_NAME" "$*" "$BUILD_LOG" >&2
+	tail -n 25 "$BUILD_LOG" | sed 's/^/vm:   | /' >&2
+	exit 1
+}
+build_run() { "$@" >> "$BUILD_LOG" 2>&1 || build_fail "$*"; }
+
+# vm_features: the lines of vm/features without comments, as "feature option module recipe"
+vm_features() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$VM_DIR/features"; }
