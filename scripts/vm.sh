@@ -2,23 +2,26 @@
 # Run a command as root on a Debian kernel (stock, or built by the project), in a qemu VM whose
 # root file system is the host's own / (read-only). See scripts/README.md.
 #
-#   npm run vm -- [--kernel trixie|sid|trixie-cma|all] [--mem MB] [--timeout S] [--dmesg PATH] [--] CMD...
-#
+#   npm run vm -- [--kernel trixie|sid|trixie-cma|all] [--mem MB] [--timeout S] [--idle-timeout S]
+#                 [--dmesg PATH] [--] CMD...
 # Exit status: the command's, or 125 if the VM could not be prepared, did not boot or never reported
-# the command's status (124 on timeout). With --kernel all: non-zero if any kernel failed.
+# the command's status, 124 on timeout or when the guest printed nothing for --idle-timeout seconds
+# (the watchdog then shows what is stuck). With --kernel all: non-zero if any kernel failed.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=vm/lib.sh
 . "$HERE/vm/lib.sh"
 
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
 KERNEL=${DMABUF_VM_KERNEL_SUITE:-trixie}
 MEM=${DMABUF_VM_MEM:-2048}
 TIMEOUT=${DMABUF_VM_TIMEOUT:-2400}
+IDLE_TIMEOUT=${DMABUF_VM_IDLE_TIMEOUT:-300}
+BOOT_TRIES=${DMABUF_VM_BOOT_TRIES:-3}
 DMESG=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -28,6 +31,8 @@ while [ $# -gt 0 ]; do
 	--mem=*) MEM=${1#*=}; shift ;;
 	--timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
 	--timeout=*) TIMEOUT=${1#*=}; shift ;;
+	--idle-timeout) IDLE_TIMEOUT=${2:?--idle-timeout needs a value}; shift 2 ;;
+	--idle-timeout=*) IDLE_TIMEOUT=${1#*=}; shift ;;
 	--dmesg) DMESG=${2:?--dmesg needs a path}; shift 2 ;;
 	--dmesg=*) DMESG=${1#*=}; shift ;;
 	-h | --help) usage ;;
@@ -44,6 +49,8 @@ trixie | sid | trixie-cma) SUITES=("$KERNEL") ;;
 esac
 [[ $MEM =~ ^[0-9]+$ ]] || vm_die "--mem wants a number of MB"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || vm_die "--timeout wants a number of seconds"
+[[ $IDLE_TIMEOUT =~ ^[0-9]+$ ]] || vm_die "--idle-timeout wants a number of seconds (0: no watchdog)"
+[[ $BOOT_TRIES =~ ^[1-9][0-9]*$ ]] || vm_die "DMABUF_VM_BOOT_TRIES wants a number >= 1"
 if [ -n "$DMESG" ]; then
 	case $DMESG in /*) ;; *) DMESG=$PWD/$DMESG ;; esac
 fi
@@ -80,7 +87,7 @@ prepare_stock() {
 		vm_apt_update "$suite" force
 		vm_resolve "$suite" || vm_die "cannot find linux-image-amd64 in $suite"
 	fi
-	bhash=$(vm_hash "$HERE/vm/build.sh" "$HERE/vm/lib.sh" "$HERE"/vm/oot/*/*)
+	bhash=$(vm_hash "$HERE/vm/build.sh" "$HERE/vm/lib.sh" "$HERE/vm/features" "$HERE"/vm/oot/*/*)
 	KDIR=$VM_CACHE/$KVER/$bhash
 	if [ ! -f "$KDIR/ready" ]; then
 		vm_log "preparing $suite's kernel $KVER (first run for this kernel and recipe: download and build)"
@@ -163,7 +170,7 @@ prepare_project() {
 	localv=$(sed -n 's/^CONFIG_LOCALVERSION="\(.*\)"$/\1/p' "$frag")
 	khash=$({
 		printf '%s=%s gcc-%s\n' "$src" "$PKGVER" "$(gcc -dumpfullversion)"
-		vm_hash "$HERE/vm/build-kernel.sh" "$frag"
+		vm_hash "$HERE/vm/build-kernel.sh" "$HERE/vm/lib.sh" "$HERE/vm/features" "$frag"
 	} | sha256sum | cut -c1-12)
 	KVER=${PKGVER%-*}$localv   # what uname -r says, e.g. 6.12.117-dmabuf-cma
 	KDIR=$VM_CACHE/$KVER/$khash
@@ -231,6 +238,67 @@ make_initrd() {
 	fi
 }
 
+# --- tools for the guest: v4l-utils as new as the newest kernel ---------------------------------
+# v4l2-compliance must be as new as the kernel it checks (an older one reports the newer kernel's
+# changes as failures), so the guest gets sid's v4l-utils: downloaded with the libraries it needs
+# (sid's glibc and libstdc++ among them), unpacked under the cache, and started through sid's own
+# dynamic loader, so that nothing of it mixes with the host's libraries. Sets TOOLS_BIN.
+TOOLS_SUITE=sid
+prepare_tools() {
+	local ver dir root p v todo seen pkgs=() deps d t ld
+	mkdir -p "$VM_CACHE"
+	exec 7> "$VM_CACHE/.lock-tools"
+	flock 7
+	vm_apt_update "$TOOLS_SUITE"
+	ver=$(vm_apt_field "$TOOLS_SUITE" v4l-utils Version)
+	[ -n "$ver" ] || vm_die "no v4l-utils in $TOOLS_SUITE"
+	dir=$VM_CACHE/tools/v4l-utils-${ver//:/_}
+	TOOLS_BIN=$dir/bin
+	if [ ! -f "$dir/ready" ]; then
+		vm_log "preparing v4l-utils $ver from $TOOLS_SUITE for the guest (once)"
+		# the package and its dependencies, recursively (first alternative of each)
+		todo=(v4l-utils) seen=" "
+		while [ ${#todo[@]} -gt 0 ]; do
+			p=${todo[0]}; todo=("${todo[@]:1}")
+			case $seen in *" $p "*) continue ;; esac
+			seen+="$p "
+			v=$(vm_apt_field "$TOOLS_SUITE" "$p" Version)
+			[ -n "$v" ] || continue   # a virtual package: something else in the list provides it
+			pkgs+=("$p=$v")
+			deps=$( { vm_apt_field "$TOOLS_SUITE" "$p" Pre-Depends; vm_apt_field "$TOOLS_SUITE" "$p" Depends; } |
+				tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/:any//; s/[[:space:]]//g' | grep -v '^$' || true)
+			for d in $deps; do todo+=("$d"); done
+		done
+		vm_download "$TOOLS_SUITE" "$VM_CACHE/tools/debs" "${pkgs[@]}" || vm_die "cannot download v4l-utils and its libraries"
+		rm -rf "$dir.tmp"
+		mkdir -p "$dir.tmp/root" "$dir.tmp/bin"
+		for p in "${pkgs[@]}"; do
+			d=$(compgen -G "$VM_CACHE/tools/debs/${p%%=*}_$(printf '%s' "${p#*=}" | sed 's/:/%3a/')_*.deb" | head -n1)
+			[ -n "$d" ] || vm_die "downloaded no ${p%%=*}"
+			dpkg-deb -x "$d" "$dir.tmp/root"
+		done
+		root=$dir/root
+		ld=$(cd "$dir.tmp/root" && find . -name ld-linux-x86-64.so.2 | sort | head -n1)
+		[ -n "$ld" ] || vm_die "no dynamic loader in $TOOLS_SUITE's libc6"
+		ld=$root/${ld#./}
+		for t in v4l2-ctl v4l2-compliance; do
+			[ -x "$dir.tmp/root/usr/bin/$t" ] || vm_die "no $t in v4l-utils $ver"
+			cat > "$dir.tmp/bin/$t" <<-WRAP
+			#!/bin/sh
+			# $t from $TOOLS_SUITE's v4l-utils $ver, with $TOOLS_SUITE's own loader and libraries
+			exec $ld --library-path $root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu --argv0 $t $root/usr/bin/$t "\$@"
+			WRAP
+			chmod 755 "$dir.tmp/bin/$t"
+		done
+		rm -rf "$dir"
+		mv "$dir.tmp" "$dir"
+		"$TOOLS_BIN/v4l2-compliance" --version > /dev/null 2>&1 ||
+			vm_die "the private v4l2-compliance does not run: $("$TOOLS_BIN/v4l2-compliance" --version 2>&1 | head -n 3)"
+		date > "$dir/ready"
+	fi
+	flock -u 7
+}
+
 # --- one run -----------------------------------------------------------------------------------
 RUNDIR=
 cleanup() { [ -z "$RUNDIR" ] || rm -rf "$RUNDIR"; }
@@ -248,7 +316,7 @@ write_run() {
 	{
 		echo '#!/bin/bash'
 		echo '# generated by scripts/vm.sh: runs inside the VM, chrooted into the host root'
-		echo "export PATH=$(q "$path")"
+		echo "export PATH=$(q "$TOOLS_BIN:$path")"
 		echo 'export HOME=/tmp/home USER=root LOGNAME=root SHELL=/bin/bash LANG=C.UTF-8'
 		echo 'export npm_config_cache=/tmp/npm-cache npm_config_logs_dir=/tmp/npm-logs'
 		echo 'export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false'
@@ -280,52 +348,87 @@ write_run() {
 	if [ -n "$DMESG" ]; then echo 1; else echo 0; fi > "$RUNDIR/share/want-dmesg"
 }
 
+# module parameters for the kernel command line, from vm/modparams ("vivid.n_devs=2 ...")
+modparams_cmdline() {
+	local mod params p
+	while read -r mod params; do
+		for p in $params; do printf ' %s.%s' "$mod" "$p"; done
+	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/vm/modparams")
+}
+
+# boot SUITE DMESG_FILE: one boot of the prepared kernel, running the command written by write_run.
+# Sets QRC (qemu's status, 124 if killed by the timeout); the guest's reports are in $RUNDIR/state.
+boot() {
+	local suite=$1 dmesg_file=$2
+	local accel=${DMABUF_VM_ACCEL:-tcg,thread=multi} cpu=max
+	case $accel in kvm*) cpu=host ;; esac
+	local quiet="quiet loglevel=3"
+	[ "${DMABUF_VM_VERBOSE:-}" != 1 ] || quiet="loglevel=7"
+	rm -rf "$RUNDIR/state" "$RUNDIR/qemu.pid" "$RUNDIR/wd.sock"
+	mkdir -p "$RUNDIR/state"
+	set +e
+	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+		-accel "$accel" -cpu "$cpu" -smp 2 -m "$MEM" \
+		-nodefaults -no-user-config -display none -no-reboot -pidfile "$RUNDIR/qemu.pid" \
+		-serial stdio -serial "unix:$RUNDIR/wd.sock,server=on,wait=off" \
+		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
+		-append "console=ttyS0 $quiet panic=-1 cma=64M mitigations=off$(modparams_cmdline)" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-virtfs "local,path=$RUNDIR/share,mount_tag=vmrun,security_model=none,readonly=on,multidevs=remap" \
+		-device virtio-gpu-pci \
+		< /dev/null 2> "$RUNDIR/qemu.err" |
+		python3 "$HERE/vm/console.py" "$(cat "$RUNDIR/share/nonce")" "$RUNDIR/state" "$dmesg_file" \
+			"$IDLE_TIMEOUT" "$RUNDIR/wd.sock" "$RUNDIR/qemu.pid"
+	local rcs=("${PIPESTATUS[@]}")
+	set -e
+	QRC=${rcs[0]}
+}
+
 # run_suite SUITE CMD...: returns the command's status (125 for an infrastructure failure)
 run_suite() {
 	local suite=$1 dmesg_file=
 	shift
 	prepare "$suite"
 	RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/dmabuf-vm.XXXXXX")
-	mkdir -p "$RUNDIR/share" "$RUNDIR/state"
+	mkdir -p "$RUNDIR/share"
 	write_run "$suite" "$@"
 	if [ -n "$DMESG" ]; then
 		dmesg_file=$DMESG
 		[ ${#SUITES[@]} -eq 1 ] || dmesg_file=$DMESG.$suite
 	fi
-	local accel=${DMABUF_VM_ACCEL:-tcg,thread=multi} cpu=max
-	case $accel in kvm*) cpu=host ;; esac
 	local na
 	na=$(awk '$2 == "UNAVAILABLE" { print $1 }' "$KDIR/plan" | paste -sd, -)
-	vm_log "booting $suite's kernel $KVER${na:+ (unavailable on this kernel: $na)}"
-	local t0 rcs quiet="quiet loglevel=3"
-	[ "${DMABUF_VM_VERBOSE:-}" != 1 ] || quiet="loglevel=7"
+	local t0 try=1 rc
 	t0=$(date +%s)
-	set +e
-	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
-		-accel "$accel" -cpu "$cpu" -smp 2 -m "$MEM" \
-		-nodefaults -no-user-config -display none -serial stdio -no-reboot \
-		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
-		-append "console=ttyS0 $quiet panic=-1 cma=64M mitigations=off" \
-		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-		-virtfs "local,path=$RUNDIR/share,mount_tag=vmrun,security_model=none,readonly=on,multidevs=remap" \
-		-device virtio-gpu-pci \
-		< /dev/null 2> "$RUNDIR/qemu.err" |
-		python3 "$HERE/vm/console.py" "$(cat "$RUNDIR/share/nonce")" "$RUNDIR/state" "$dmesg_file"
-	rcs=("${PIPESTATUS[@]}")
-	set -e
-	local rc secs=$(( $(date +%s) - t0 ))
+	while :; do
+		local again=
+		[ "$try" -eq 1 ] || again=", try $try of $BOOT_TRIES"
+		vm_log "booting $suite's kernel $KVER${na:+ (unavailable on this kernel: $na)}$again"
+		boot "$suite" "$dmesg_file"
+		# a guest that died before the command started ran nothing: booting again is safe
+		[ ! -f "$RUNDIR/state/started" ] && [ ! -f "$RUNDIR/state/idle" ] && [ "$QRC" != 124 ] &&
+			[ "$try" -lt "$BOOT_TRIES" ] || break
+		vm_log "the VM stopped before the command started (qemu exited with $QRC); last console lines:"
+		grep -E 'BUG|Oops|RIP:|panic|FATAL|error' "$RUNDIR/state/tail" 2> /dev/null | tail -n 8 | sed 's/^/vm:   | /' >&2 || true
+		try=$((try + 1))
+	done
+	local secs=$(( $(date +%s) - t0 ))
 	if [ -f "$RUNDIR/state/rc" ]; then
 		rc=$(cat "$RUNDIR/state/rc")
 		vm_log "$suite ($KVER): command exited with status $rc after ${secs}s"
 		[ -z "$dmesg_file" ] || vm_log "dmesg saved to $dmesg_file"
-	elif [ "${rcs[0]}" = 124 ]; then
+	elif [ -f "$RUNDIR/state/idle" ]; then
+		vm_log "ERROR: $suite ($KVER): the guest printed nothing for ${IDLE_TIMEOUT}s (--idle-timeout); what was stuck is shown above; stopped after ${secs}s"
+		rc=124
+	elif [ "$QRC" = 124 ]; then
 		vm_log "ERROR: $suite ($KVER): timed out after ${TIMEOUT}s (set --timeout or DMABUF_VM_TIMEOUT)"
 		rc=124
 	else
 		if [ -f "$RUNDIR/state/info" ]; then
-			vm_log "ERROR: $suite ($KVER): the VM booted but never reported the command's exit status"
+			vm_log "ERROR: $suite ($KVER): the VM booted but never reported the command's exit status; last console lines:"
+			tail -n 30 "$RUNDIR/state/tail" 2> /dev/null | sed 's/^/vm:   | /' >&2 || true
 		else
-			vm_log "ERROR: $suite ($KVER): the VM did not boot (qemu exited with ${rcs[0]}); last console lines:"
+			vm_log "ERROR: $suite ($KVER): the VM did not boot (qemu exited with $QRC); last console lines:"
 			sed 's/^/vm:   | /' "$RUNDIR/state/tail" 2> /dev/null | tail -n 30 >&2 || true
 			vm_log "(DMABUF_VM_VERBOSE=1 shows the whole boot console)"
 		fi
@@ -337,6 +440,7 @@ run_suite() {
 	return "$rc"
 }
 
+prepare_tools
 status=0
 for s in "${SUITES[@]}"; do
 	if run_suite "$s" "$@"; then :; else
