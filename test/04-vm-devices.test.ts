@@ -11,9 +11,10 @@
  * copies from sid's v4l-utils (scripts/vm.sh puts them first on PATH).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { inVm } from './support';
+import { runChild } from './support/child';
 
 interface VideoNode {
   path: string;
@@ -79,9 +80,8 @@ interface Compliance {
 }
 
 /** v4l2-compliance -s 10 on NODE; DMABUF streaming is tested with buffers exported by EXPBUF_NODE. */
-function compliance(node: string, expbufNode: string): Compliance {
-  const r = spawnSync('v4l2-compliance', ['-d', node, '-e', expbufNode, '-s', '10'], { encoding: 'utf8', timeout: 240000 });
-  assert.equal(r.error, undefined, `v4l2-compliance ran (${r.error?.message})`);
+async function compliance(node: string, expbufNode: string): Promise<Compliance> {
+  const r = await runChild('v4l2-compliance', ['-d', node, '-e', expbufNode, '-s', '10'], { timeout: 240000 });
   const out = r.stdout + r.stderr;
   const m = out.match(/^Total for \S+ device \S+: (\d+), Succeeded: (\d+), Failed: (\d+), Warnings: (\d+)/m);
   assert.ok(m, `v4l2-compliance printed its totals:\n${out.slice(-2000)}`);
@@ -130,9 +130,11 @@ function compliance(node: string, expbufNode: string): Compliance {
     assert.equal(nodes.filter((n) => n.driver === 'vicodec' && m2m(n)).length, 3, 'three vicodec M2M nodes');
   });
 
-  it('vkms has a primary, overlay and cursor planes and a writeback connector', function () {
+  it('vkms has a primary, overlay and cursor planes and a writeback connector', async function () {
     const card = vkmsCard();
-    const out = execFileSync('modetest', ['-M', 'vkms', '-p'], { encoding: 'utf8', timeout: 60000 });
+    const mt = await runChild('modetest', ['-M', 'vkms', '-p']);
+    assert.equal(mt.status, 0, mt.stderr);
+    const out = mt.stdout;
     // each plane's "type" property: "<id> type:", "flags: immutable enum",
     // "enums: Overlay=0 Primary=1 Cursor=2", "value: N"
     const lines = out.split('\n');
@@ -153,14 +155,15 @@ function compliance(node: string, expbufNode: string): Compliance {
     const nodes = inVm ? videoNodes().map(querycap).filter((n) => n.driver === 'vivid') : [];
     for (const n of nodes) {
       const kind = n.caps.some((c) => c.startsWith('Video Output')) ? 'output' : 'capture';
-      it(`${n.path} (${n.bus}, ${kind}): streaming tests pass; other failures only the driver's known ones`, function () {
+      it(`${n.path} (${n.bus}, ${kind}): streaming tests pass; other failures only the driver's known ones`, async function () {
         // DMABUF streaming with the buffers of the other node of the same instance
         const sibling = nodes.find((o) => o.bus === n.bus && o.path !== n.path);
         assert.ok(sibling, `the other node of ${n.bus}`);
         // the exporting node's buffers must be at least as large as this node's: make them so
         const siblingIsOutput = sibling.caps.some((c) => c.startsWith('Video Output'));
-        execFileSync('v4l2-ctl', ['-d', sibling.path, siblingIsOutput ? '-x' : '-v', 'width=720,height=576'], { timeout: 60000 });
-        const c = compliance(n.path, sibling.path);
+        const fmt = await runChild('v4l2-ctl', ['-d', sibling.path, siblingIsOutput ? '-x' : '-v', 'width=720,height=576']);
+        assert.equal(fmt.status, 0, fmt.stderr);
+        const c = await compliance(n.path, sibling.path);
         const record = `${process.env.DMABUF_VM_KERNEL ?? '?'} ${n.path} ${n.bus} ${kind}: ` +
           `${c.total} tests, ${c.succeeded} succeeded, ${c.failed} failed, ${c.warnings} warnings`;
         console.log(`      v4l2-compliance: ${record}`);

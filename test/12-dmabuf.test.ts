@@ -3,12 +3,12 @@
  * provider: udmabuf, the system heap, and a vgem dumb buffer exported with PRIME.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { DmaBuf, drm, heaps, udmabuf, SyncFile, constants as C } from '../src/index';
 import {
   backend, drmDevices, inVm, isNative, MiB, needsHeap, needsUdmabuf, PAGE, rejectsErrno, throwsCode, throwsErrno,
 } from './support/index';
+import { runChild } from './support/child';
 
 interface Provider {
   name: string;
@@ -105,13 +105,13 @@ for (const p of providers) {
       assert.equal(view.length, 0);
     });
 
-    it('D46: a child process can map the inherited fd', function () {
+    it('D46: a child process can map the inherited fd', async function () {
       if (!isNative()) this.skip(); // mock fds are not real fds
       using b = p.make(PAGE());
       b.access('write', (bytes) => bytes.set(Buffer.from('hello child')));
       const script = `const { DmaBuf } = require(${JSON.stringify(require.resolve('../src/index'))});
         const b = DmaBuf.fromFd(3); process.stdout.write(b.map('read').read(0, 11).toString()); b.close();`;
-      const r = spawnSync(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', b.fd], encoding: 'utf8' });
+      const r = await runChild(process.execPath, ['-e', script], { fds: [b.fd], inheritStderr: true });
       assert.equal(r.status, 0);
       assert.equal(r.stdout, 'hello child');
     });

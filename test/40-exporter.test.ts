@@ -4,13 +4,13 @@
  * budget eviction, moves for late attachers, and agreement with the kernel's bufinfo.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { drm, heaps, udmabuf, getBackend, setBackend, Exporter, Device, DmaBuf } from '../src/index';
 import type { Backend, ConstraintsError, Refusal } from '../src/index';
 import { createMockBackend } from '../src/backend/mock';
+import { runChild } from './support/child';
 import {
   drmDevices, inVm, isMock, isNative, MiB, needsDriver, needsHeap, needsUdmabuf, PAGE, throwsCode, throwsErrno,
 } from './support/index';
@@ -516,12 +516,12 @@ describe('Exporter: attachments agree with the kernel (bufinfo)', function () {
 });
 
 describe('Exporter: syscalls seen by strace (VM)', function () {
-  it('map/unmap cycles after the first make no mmap, munmap or ioctl', function () {
+  it('map/unmap cycles after the first make no mmap, munmap or ioctl', async function () {
     if (!isNative()) {
       this.test && (this.test.title += ' (skipped: strace counts real syscalls; native backend only)');
       this.skip();
     }
-    const which = spawnSync('strace', ['-V']);
+    const which = await runChild('strace', ['-V']).catch(() => ({ status: -1 }));
     if (which.status !== 0) {
       if (inVm) assert.fail('strace is missing in the VM');
       this.skip();
@@ -543,8 +543,8 @@ describe('Exporter: syscalls seen by strace (VM)', function () {
       fs.writeSync(1, JSON.stringify(exp.stats()) + '\\n');
       exp.close(); dev.close();`;
     const out = path.join(os.tmpdir(), `exp-strace-${process.pid}.txt`);
-    const r = spawnSync('strace', ['-f', '-o', out, '-e', 'trace=ioctl,mmap,munmap,write', process.execPath, '-e', script],
-      { env: { ...process.env, DMABUF_BACKEND: 'native' }, encoding: 'utf8' });
+    const r = await runChild('strace', ['-f', '-o', out, '-e', 'trace=ioctl,mmap,munmap,write', process.execPath, '-e', script],
+      { env: { ...process.env, DMABUF_BACKEND: 'native' }, timeout: 300_000 });
     assert.equal(r.status, 0, r.stderr);
     const lines = fs.readFileSync(out, 'utf8').split('\n');
     fs.rmSync(out, { force: true });

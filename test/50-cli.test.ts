@@ -5,7 +5,7 @@
  * /proc/self only).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { heaps, udmabuf, type DmaBuf } from '../src/index';
@@ -14,6 +14,7 @@ import type { LsReport } from '../src/cli/ls';
 import type { InfoReport } from '../src/cli/info';
 import { formatBytes } from '../src/cli/table';
 import { backend, isMock, isNative, MiB, needsHeap, needsUdmabuf, PAGE } from './support/index';
+import { runChild } from './support/child';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'dmabuf.js');
@@ -25,11 +26,10 @@ interface Run {
 }
 
 /** The CLI as a child process, with this process's backend choice. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8', env: { ...process.env, DMABUF_BACKEND: backend().name, ...env }, timeout: 60_000,
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return runChild(process.execPath, [BIN, ...args], {
+    env: { ...process.env, DMABUF_BACKEND: backend().name, ...env }, timeout: 60_000,
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The CLI in this process (sees this process's buffers on the mock too). */
@@ -83,8 +83,10 @@ function checkLsSchema(r: LsReport): void {
   }
 }
 
-function lsJson(run: (args: string[]) => Run): LsReport {
-  const r = run(['ls', '--json']);
+type Runner = (args: string[]) => Run | Promise<Run>;
+
+async function lsJson(run: Runner): Promise<LsReport> {
+  const r = await run(['ls', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as LsReport;
   checkLsSchema(report);
@@ -92,19 +94,19 @@ function lsJson(run: (args: string[]) => Run): LsReport {
 }
 
 describe('CLI: help, usage and errors', function () {
-  it('--help and -h print the usage with every command, exit 0', function () {
+  it('--help and -h print the usage with every command, exit 0', async function () {
     for (const flag of ['--help', '-h']) {
-      const r = cli([flag]);
+      const r = await cli([flag]);
       assert.equal(r.status, 0, r.stderr);
       for (const c of ['probe', 'ls', 'info']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
       assert.match(r.stdout, /^Usage: dmabuf <command>/);
     }
   });
 
-  it('every command has its own --help / -h', function () {
+  it('every command has its own --help / -h', async function () {
     for (const c of ['probe', 'ls', 'info']) {
       for (const flag of ['--help', '-h']) {
-        const r = cli([c, flag]);
+        const r = await cli([c, flag]);
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`^Usage: dmabuf ${c}`));
         assert.match(r.stdout, /--json/);
@@ -112,25 +114,25 @@ describe('CLI: help, usage and errors', function () {
     }
   });
 
-  it('--version prints the package version', function () {
-    const r = cli(['--version']);
+  it('--version prints the package version', async function () {
+    const r = await cli(['--version']);
     assert.equal(r.status, 0);
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     assert.equal(r.stdout, `${pkg.version}\n`);
   });
 
-  it('no command, an unknown command, an unknown option, a bad or missing argument: exit 2 with the usage', function () {
-    usageError(cli([]), /no command given/);
-    usageError(cli(['frobnicate']), /unknown command 'frobnicate'/);
-    usageError(cli(['ls', '--frob']), /unknown option '--frob'/);
-    usageError(cli(['--json']), /unknown option '--json'/);
-    usageError(cli(['probe', 'extra']), /unexpected argument 'extra'/);
-    usageError(cli(['info']), /missing argument/);
-    usageError(cli(['info', 'abc']), /'abc' is not <pid>:<fd>/);
+  it('no command, an unknown command, an unknown option, a bad or missing argument: exit 2 with the usage', async function () {
+    usageError(await cli([]), /no command given/);
+    usageError(await cli(['frobnicate']), /unknown command 'frobnicate'/);
+    usageError(await cli(['ls', '--frob']), /unknown option '--frob'/);
+    usageError(await cli(['--json']), /unknown option '--json'/);
+    usageError(await cli(['probe', 'extra']), /unexpected argument 'extra'/);
+    usageError(await cli(['info']), /missing argument/);
+    usageError(await cli(['info', 'abc']), /'abc' is not <pid>:<fd>/);
   });
 
-  it('errors exit 1 with the message and its code on stderr', function () {
-    const bad = cli(['probe'], { DMABUF_BACKEND: 'bogus' });
+  it('errors exit 1 with the message and its code on stderr', async function () {
+    const bad = await cli(['probe'], { DMABUF_BACKEND: 'bogus' });
     assert.equal(bad.status, 1);
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr, /^dmabuf: .*DMABUF_BACKEND.*\(ERR_INVALID_ARG_VALUE\)$/m);
@@ -143,8 +145,8 @@ describe('CLI: help, usage and errors', function () {
 });
 
 describe('CLI: probe', function () {
-  it('--json is the API\'s probe(): per interface, available or a reason and a hint', function () {
-    const r = cli(['probe', '--json']);
+  it('--json is the API\'s probe(): per interface, available or a reason and a hint', async function () {
+    const r = await cli(['probe', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const p = JSON.parse(r.stdout) as Record<string, unknown> & Record<'udmabuf' | 'heaps' | 'drm' | 'syncFile', {
       available: boolean; reason?: string; hint?: string;
@@ -162,10 +164,10 @@ describe('CLI: probe', function () {
     assert.ok(Array.isArray((p.drm as unknown as { devices: unknown[] }).devices));
   });
 
-  it('prints one line per interface, and how to fix what is missing', function () {
-    const r = cli(['probe']);
+  it('prints one line per interface, and how to fix what is missing', async function () {
+    const r = await cli(['probe']);
     assert.equal(r.status, 0, r.stderr);
-    const p = JSON.parse(cli(['probe', '--json']).stdout) as Record<string, { available: boolean; hint?: string }>;
+    const p = JSON.parse((await cli(['probe', '--json'])).stdout) as Record<string, { available: boolean; hint?: string }>;
     for (const [label, k] of [['udmabuf', 'udmabuf'], ['dma-heaps', 'heaps'], ['DRM', 'drm'], ['sync files', 'syncFile']] as const) {
       assert.match(r.stdout, new RegExp(`^${label} +${p[k]!.available ? 'yes' : 'no'}\\b`, 'm'), label);
       if (!p[k]!.available && p[k]!.hint) assert.ok(r.stdout.includes(`fix: ${p[k]!.hint}`), `${label}: the fix`);
@@ -179,8 +181,8 @@ describe('CLI: ls and info', function () {
     for (const b of held.splice(0)) b.close();
   });
 
-  it('ls --json: the schema, and the totals add up (child process)', function () {
-    const r = lsJson(cli);
+  it('ls --json: the schema, and the totals add up (child process)', async function () {
+    const r = await lsJson(cli);
     assert.equal(r.backend, backend().name);
     assert.equal(r.scope, isMock() ? 'self' : 'all');
     if (isNative()) assert.ok(r.scanned > 0);
@@ -219,10 +221,10 @@ describe('CLI: ls and info', function () {
       return h.allocate(MiB);
     }],
   ] as const) {
-    it(`ls finds a ${label} buffer this process holds: inode, size, exporter, name, fds, maps (in-process)`, function () {
+    it(`ls finds a ${label} buffer this process holds: inode, size, exporter, name, fds, maps (in-process)`, async function () {
       needs(this);
       const { buf, dup } = hold(make, `cli-${exporter}`);
-      const r = lsJson(inProcess);
+      const r = await lsJson(inProcess);
       checkHeld(r, buf, dup, exporter, `cli-${exporter}`, r.mapsScanned);
     });
 
@@ -235,15 +237,15 @@ describe('CLI: ls and info', function () {
       const { buf, dup } = hold(make, `cli-${exporter}`);
       // Another process holding the same buffer: it inherits the fd as its fd 3 and waits.
       const sleeper = spawn(process.execPath, ['-e', 'process.stdin.resume()'], { stdio: ['pipe', 'ignore', 'ignore', buf.fd] });
-      sleeper.on('spawn', () => {
+      sleeper.on('spawn', async () => {
         try {
-          const r = lsJson(cli);
+          const r = await lsJson(cli);
           checkHeld(r, buf, dup, exporter, `cli-${exporter}`, true);
           const b = r.buffers.find((x) => x.inode === Number(buf.inode))!;
           assert.equal(b.processes, 2);
           assert.deepEqual(b.holders.find((h) => h.pid === sleeper.pid)?.fds, [3]);
           assert.ok(r.total.shared >= 1);
-          const table = cli(['ls']);
+          const table = await cli(['ls']);
           assert.equal(table.status, 0, table.stderr);
           assert.match(table.stdout, new RegExp(`^ *${buf.inode} +${formatBytes(buf.size)} +${exporter} +cli-${exporter} +2 `, 'm'));
           assert.match(table.stdout, /^Per process/m);
@@ -259,11 +261,11 @@ describe('CLI: ls and info', function () {
       });
     });
 
-    it(`info <pid>:<fd> shows a ${label} buffer in detail, with who holds it`, function () {
+    it(`info <pid>:<fd> shows a ${label} buffer in detail, with who holds it`, async function () {
       needs(this);
       const { buf, dup } = hold(make, `cli-info-${exporter}`);
-      const run = isNative() ? cli : inProcess;
-      const r = run(['info', `${process.pid}:${dup.fd}`, '--json']);
+      const run: Runner = isNative() ? cli : inProcess;
+      const r = await run(['info', `${process.pid}:${dup.fd}`, '--json']);
       assert.equal(r.status, 0, r.stderr);
       const info = JSON.parse(r.stdout) as InfoReport;
       assert.equal(info.version, 1);
@@ -278,7 +280,7 @@ describe('CLI: ls and info', function () {
       const me = info.holders.find((h) => h.pid === process.pid);
       assert.deepEqual(me?.fds, [buf.fd, dup.fd].sort((x, y) => x - y));
 
-      const t = run(['info', `${process.pid}:${buf.fd}`]);
+      const t = await run(['info', `${process.pid}:${buf.fd}`]);
       assert.equal(t.status, 0, t.stderr);
       assert.match(t.stdout, new RegExp(`^dma-buf inode ${buf.inode} `));
       assert.match(t.stdout, new RegExp(`^  exp_name: +${exporter}$`, 'm'));
@@ -286,10 +288,10 @@ describe('CLI: ls and info', function () {
     });
   }
 
-  it('info on an fd that is not a dma-buf: exit 1, ERR_INVALID_ARG_VALUE', function () {
+  it('info on an fd that is not a dma-buf: exit 1, ERR_INVALID_ARG_VALUE', async function () {
     const fd = isMock() ? backend().open('/dev/udmabuf', 0) : fs.openSync(__filename, 'r');
     try {
-      const r = (isNative() ? cli : inProcess)(['info', `${process.pid}:${fd}`]);
+      const r = await (isNative() ? cli : inProcess)(['info', `${process.pid}:${fd}`]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /is not a dma-buf.*\(ERR_INVALID_ARG_VALUE\)/);
     } finally {

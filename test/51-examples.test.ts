@@ -4,22 +4,21 @@
  * they must say "skipped: <reason>" and exit 0; in the VM they must really run.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { runChild } from './support/child';
 import { backend, inVm, isMock, kernelVersion, SW_SYNC } from './support/index';
 
 const EXAMPLES = path.resolve(__dirname, '..', 'examples');
 
-function runExample(name: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(EXAMPLES, `${name}.js`)], {
-    encoding: 'utf8', env: { ...process.env, DMABUF_BACKEND: backend().name }, timeout: 90_000,
+function runExample(name: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return runChild(process.execPath, [path.join(EXAMPLES, `${name}.js`)], {
+    env: { ...process.env, DMABUF_BACKEND: backend().name }, timeout: 90_000,
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Exit 0; a skip is a pass-with-reason outside the VM (and required on the mock), a failure inside it. */
-function ranOrSkipped(ctx: Mocha.Context, name: string): string | undefined {
-  const r = runExample(name);
+async function ranOrSkipped(ctx: Mocha.Context, name: string): Promise<string | undefined> {
+  const r = await runExample(name);
   assert.equal(r.status, 0, `${name} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
   const skipped = /^skipped: (.*)$/m.exec(r.stdout);
   if (isMock()) {
@@ -37,8 +36,8 @@ function ranOrSkipped(ctx: Mocha.Context, name: string): string | undefined {
 }
 
 describe('examples', function () {
-  it('share-child: a child adopts the buffer from stdio fd 3, reads the message and answers', function () {
-    const out = ranOrSkipped(this, 'share-child');
+  it('share-child: a child adopts the buffer from stdio fd 3, reads the message and answers', async function () {
+    const out = await ranOrSkipped(this, 'share-child');
     if (out === undefined) return;
     const parent = /^parent (\d+): .* inode (\d+); wrote "(hello from parent \d+)"$/m.exec(out);
     assert.ok(parent, out);
@@ -51,12 +50,12 @@ describe('examples', function () {
     assert.match(out, /^ok: /m);
   });
 
-  it('socket-producer-consumer: frames and sync files over SCM_RIGHTS between two processes', function () {
+  it('socket-producer-consumer: frames and sync files over SCM_RIGHTS between two processes', async function () {
     if (!isMock() && kernelVersion() > 0 && kernelVersion() < 6000) {
       this.test!.title += ' (skipped: sync-file export needs Linux 6.0)';
       this.skip();
     }
-    const out = ranOrSkipped(this, 'socket-producer-consumer');
+    const out = await ranOrSkipped(this, 'socket-producer-consumer');
     if (out === undefined) return;
     const inodes = /^producer \d+: two .* \(inodes (\d+), (\d+)\)/m.exec(out);
     assert.ok(inodes, out);
@@ -72,8 +71,8 @@ describe('examples', function () {
     assert.match(out, /^ok: 6 frames passed/m);
   });
 
-  it('tour (npm start): runs end to end and says which backend in its first line', function () {
-    const r = runExample('tour');
+  it('tour (npm start): runs end to end and says which backend in its first line', async function () {
+    const r = await runExample('tour');
     assert.equal(r.status, 0, `tour exited ${r.status}\n${r.stdout}\n${r.stderr}`);
     const first = r.stdout.split('\n')[0]!;
     assert.match(first, /^dmabuf tour — on the (MOCK|NATIVE) backend/);
@@ -86,8 +85,8 @@ describe('examples', function () {
     assert.match(r.stdout, /^Done: \d+ buffer\(s\) allocated, shared and closed\.$/m);
   });
 
-  it('exporter: the worked example runs on this backend', function () {
-    const r = runExample('exporter');
+  it('exporter: the worked example runs on this backend', async function () {
+    const r = await runExample('exporter');
     assert.equal(r.status, 0, `exporter exited ${r.status}\n${r.stdout}\n${r.stderr}`);
     const skipped = /^skipped: (.*)$/m.exec(r.stdout);
     if (skipped) {
@@ -98,8 +97,8 @@ describe('examples', function () {
     assert.match(r.stdout, /stats: /);
   });
 
-  it('display: frames flipped on vkms (skipped without vkms)', function () {
-    const r = runExample('display');
+  it('display: frames flipped on vkms (skipped without vkms)', async function () {
+    const r = await runExample('display');
     assert.equal(r.status, 0, `display exited ${r.status}\n${r.stdout}\n${r.stderr}`);
     const skipped = /^skipped: (.*)$/m.exec(r.stdout);
     if (skipped) {
