@@ -161,7 +161,7 @@ async function compliance(node: string, expbufNode: string): Promise<Compliance>
         assert.ok(sibling, `the other node of ${n.bus}`);
         // the exporting node's buffers must be at least as large as this node's: make them so
         const siblingIsOutput = sibling.caps.some((c) => c.startsWith('Video Output'));
-        const fmt = await runChild('v4l2-ctl', ['-d', sibling.path, siblingIsOutput ? '-x' : '-v', 'width=720,height=576']);
+        const fmt = await runChild('v4l2-ctl', ['-d', sibling.path, siblingIsOutput ? '-x' : '-v', 'width=1280,height=720']);
         assert.equal(fmt.status, 0, fmt.stderr);
         const c = await compliance(n.path, sibling.path);
         const record = `${process.env.DMABUF_VM_KERNEL ?? '?'} ${n.path} ${n.bus} ${kind}: ` +
