@@ -10,6 +10,7 @@ import {
   invalidArgValue, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
 import { deviceHint } from './hints';
+import { admitAllocation } from './memory';
 import { OwnedFd } from './lifecycle';
 
 export const HEAP_DIR = '/dev/dma_heap';
@@ -42,6 +43,12 @@ export interface AllocateOptions {
   name?: string;
   /** Raw heap_flags (the kernel defines none: anything but 0 is EINVAL). */
   heapFlags?: number;
+  /**
+   * Ask the kernel even for more than the machine can back. By default a request larger than
+   * MemAvailable (less a reserve), or than CmaFree for a CMA heap, is refused with ENOMEM before the
+   * kernel is asked, because the kernel would rather hand out pages until the OOM killer strikes.
+   */
+  allowOvercommit?: boolean;
 }
 
 export class Heap extends OwnedFd {
@@ -70,7 +77,11 @@ export class Heap extends OwnedFd {
     const o = validateObject<AllocateOptions>(options, 'options', true) ?? {};
     if (o.readOnly !== undefined) validateBoolean(o.readOnly, 'options.readOnly');
     if (o.name !== undefined) validateString(o.name, 'options.name');
+    if (o.allowOvercommit !== undefined) validateBoolean(o.allowOvercommit, 'options.allowOvercommit');
     const heapFlags = o.heapFlags === undefined ? 0 : validateInt(o.heapFlags, 'options.heapFlags', 0, Number.MAX_SAFE_INTEGER);
+    if (o.allowOvercommit !== true && size > 0) {
+      admitAllocation(this.backend, size, this.contiguous ? 'cma' : 'system', 'ioctl(DMA_HEAP_IOCTL_ALLOC)', this.path);
+    }
     let fd: Fd;
     try {
       fd = this.backend.heapAlloc(heapFd, size, O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);

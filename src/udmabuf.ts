@@ -10,6 +10,7 @@ import { DmaBuf } from './dmabuf';
 import {
   invalidArgType, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
+import { admitAllocation } from './memory';
 import { OwnedFd } from './lifecycle';
 import { deviceHint } from './hints';
 
@@ -86,6 +87,12 @@ export interface UdmabufOptions {
   flags?: number;
   /** Back the buffer with huge pages (MFD_HUGETLB) when creating by size. */
   hugetlb?: boolean;
+  /**
+   * create(size) only: ask the kernel even for more than the machine can back. By default a size
+   * larger than MemAvailable (less a reserve) is refused with ENOMEM first: UDMABUF_CREATE pins the
+   * memfd's pages, and the kernel would rather hand them out until the OOM killer strikes.
+   */
+  allowOvercommit?: boolean;
 }
 
 const devices = new WeakMap<Backend, Fd>();
@@ -126,6 +133,7 @@ function validateOptions(options: unknown): UdmabufOptions {
   if (o.name !== undefined) validateString(o.name, 'options.name');
   if (o.flags !== undefined) validateInt(o.flags, 'options.flags', 0, 0xffffffff);
   if (o.hugetlb !== undefined) validateBoolean(o.hugetlb, 'options.hugetlb');
+  if (o.allowOvercommit !== undefined) validateBoolean(o.allowOvercommit, 'options.allowOvercommit');
   return o;
 }
 
@@ -197,6 +205,15 @@ function create(spec: number | UdmabufItem, options: UdmabufOptions = {}): DmaBu
     const page = backend.pageSize;
     const size = Math.ceil(spec / page) * page;
     const dev = device(backend);
+    if (o.allowOvercommit !== true && size > 0) {
+      try {
+        admitAllocation(backend, size, 'system', 'ioctl(UDMABUF_CREATE)', UDMABUF_PATH);
+      } catch (e) {
+        // over udmabuf's own size limit the kernel refuses (EINVAL) before it pins a page: let it say so
+        const limit = limitsOf(backend).sizeLimit;
+        if (limit === undefined || size <= limit) throw e;
+      }
+    }
     const m = memfd(size, { name: o.name ?? 'udmabuf', hugetlb: o.hugetlb ?? false });
     try {
       let fd: Fd;

@@ -171,6 +171,7 @@ interface HeapState {
   name: string;
   size: number;
   used: number;
+  contiguous: boolean;
 }
 
 /** A tmpfs inode: a memfd or a /dev/shm file. */
@@ -286,8 +287,10 @@ class Kernel {
       this.#text('/sys/module/udmabuf/parameters/size_limit_mb', () => `${u.sizeLimitMb}\n`);
       this.#text('/sys/module/udmabuf/parameters/list_limit', () => `${u.listLimit}\n`);
     }
+    const heapStates: HeapState[] = [];
     o.heaps.forEach((h, i) => {
-      const heap: HeapState = { name: h.name, size: h.size, used: 0 };
+      const heap: HeapState = { name: h.name, size: h.size, used: 0, contiguous: h.contiguous };
+      heapStates.push(heap);
       const p = `/dev/dma_heap/${h.name}`;
       this.#node(p, 'chr', makedev(251, i), 0o666, (flags) => this.file(p, flags, { kind: 'heap', heap }));
     });
@@ -315,6 +318,16 @@ class Kernel {
     }
     this.#text('/proc/sys/kernel/osrelease', () => `${o.kernel}\n`);
     this.#text('/proc/version', () => `Linux version ${o.kernel} (dmabuf mock) #1 SMP PREEMPT_DYNAMIC\n`);
+    // what the library's allocation guard reads: `memory` less what the heaps hold; CMA per heap
+    this.#text('/proc/meminfo', () => {
+      const kb = (n: number) => `${Math.floor(n / 1024)} kB`;
+      const used = heapStates.reduce((a, h) => a + h.used, 0);
+      const cma = heapStates.filter((h) => h.contiguous);
+      return [`MemTotal:       ${kb(o.memory)}`, `MemFree:        ${kb(o.memory - used)}`,
+        `MemAvailable:   ${kb(o.memory - used)}`,
+        `CmaTotal:       ${kb(cma.reduce((a, h) => a + h.size, 0))}`,
+        `CmaFree:        ${kb(cma.reduce((a, h) => a + h.size - h.used, 0))}`, ''].join('\n');
+    });
   }
 
   ino(): bigint {

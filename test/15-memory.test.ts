@@ -1,0 +1,116 @@
+/**
+ * Allocations the machine cannot back are refused with ENOMEM before the kernel is asked (the
+ * kernel would hand out pages until the OOM killer strikes): system heap and udmabuf against
+ * MemAvailable less a reserve, CMA heaps against CmaFree; `allowOvercommit` goes ahead; small
+ * allocations do not read /proc/meminfo each time. Both backends, and the kernel in the VM.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { getBackend, heaps, udmabuf, setBackend } from '../src/index';
+import type { Backend } from '../src/index';
+import { forgetMemoryReading, memoryReserve } from '../src/memory';
+import { inVm, isNative, MiB, needsHeap, needsUdmabuf, openFdCount, PAGE, throwsCode, throwsErrno } from './support/index';
+
+function meminfo(): { total: number; available: number; cmaFree?: number } {
+  const t = getBackend().readTextFile('/proc/meminfo');
+  const kb = (n: string) => {
+    const m = new RegExp(`^${n}:\\s+(\\d+) kB$`, 'm').exec(t);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  return { total: kb('MemTotal')!, available: kb('MemAvailable')!, cmaFree: kb('CmaFree') };
+}
+
+describe('memory guard: more than the machine can back is ENOMEM before the kernel', function () {
+  beforeEach(function () {
+    forgetMemoryReading(getBackend());
+  });
+
+  it('the system heap refuses twice MemTotal, and 2^31 and 2^32+4096 where they exceed MemAvailable', function () {
+    needsHeap(this, 'system');
+    const fds = isNative() ? openFdCount() : 0;
+    using h = heaps.open('system');
+    const m = meminfo();
+    const sizes = [2 * m.total, 2 ** 31, 2 ** 32 + 4096].filter((s) => s > m.available - memoryReserve(m.total));
+    assert.ok(sizes.includes(2 * m.total));
+    for (const size of sizes) {
+      const e = throwsErrno(() => h.allocate(size), 'ENOMEM', { syscall: 'ioctl(DMA_HEAP_IOCTL_ALLOC)', path: '/dev/dma_heap/system' });
+      assert.match((e as { hint?: string }).hint ?? '', /refused before asking the kernel: \d+ bytes is more than this machine can back \(MemAvailable \d+ bytes/);
+      assert.match(e.message, /allowOvercommit/);
+    }
+    if (isNative()) assert.equal(openFdCount(), fds + 1, 'no fd left behind but the heap\'s');
+    // and the machine is still usable
+    using b = h.allocate(MiB);
+    assert.equal(b.size, MiB);
+  });
+
+  it('udmabuf.create(size) refuses more than MemAvailable; over size_limit_mb the kernel answers EINVAL', function () {
+    needsUdmabuf(this);
+    const m = meminfo();
+    const limit = udmabuf.limits().sizeLimit;
+    const huge = 2 * m.total;
+    // below the module's limit nothing can be refused here: the limit (64 MiB) is far below memory
+    if (limit !== undefined && huge > limit) {
+      throwsErrno(() => udmabuf.create(huge), 'EINVAL', { syscall: 'ioctl(UDMABUF_CREATE)', path: '/dev/udmabuf' });
+    }
+    const param = '/sys/module/udmabuf/parameters/size_limit_mb';
+    if (!isNative() || !inVm) {
+      this.test!.title += ' (raising size_limit_mb: only in the VM, as root)';
+      return;
+    }
+    const old = fs.readFileSync(param, 'utf8').trim();
+    fs.writeFileSync(param, String(Math.ceil((4 * m.total) / MiB)));
+    try {
+      const e = throwsErrno(() => udmabuf.create(huge), 'ENOMEM', { syscall: 'ioctl(UDMABUF_CREATE)', path: '/dev/udmabuf' });
+      assert.match((e as { hint?: string }).hint ?? '', /more than this machine can back/);
+      using b = udmabuf.create(4 * MiB);
+      assert.equal(b.size, 4 * MiB);
+    } finally {
+      fs.writeFileSync(param, old);
+    }
+  });
+
+  it('a CMA heap refuses more than CmaFree; allowOvercommit asks the kernel, which refuses too', function () {
+    const cma = heaps.list().find((h) => h.contiguous);
+    if (!cma) {
+      if (inVm && process.env.DMABUF_VM_CMA !== '0') assert.fail('a CMA heap is expected on this kernel');
+      this.test!.title += ` (skipped: no CMA heap on the ${getBackend().name} backend)`;
+      this.skip();
+    }
+    using h = heaps.open(cma.name);
+    const free = meminfo().cmaFree;
+    assert.ok(free !== undefined, 'CmaFree in /proc/meminfo');
+    const size = free + 16 * PAGE();
+    const e = throwsErrno(() => h.allocate(size), 'ENOMEM', { syscall: 'ioctl(DMA_HEAP_IOCTL_ALLOC)', path: cma.path });
+    assert.match((e as { hint?: string }).hint ?? '', /more than the CMA area has free \(CmaFree \d+ bytes/);
+    const k = throwsErrno(() => h.allocate(size, { allowOvercommit: true }), 'ENOMEM', { syscall: 'ioctl(DMA_HEAP_IOCTL_ALLOC)' });
+    assert.doesNotMatch((k as { hint?: string }).hint ?? '', /refused before asking the kernel/, 'this one is the kernel\'s');
+  });
+
+  it('small allocations read /proc/meminfo once, not each time', function () {
+    needsHeap(this, 'system');
+    const real = getBackend();
+    let reads = 0;
+    const counting = new Proxy(real, {
+      get(t, p, r) {
+        const v = Reflect.get(t, p, r);
+        if (p === 'readTextFile') return (f: string) => { if (f === '/proc/meminfo') reads++; return (v as Backend['readTextFile']).call(t, f); };
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    }) as Backend;
+    setBackend(counting);
+    try {
+      using h = heaps.open('system');
+      for (let i = 0; i < 200; i++) h.allocate(PAGE()).close();
+      assert.equal(reads, 1, `meminfo read ${reads} times for 200 small allocations`);
+    } finally {
+      setBackend(real);
+    }
+  });
+
+  it('allowOvercommit must be a boolean', function () {
+    needsHeap(this, 'system');
+    using h = heaps.open('system');
+    throwsCode(() => h.allocate(PAGE(), { allowOvercommit: 1 as unknown as boolean }), 'ERR_INVALID_ARG_TYPE', TypeError);
+    throwsCode(() => udmabuf.create(PAGE(), { allowOvercommit: 'yes' as unknown as boolean }), 'ERR_INVALID_ARG_TYPE', TypeError);
+  });
+});
