@@ -9,7 +9,9 @@
  * made, and a hint with the figures) when it is larger than
  * - for system memory (the system heap, udmabuf's memfd): MemAvailable less a reserve
  *   (MEMORY_RESERVE: an eighth of MemTotal, at most 256 MiB) that keeps the rest of the machine alive;
- * - for a CMA heap: CmaFree.
+ * - for a CMA heap: CmaFree, plus a sixteenth of CmaTotal (CmaFree under-counts for a moment after
+ *   frees: pages on the per-CPU free lists are not counted; a CMA request that fails does not wake
+ *   the OOM killer, so near the limit the kernel decides).
  * The figures are read again only after the requests since the last reading add up to an eighth of
  * what was available then, so small allocations cost nothing (no syscall) until memory runs low, and
  * every request is checked once it does. This is a guard, not a reservation: other processes allocate
@@ -24,6 +26,7 @@ interface Reading {
   total: number;
   available: number;
   cmaFree: number | undefined;
+  cmaTotal: number | undefined;
   /** bytes requested since this reading, per pool */
   since: { system: number; cma: number };
 }
@@ -49,7 +52,7 @@ function read(backend: Backend): Reading | null {
   const total = kb('MemTotal');
   const available = kb('MemAvailable') ?? kb('MemFree');
   if (total === undefined || available === undefined) return null;
-  return { total, available, cmaFree: kb('CmaFree'), since: { system: 0, cma: 0 } };
+  return { total, available, cmaFree: kb('CmaFree'), cmaTotal: kb('CmaTotal'), since: { system: 0, cma: 0 } };
 }
 
 /** Forget the last reading (tests; and after a refusal, so the next request looks again). */
@@ -69,7 +72,7 @@ export function admitAllocation(backend: Backend, bytes: number, pool: MemoryPoo
     readings.set(backend, r);
   }
   if (r === null) return;
-  if (pool === 'cma' && r.cmaFree !== undefined && bytes > r.cmaFree) {
+  if (pool === 'cma' && r.cmaFree !== undefined && bytes > r.cmaFree + (r.cmaTotal ?? 0) / 16) {
     readings.delete(backend);
     throw systemError(errnoValue('ENOMEM'), syscall, path,
       `refused before asking the kernel: ${bytes} bytes is more than the CMA area has free ` +
