@@ -79,9 +79,10 @@ describe('memory guard: more than the machine can back is ENOMEM before the kern
     using h = heaps.open(cma.name);
     const { cmaFree, cmaTotal } = meminfo();
     assert.ok(cmaFree !== undefined && cmaTotal !== undefined, 'CmaFree and CmaTotal in /proc/meminfo');
-    // more than the whole area: CmaFree can under-count for a moment (pages freed to per-CPU lists
-    // are not counted as free), so only a size beyond CmaTotal is sure to be refused by the kernel too
-    const size = cmaTotal + 16 * PAGE();
+    // twice the whole area: CmaFree can under-count for a moment (pages freed to per-CPU lists are
+    // not counted as free; the guard allows a sixteenth of CmaTotal for that), so only a size beyond
+    // CmaTotal is sure to be refused by the kernel too
+    const size = 2 * cmaTotal;
     const e = throwsErrno(() => h.allocate(size), 'ENOMEM', { syscall: 'ioctl(DMA_HEAP_IOCTL_ALLOC)', path: cma.path });
     assert.match((e as { hint?: string }).hint ?? '', /more than the CMA area has free \(CmaFree \d+ bytes/);
     const k = throwsErrno(() => h.allocate(size, { allowOvercommit: true }), 'ENOMEM', { syscall: 'ioctl(DMA_HEAP_IOCTL_ALLOC)' });
