@@ -1,0 +1,18 @@
+#!/bin/bash
+# Guest side of the 9p experiment (run it in the VM while test/tools/churn.sh changes the host's
+# /tmp): for SECONDS, keep listing the host's /tmp through the guest's overlay, stat and read every
+# file found there (files that the host creates, rewrites and deletes meanwhile), and start node
+# from the shared root, printing one line per round so that the runner's watchdog sees progress.
+#   npm run vm -- --idle-timeout 60 -- bash test/tools/9p-stress.sh 180
+set -u
+END=$(( $(date +%s) + ${1:-180} ))
+round=0 seen=0 gone=0
+while [ "$(date +%s)" -lt "$END" ]; do
+	round=$((round + 1))
+	while IFS= read -r -d '' f; do
+		seen=$((seen + 1))
+		cat -- "$f" > /dev/null 2>&1 || gone=$((gone + 1))
+	done < <(find /tmp -maxdepth 4 -path '/tmp/.vm-run' -prune -o -type f -print0 2> /dev/null)
+	node -e 'require("fs").readdirSync("/tmp")' || echo "9p-stress: node failed in round $round"
+	echo "9p-stress: round $round at $(date +%T): $seen files read so far, $gone vanished before they were read"
+done
