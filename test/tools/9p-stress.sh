@@ -9,10 +9,16 @@ END=$(( $(date +%s) + ${1:-180} ))
 round=0 seen=0 gone=0
 while [ "$(date +%s)" -lt "$END" ]; do
 	round=$((round + 1))
-	while IFS= read -r -d '' f; do
-		seen=$((seen + 1))
-		cat -- "$f" > /dev/null 2>&1 || gone=$((gone + 1))
-	done < <(find /tmp -maxdepth 4 -path '/tmp/.vm-run' -prune -o -type f -print0 2> /dev/null)
+	counts=$(find /tmp -maxdepth 4 -path '/tmp/.vm-run' -prune -o -type f -print0 2> /dev/null |
+		{
+			s=0 g=0
+			while IFS= read -r -d '' f; do
+				s=$((s + 1))
+				cat -- "$f" > /dev/null 2>&1 || g=$((g + 1))
+			done
+			echo "$s $g"
+		})
+	seen=$((seen + ${counts% *})) gone=$((gone + ${counts#* }))
 	node -e 'require("fs").readdirSync("/tmp")' || echo "9p-stress: node failed in round $round"
 	echo "9p-stress: round $round at $(date +%T): $seen files read so far, $gone vanished before they were read"
 done
