@@ -14,7 +14,9 @@ while [ "$(date +%s)" -lt "$END" ]; do
 			s=0 g=0
 			while IFS= read -r -d '' f; do
 				s=$((s + 1))
-				cat -- "$f" > /dev/null 2>&1 || g=$((g + 1))
+				# open and read without a fork (a fork costs ~30 ms under emulation)
+				{ IFS= read -r -n 4096 _ < "$f"; } 2> /dev/null || [ -e "$f" ] || g=$((g + 1))
+				[ $((s % 500)) -ne 0 ] || echo "9p-stress: round $round: $s files" >&2
 			done
 			echo "$s $g"
 		})
