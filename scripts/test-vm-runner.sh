@@ -55,5 +55,15 @@ check "with its kernel stack (in vfork)" grep -q 'watchdog: |.*vfork' "$W/2.err"
 check "sysrq-w reached the report" grep -q 'watchdog: |.*show_state\|watchdog: |.*Show Blocked State\|watchdog: |.*task:vfork-block' "$W/2.err"
 check "the last lines printed were shown" grep -q 'watchdog: > vfork-block: parent' "$W/2.err"
 
+echo "test-vm-runner: 3. a guest that dies before the command starts is booted again"
+set +e
+DMABUF_VM_TEST_FAIL_BOOT=1 bash "$ROOT/scripts/vm.sh" --kernel "$KERNEL" -- bash -c 'echo ran-once' > "$W/3.out" 2> "$W/3.err"
+rc=$?
+set -e
+check "exit status 0 (got $rc)" test "$rc" = 0
+check "the first boot failed on purpose and was reported" grep -q 'FATAL on .*failing this boot on purpose' "$W/3.err"
+check "booted again, saying so" grep -q "booting $KERNEL's kernel .*, try 2 of 3" "$W/3.err"
+check "the command ran exactly once" test "$(grep -c '^ran-once$' "$W/3.out")" = 1
+
 echo "test-vm-runner: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -356,10 +356,11 @@ modparams_cmdline() {
 	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/vm/modparams")
 }
 
-# boot SUITE DMESG_FILE: one boot of the prepared kernel, running the command written by write_run.
-# Sets QRC (qemu's status, 124 if killed by the timeout); the guest's reports are in $RUNDIR/state.
+# boot SUITE DMESG_FILE [EXTRA_CMDLINE]: one boot of the prepared kernel, running the command written
+# by write_run. Sets QRC (qemu's status, 124 if killed by the timeout); the guest's reports are in
+# $RUNDIR/state.
 boot() {
-	local suite=$1 dmesg_file=$2
+	local suite=$1 dmesg_file=$2 extra=${3:-}
 	local accel=${DMABUF_VM_ACCEL:-tcg,thread=multi} cpu=max
 	case $accel in kvm*) cpu=host ;; esac
 	local quiet="quiet loglevel=3"
@@ -372,7 +373,7 @@ boot() {
 		-nodefaults -no-user-config -display none -no-reboot -pidfile "$RUNDIR/qemu.pid" \
 		-serial stdio -serial "unix:$RUNDIR/wd.sock,server=on,wait=off" \
 		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
-		-append "console=ttyS0 $quiet panic=-1 cma=64M mitigations=off$(modparams_cmdline)" \
+		-append "console=ttyS0 $quiet panic=-1 cma=64M mitigations=off$(modparams_cmdline)$extra" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$RUNDIR/share,mount_tag=vmrun,security_model=none,readonly=on,multidevs=remap" \
 		-device virtio-gpu-pci \
@@ -404,7 +405,10 @@ run_suite() {
 		local again=
 		[ "$try" -eq 1 ] || again=", try $try of $BOOT_TRIES"
 		vm_log "booting $suite's kernel $KVER${na:+ (unavailable on this kernel: $na)}$again"
-		boot "$suite" "$dmesg_file"
+		# DMABUF_VM_TEST_FAIL_BOOT=1 (the runner's self-test only): the first boot dies before the command
+		local extra=
+		[ "${DMABUF_VM_TEST_FAIL_BOOT:-}" != 1 ] || [ "$try" -ne 1 ] || extra=" dmabuf_vm.fail_boot"
+		boot "$suite" "$dmesg_file" "$extra"
 		# a guest that died before the command started ran nothing: booting again is safe
 		[ ! -f "$RUNDIR/state/started" ] && [ ! -f "$RUNDIR/state/idle" ] && [ "$QRC" != 124 ] &&
 			[ "$try" -lt "$BOOT_TRIES" ] || break
