@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import { getBackend, heaps, udmabuf, setBackend } from '../src/index';
 import type { Backend } from '../src/index';
 import { forgetMemoryReading, memoryReserve } from '../src/memory';
-import { inVm, isNative, MiB, needsHeap, needsUdmabuf, openFdCount, PAGE, throwsCode, throwsErrno } from './support/index';
+import { inVm, isMock, isNative, MiB, needsHeap, needsUdmabuf, openFdCount, PAGE, throwsCode, throwsErrno } from './support/index';
+import { runChild } from './support/child';
 
 function meminfo(): { total: number; available: number; cmaFree?: number; cmaTotal?: number } {
   const t = getBackend().readTextFile('/proc/meminfo');
@@ -115,5 +116,39 @@ describe('memory guard: more than the machine can back is ENOMEM before the kern
     using h = heaps.open('system');
     throwsCode(() => h.allocate(PAGE(), { allowOvercommit: 1 as unknown as boolean }), 'ERR_INVALID_ARG_TYPE', TypeError);
     throwsCode(() => udmabuf.create(PAGE(), { allowOvercommit: 'yes' as unknown as boolean }), 'ERR_INVALID_ARG_TYPE', TypeError);
+  });
+});
+
+describe('mock: memory per udmabuf create/map/close cycle', function () {
+  // The soak tool saw the mock's RSS grow by about 3 KiB per udmabuf cycle over 20,000 cycles. That
+  // growth is a plateau reached in the first ~10,000 cycles (the allocator and V8 keep the pages of
+  // the freed 4 KiB backing stores), not memory the mock keeps: after GC the JS heap and external
+  // memory stay where they were. This pins the part that would be a leak.
+  it('retains no JS or external memory per cycle (heapUsed + external after GC, 20,000 cycles)', async function () {
+    this.timeout(120_000);
+    if (!isMock()) {
+      this.test!.title += ' (skipped: the mock\'s own memory, checked in the mock pass)';
+      this.skip();
+    }
+    const script = `
+      const d = require(${JSON.stringify(require.resolve('../src/index'))});
+      const tick = () => new Promise((r) => setImmediate(r));
+      const settle = async () => { for (let i = 0; i < 3; i++) { global.gc(); await tick(); } };
+      const run = async (n) => { for (let i = 0; i < n; i++) {
+        const b = d.udmabuf.create(4096); b.map('readwrite'); b.access('write', (x) => { x[0] = 1; }); b.close();
+        if (i % 100 === 99) await tick(); } };
+      (async () => {
+        await run(2000); await settle();
+        const m0 = process.memoryUsage();
+        await run(20000); await settle();
+        const m1 = process.memoryUsage();
+        console.log(JSON.stringify({ heap: m1.heapUsed - m0.heapUsed, external: m1.external - m0.external }));
+      })();`;
+    const r = await runChild(process.execPath, ['--expose-gc', '-e', script],
+      { env: { ...process.env, DMABUF_BACKEND: 'mock' }, timeout: 100_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const grew = JSON.parse(r.stdout.trim()) as { heap: number; external: number };
+    assert.ok(grew.heap < 256 * 1024, `JS heap grew ${grew.heap} bytes over 20,000 cycles`);
+    assert.ok(grew.external < 64 * 1024, `external memory grew ${grew.external} bytes over 20,000 cycles`);
   });
 });
