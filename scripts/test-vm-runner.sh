@@ -29,6 +29,10 @@ check() {  # description, then a command that succeeds when the check holds
 	fi
 }
 
+# the first run on a machine downloads and builds the kernel: do that first, with its progress shown
+echo "test-vm-runner: 0. preparing the $KERNEL kernel (once per machine and recipe)"
+bash "$ROOT/scripts/vm.sh" --kernel "$KERNEL" -- true
+
 echo "test-vm-runner: 1. a command's status and output come through ($KERNEL)"
 set +e
 bash "$ROOT/scripts/vm.sh" --kernel "$KERNEL" -- bash -c 'echo "out: $1"; exit 7' _ 'a b$c' > "$W/1.out" 2> "$W/1.err"
