@@ -67,9 +67,12 @@ describe('test support: runChild', function () {
       this.test!.title += ' (skipped: /proc is Linux\'s)';
       this.skip();
     }
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000); console.log("ready")'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      // a running task shows no kernel stack: wait until the child has started and sleeps
+      await new Promise((r) => child.stdout!.once('data', r));
+      const state = () => /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+      for (let i = 0; i < 100 && state() !== 'S'; i++) await new Promise((r) => setTimeout(r, 100));
       const text = describeStuck(child.pid!);
       assert.match(text, new RegExp(`^pid ${child.pid}: Name:\\s+node, State:\\s+[SR]`));
       assert.match(text, new RegExp(`thread ${child.pid}: State: [SR] \\((sleeping|running)\\), wchan `));
