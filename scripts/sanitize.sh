@@ -43,6 +43,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 cp -a "$ROOT/package.json" "$ROOT/binding.gyp" "$ROOT/native" "$ROOT/dist" "$ROOT/bin" "$ROOT/scripts" "$OUT/"
 [ -f "$ROOT/.mocharc.json" ] && cp "$ROOT/.mocharc.json" "$OUT/"
+# sources the tests build or read at run time (test/fixtures/*.c)
+mkdir -p "$OUT/test"
+cp -a "$ROOT/test/fixtures" "$OUT/test/"
 ln -s "$ROOT/node_modules" "$OUT/node_modules"
 # native.ts loads build/Release first, then build/Debug: this tree has only the Debug (sanitized) one.
 # Use the node headers the normal build used (offline machines have no node-gyp download).
