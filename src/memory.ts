@@ -8,7 +8,7 @@
  * is compared with /proc/meminfo first, and refused with ENOMEM (the syscall and path it would have
  * made, and a hint with the figures) when it is larger than
  * - for system memory (the system heap, udmabuf's memfd): MemAvailable less a reserve
- *   (MEMORY_RESERVE: an eighth of MemTotal, at most 256 MiB) that keeps the rest of the machine alive;
+ *   (memoryReserve(): an eighth of MemTotal, at most 256 MiB) that keeps the rest of the machine alive;
  * - for a CMA heap: CmaFree, plus a sixteenth of CmaTotal (CmaFree under-counts for a moment after
  *   frees: pages on the per-CPU free lists are not counted; a CMA request that fails does not wake
  *   the OOM killer, so near the limit the kernel decides).
