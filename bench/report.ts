@@ -9,7 +9,7 @@ export interface SectionInfo {
   title: string;
   /** What the ratio is. */
   ratio: string;
-  /** Target for the ratio, if the issue sets one. */
+  /** The project's target for the ratio, if it sets one. */
   target?: { value: number; better: 'lower' | 'higher'; text: string };
   /** Plot the ratio on a log scale. */
   log?: boolean;

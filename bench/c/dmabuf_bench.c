@@ -58,7 +58,7 @@
 #define MFD_ALLOW_SEALING 0x0002U
 #endif
 
-/* DRM uAPI (not installed on this machine): declared as in notes/uapi.md §3.5. */
+/* DRM uAPI (not installed on this machine): the kernel's names and layouts, as native/drm.cc declares and checks them. */
 struct drm_mode_create_dumb {
 	uint32_t height, width, bpp, flags; /* in */
 	uint32_t handle, pitch;             /* out */
