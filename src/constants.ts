@@ -1,7 +1,8 @@
 /**
  * Kernel uAPI constants, under their kernel names (include/uapi/linux/{udmabuf,dma-heap,dma-buf,
- * sync_file,memfd,fcntl}.h and include/uapi/drm/{drm,drm_mode,vgem_drm}.h). Values are the x86-64 /
- * asm-generic ones; ioctl numbers live in native/ (the backend never takes a raw ioctl number).
+ * sync_file,memfd,fcntl}.h and include/uapi/drm/{drm,drm_mode,drm_fourcc,vgem_drm}.h), each defined
+ * once: the API layer and the mock both import them from here. Values are the x86-64 / asm-generic
+ * ones; ioctl numbers live in native/ (the backend never takes a raw ioctl number).
  */
 
 // fcntl.h
@@ -71,6 +72,34 @@ export const DRM_PRIME_CAP_EXPORT = 0x2;
 export const DRM_CAP_SYNCOBJ = 0x13;
 export const DRM_CLIENT_CAP_UNIVERSAL_PLANES = 2;
 export const DRM_CLIENT_CAP_ATOMIC = 3;
+
+export const DRM_EVENT_VBLANK = 0x01;
+export const DRM_EVENT_FLIP_COMPLETE = 0x02;
+export const DRM_EVENT_CRTC_SEQUENCE = 0x03;
+
+// drm_mode.h
+export const DRM_MODE_PAGE_FLIP_EVENT = 0x01;
+export const DRM_MODE_PAGE_FLIP_ASYNC = 0x02;
+export const DRM_MODE_PAGE_FLIP_TARGET_ABSOLUTE = 0x4;
+export const DRM_MODE_PAGE_FLIP_TARGET_RELATIVE = 0x8;
+export const DRM_MODE_PAGE_FLIP_FLAGS = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_PAGE_FLIP_ASYNC |
+  DRM_MODE_PAGE_FLIP_TARGET_ABSOLUTE | DRM_MODE_PAGE_FLIP_TARGET_RELATIVE;
+export const DRM_MODE_TYPE_PREFERRED = 1 << 3;
+export const DRM_MODE_TYPE_DRIVER = 1 << 6;
+export const DRM_MODE_CONNECTED = 1;
+export const DRM_MODE_DISCONNECTED = 2;
+export const DRM_MODE_UNKNOWNCONNECTION = 3;
+export const DRM_MODE_CONNECTOR_VIRTUAL = 15;
+export const DRM_MODE_FB_INTERLACED = 1 << 0;
+export const DRM_MODE_FB_MODIFIERS = 1 << 1;
+
+// drm_fourcc.h
+/** 'XR24': 32-bit pixels, little-endian B, G, R, X. */
+export const DRM_FORMAT_XRGB8888 = 0x34325258;
+/** 'AR24': 32-bit pixels, little-endian B, G, R, A. */
+export const DRM_FORMAT_ARGB8888 = 0x34325241;
+/** 'RG16': 16-bit pixels, little-endian R5 G6 B5. */
+export const DRM_FORMAT_RGB565 = 0x36314752;
 
 // vgem_drm.h
 export const VGEM_FENCE_WRITE = 0x1;

@@ -3,69 +3,26 @@
  *
  * One errno table serves both backends: the native addon builds every kernel error through
  * `systemError()` (registered with the addon at load time), and the mock calls it directly, so the two
- * cannot disagree on names or messages.
+ * cannot disagree on names or messages. The table itself is src/errno.ts.
  */
-
-/** errno → [kernel name, description]. Linux x86-64/asm-generic numbers. */
-const ERRNO: Readonly<Record<number, readonly [string, string]>> = {
-  1: ['EPERM', 'operation not permitted'],
-  2: ['ENOENT', 'no such file or directory'],
-  3: ['ESRCH', 'no such process'],
-  4: ['EINTR', 'interrupted system call'],
-  5: ['EIO', 'i/o error'],
-  6: ['ENXIO', 'no such device or address'],
-  7: ['E2BIG', 'argument list too long'],
-  9: ['EBADF', 'bad file descriptor'],
-  11: ['EAGAIN', 'resource temporarily unavailable'],
-  12: ['ENOMEM', 'not enough memory'],
-  13: ['EACCES', 'permission denied'],
-  14: ['EFAULT', 'bad address in system call argument'],
-  16: ['EBUSY', 'resource busy or locked'],
-  17: ['EEXIST', 'file already exists'],
-  19: ['ENODEV', 'no such device'],
-  20: ['ENOTDIR', 'not a directory'],
-  21: ['EISDIR', 'illegal operation on a directory'],
-  22: ['EINVAL', 'invalid argument'],
-  23: ['ENFILE', 'file table overflow'],
-  24: ['EMFILE', 'too many open files'],
-  25: ['ENOTTY', 'inappropriate ioctl for device'],
-  27: ['EFBIG', 'file too large'],
-  28: ['ENOSPC', 'no space left on device'],
-  29: ['ESPIPE', 'invalid seek'],
-  30: ['EROFS', 'read-only file system'],
-  32: ['EPIPE', 'broken pipe'],
-  34: ['ERANGE', 'result too large'],
-  36: ['ENAMETOOLONG', 'name too long'],
-  38: ['ENOSYS', 'function not implemented'],
-  61: ['ENODATA', 'no data available'],
-  62: ['ETIME', 'timer expired'],
-  75: ['EOVERFLOW', 'value too large for defined data type'],
-  77: ['EBADFD', 'file descriptor in bad state'],
-  88: ['ENOTSOCK', 'socket operation on non-socket'],
-  95: ['EOPNOTSUPP', 'operation not supported on socket'],
-  104: ['ECONNRESET', 'connection reset by peer'],
-  107: ['ENOTCONN', 'socket is not connected'],
-  110: ['ETIMEDOUT', 'connection timed out'],
-  111: ['ECONNREFUSED', 'connection refused'],
-  125: ['ECANCELED', 'operation canceled'],
-};
-
-const BY_NAME: Readonly<Record<string, number>> = Object.fromEntries(
-  Object.entries(ERRNO).map(([n, [name]]) => [name, Number(n)]),
-);
+import { ERRNO, errnoNameOf, isErrnoName, type ErrnoName } from './errno';
 
 /** The kernel's name for an errno value ('EBADFD' for 77, which Node cannot name). */
 export function errnoName(errno: number): string {
   validateInt(errno, 'errno', 0, 0x7fffffff);
-  return ERRNO[errno]?.[0] ?? `E${errno}`;
+  return errnoNameOf(errno) ?? `E${errno}`;
 }
 
 /** The errno value for a kernel name, e.g. errnoValue('EINVAL') === 22. */
 export function errnoValue(code: string): number {
   validateString(code, 'code');
-  const v = Object.hasOwn(BY_NAME, code) ? BY_NAME[code] : undefined;
-  if (v === undefined) throw invalidArgValue('code', code, 'is not a known errno name');
-  return v;
+  if (!isErrnoName(code)) throw invalidArgValue('code', code, 'is not a known errno name');
+  return ERRNO[code][0];
+}
+
+function describeErrno(errno: number): string {
+  const name = errnoNameOf(errno);
+  return name === undefined ? `unknown error ${errno}` : ERRNO[name][1];
 }
 
 export interface DmabufSystemError extends Error {
@@ -84,13 +41,14 @@ export interface DmabufSystemError extends Error {
 /**
  * A Node-style system error: `EINVAL: invalid argument, ioctl(UDMABUF_CREATE) '/dev/udmabuf'`.
  */
-export function systemError(errno: number, syscall: string, path?: string, hint?: string): DmabufSystemError {
+export function systemError(errno: number | ErrnoName, syscall: string, path?: string, hint?: string): DmabufSystemError {
+  if (typeof errno === 'string') errno = errnoValue(errno);
   validateInt(errno, 'errno', 0, 0x7fffffff);
   validateString(syscall, 'syscall');
   if (path !== undefined) validateString(path, 'path');
   if (hint !== undefined) validateString(hint, 'hint');
   const code = errnoName(errno);
-  const desc = ERRNO[errno]?.[1] ?? `unknown error ${errno}`;
+  const desc = describeErrno(errno);
   let message = `${code}: ${desc}, ${syscall}`;
   if (path !== undefined) message += ` '${path}'`;
   if (hint !== undefined) message += ` (${hint})`;
@@ -117,7 +75,7 @@ export function withPath<E>(e: E, path: string | undefined, hint?: string): E {
   if (!isSystemError(e)) return e;
   if (path !== undefined && e.path === undefined) e.path = path;
   if (hint !== undefined && e.hint === undefined) e.hint = hint;
-  const desc = ERRNO[e.errno]?.[1] ?? `unknown error ${e.errno}`;
+  const desc = describeErrno(e.errno);
   let message = `${e.code}: ${desc}, ${e.syscall}`;
   if (e.path !== undefined) message += ` '${e.path}'`;
   if (e.hint !== undefined) message += ` (${e.hint})`;
@@ -140,15 +98,50 @@ export interface CodedError extends Error {
   code: string;
 }
 
+/**
+ * The codes of errors the library makes up (no syscall failed): one list, documented in the README.
+ * - ERR_DMABUF_CLOSED: a method of a closed buffer, device, heap, sync file, mapping or exporter.
+ * - ERR_DMABUF_UNSUPPORTED: this backend or kernel cannot do it.
+ * - ERR_DMABUF_NO_NATIVE: the native addon was asked for and did not load.
+ * - ERR_DMABUF_STALE_FD: an fd the library owns was closed outside it (and maybe reused by another file).
+ * - ERR_DMABUF_TIMEOUT: a wait the caller bounded with `timeout` ran out.
+ * - ERR_DMABUF_NO_DEVICE: no device (or CRTC, or connector with modes) fits the request.
+ * - ERR_DMABUF_NOT_FOUND: a thing asked for by name or id is not there.
+ * - ERR_DMABUF_BUSY: the object is in a state that forbids the operation until something is released.
+ * - ERR_DMABUF_CONSTRAINTS: no provider satisfies every attachment of an Exporter.
+ */
+export type DmabufErrorCode =
+  | 'ERR_DMABUF_CLOSED' | 'ERR_DMABUF_UNSUPPORTED' | 'ERR_DMABUF_NO_NATIVE' | 'ERR_DMABUF_STALE_FD'
+  | 'ERR_DMABUF_TIMEOUT' | 'ERR_DMABUF_NO_DEVICE' | 'ERR_DMABUF_NOT_FOUND' | 'ERR_DMABUF_BUSY'
+  | 'ERR_DMABUF_CONSTRAINTS';
+
+export interface DmabufError extends CodedError {
+  code: DmabufErrorCode;
+  /** The file involved, where there is one. */
+  path?: string;
+}
+
 function coded<E extends Error>(err: E, code: string): E & CodedError {
   const e = err as E & CodedError;
   e.code = code;
   return e;
 }
 
+/**
+ * An error the library makes up: `code` from DmabufErrorCode, the message, and extra properties
+ * (`path`, `cause`, ...). It has no `errno` or `syscall`: no system call failed.
+ */
+export function dmabufError<X extends object = object>(code: DmabufErrorCode, message: string, extra?: X): DmabufError & X {
+  const { cause, ...rest } = (extra ?? {}) as { cause?: unknown };
+  const e = (cause === undefined ? new Error(message) : new Error(message, { cause })) as DmabufError & X;
+  e.code = code;
+  Object.assign(e, rest);
+  return e;
+}
+
 /** Use of a closed DmaBuf, device, sync file, mapping or exporter. */
-export function closedError(what: string): CodedError {
-  return coded(new Error(`${what} is closed`), 'ERR_DMABUF_CLOSED');
+export function closedError(what: string): DmabufError {
+  return dmabufError('ERR_DMABUF_CLOSED', `${what} is closed`);
 }
 
 /** An operation the object's state does not allow (e.g. a writable view of a read-only buffer). */
@@ -157,8 +150,8 @@ export function stateError(message: string): CodedError {
 }
 
 /** A feature this backend or kernel does not offer. */
-export function unsupportedError(message: string): CodedError {
-  return coded(new Error(message), 'ERR_DMABUF_UNSUPPORTED');
+export function unsupportedError(message: string): DmabufError {
+  return dmabufError('ERR_DMABUF_UNSUPPORTED', message);
 }
 
 function describe(value: unknown): string {

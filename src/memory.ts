@@ -18,7 +18,7 @@
  * too. `{ allowOvercommit: true }` skips it for a caller who knows better.
  */
 import type { Backend } from './backend/types';
-import { errnoValue, systemError } from './errors';
+import { systemError } from './errors';
 
 export type MemoryPool = 'system' | 'cma';
 
@@ -74,14 +74,14 @@ export function admitAllocation(backend: Backend, bytes: number, pool: MemoryPoo
   if (r === null) return;
   if (pool === 'cma' && r.cmaFree !== undefined && bytes > r.cmaFree + (r.cmaTotal ?? 0) / 16) {
     readings.delete(backend);
-    throw systemError(errnoValue('ENOMEM'), syscall, path,
+    throw systemError('ENOMEM', syscall, path,
       `refused before asking the kernel: ${bytes} bytes is more than the CMA area has free ` +
       `(CmaFree ${r.cmaFree} bytes in /proc/meminfo); pass { allowOvercommit: true } to ask the kernel anyway`);
   }
   const reserve = memoryReserve(r.total);
   if (bytes > r.available - reserve) {
     readings.delete(backend);
-    throw systemError(errnoValue('ENOMEM'), syscall, path,
+    throw systemError('ENOMEM', syscall, path,
       `refused before asking the kernel: ${bytes} bytes is more than this machine can back ` +
       `(MemAvailable ${r.available} bytes in /proc/meminfo, less a reserve of ${reserve} bytes); ` +
       'pass { allowOvercommit: true } to ask the kernel anyway');

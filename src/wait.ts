@@ -39,9 +39,9 @@ export async function waitReadable(backend: Backend, fd: Fd | (() => Fd), events
     const slice = Math.max(0, Math.min(SLICE_MS, remaining));
     const revents = await backend.pollAsync(getFd(), events, slice);
     o.signal?.throwIfAborted();
-    if (revents & POLLNVAL) throw systemError(9, 'poll');
+    if (revents & POLLNVAL) throw systemError('EBADF', 'poll');
     if ((revents & events) !== 0) return true;
-    if (revents & POLLERR) throw systemError(5, 'poll');
+    if (revents & POLLERR) throw systemError('EIO', 'poll');
     if (Date.now() >= deadline) return false;
   }
 }

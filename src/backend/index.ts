@@ -5,7 +5,7 @@
 import type { Backend } from './types';
 import { loadNative } from './native';
 import { createMockBackend } from './mock';
-import { invalidArgValue } from '../errors';
+import { dmabufError, invalidArgValue } from '../errors';
 
 export type { Backend } from './types';
 
@@ -33,8 +33,8 @@ function choose(): BackendChoice {
   }
   const err = loaded.error ?? new Error('native addon did not load');
   if (forced === 'native') {
-    throw Object.assign(new Error(`DMABUF_BACKEND=native but the native addon did not load: ${err.message}`),
-      { code: 'ERR_DMABUF_NO_NATIVE', cause: err });
+    throw dmabufError('ERR_DMABUF_NO_NATIVE', `DMABUF_BACKEND=native but the native addon did not load: ${err.message}`,
+      { cause: err });
   }
   return {
     backend: createMockBackend(),

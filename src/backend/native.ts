@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { systemError } from '../errors';
+import { dmabufError, systemError } from '../errors';
 import type { Backend, Fd } from './types';
 import type { RawAddon } from './addon';
 
@@ -75,9 +75,8 @@ function wrap(addon: RawAddon): NativeBackend {
 function load(): NativeLoadResult {
   const tried: string[] = [];
   if (process.platform !== 'linux') {
-    const error = Object.assign(
-      new Error(`the native dmabuf addon is Linux-only (this is ${process.platform}); use the mock backend`),
-      { code: 'ERR_DMABUF_UNSUPPORTED' });
+    const error = dmabufError('ERR_DMABUF_UNSUPPORTED',
+      `the native dmabuf addon is Linux-only (this is ${process.platform}); use the mock backend`);
     return { error, tried };
   }
   const root = packageRoot();
@@ -98,11 +97,10 @@ function load(): NativeLoadResult {
       failures.push(`${file}: ${(e as Error).message}`);
     }
   }
-  const error = Object.assign(
-    new Error(`could not load the native dmabuf addon (tried ${failures.join('; ')}). ` +
+  const error = dmabufError('ERR_DMABUF_NO_NATIVE',
+    `could not load the native dmabuf addon (tried ${failures.join('; ')}). ` +
       'Build it with `npm run build:native` (needs python3, make and g++), or use the mock backend ' +
-      '(DMABUF_BACKEND=mock).'),
-    { code: 'ERR_DMABUF_NO_NATIVE' });
+      '(DMABUF_BACKEND=mock).');
   return { error, tried };
 }
 
