@@ -7,22 +7,19 @@
  * display server holds it (the kernel answers EACCES otherwise).
  */
 import type { Backend, DrmEvent, KmsConnector, KmsModeInfo } from './backend/types';
-import { POLLIN } from './constants';
+import {
+  DRM_EVENT_FLIP_COMPLETE, DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, DRM_MODE_CONNECTED, DRM_MODE_PAGE_FLIP_EVENT,
+  DRM_MODE_TYPE_PREFERRED, POLLIN,
+} from './constants';
 import type { DmaBuf } from './dmabuf';
 import { Device, DumbBuffer } from './drm';
+import { quietly } from './lifecycle';
 import {
-  closedError, invalidArgType, invalidArgValue, stateError, systemError, validateInt, validateObject, withPath,
+  closedError, dmabufError, invalidArgType, invalidArgValue, stateError, validateInt, validateObject, withPath,
 } from './errors';
 import { waitReadable } from './wait';
 
-/** DRM_FORMAT_XRGB8888 ('XR24'): 32-bit pixels, little-endian B, G, R, X. */
-export const DRM_FORMAT_XRGB8888 = 0x34325258;
-/** DRM_FORMAT_ARGB8888 ('AR24') */
-export const DRM_FORMAT_ARGB8888 = 0x34325241;
-export const DRM_MODE_PAGE_FLIP_EVENT = 0x01;
-export const DRM_EVENT_FLIP_COMPLETE = 0x02;
-export const DRM_MODE_TYPE_PREFERRED = 1 << 3;
-export const DRM_MODE_CONNECTED = 1;
+export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888 };
 
 const FORMATS = { XRGB8888: DRM_FORMAT_XRGB8888, ARGB8888: DRM_FORMAT_ARGB8888 } as const;
 export type PixelFormat = keyof typeof FORMATS;
@@ -172,7 +169,8 @@ class EventPump {
         for (const [u, w] of this.#waiters) {
           if (now < w.deadline) continue;
           this.#waiters.delete(u);
-          w.reject(systemError(110, 'poll', this.#device.path, `no flip-complete event within ${w.timeoutMs} ms`));
+          w.reject(dmabufError('ERR_DMABUF_TIMEOUT', `no flip-complete event within ${w.timeoutMs} ms`,
+            { path: this.#device.path, timeout: w.timeoutMs }));
         }
       }
     } catch (e) {
@@ -278,18 +276,19 @@ export class Display implements Disposable {
       if (connector === undefined) {
         const seen = all.map((c) => `${c.name} ${c.connected ? 'connected' : 'disconnected'}`).join(', ') || 'none';
         if (typeof o.connector === 'string') {
-          throw systemError(2, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)', device.path, `no connector named ${o.connector} (connectors: ${seen})`);
+          throw dmabufError('ERR_DMABUF_NOT_FOUND', `${device.path} has no connector named ${o.connector} (connectors: ${seen})`,
+            { path: device.path });
         }
-        throw systemError(19, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)', device.path,
-          `no connected connector with modes on ${device.driver} (connectors: ${seen})`);
+        throw dmabufError('ERR_DMABUF_NO_DEVICE',
+          `no connected connector with modes on ${device.path} (${device.driver}; connectors: ${seen})`, { path: device.path });
       }
     }
     if (connector.modes.length === 0) {
-      throw systemError(19, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)', device.path, `connector ${connector.name} has no modes`);
+      throw dmabufError('ERR_DMABUF_NO_DEVICE', `connector ${connector.name} of ${device.path} has no modes`, { path: device.path });
     }
     const mode = pickMode(connector, o.mode);
     const crtcId = o.crtc ?? res.crtcs[0];
-    if (crtcId === undefined) throw systemError(19, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)', device.path, `${device.driver} has no CRTC`);
+    if (crtcId === undefined) throw dmabufError('ERR_DMABUF_NO_DEVICE', `${device.path} (${device.driver}) has no CRTC`, { path: device.path });
     if (!res.crtcs.includes(crtcId)) {
       throw invalidArgValue('options.crtc', crtcId, `is not a CRTC of ${device.path} (${res.crtcs.join(', ')})`);
     }
@@ -417,11 +416,7 @@ export class Display implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
-    }
+    quietly(() => this.close());
   }
 }
 
@@ -494,10 +489,6 @@ export class Framebuffer implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    try {
-      this.release();
-    } catch {
-      /* dispose never throws */
-    }
+    quietly(() => this.release());
   }
 }

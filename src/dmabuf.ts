@@ -9,10 +9,10 @@ import {
   MAP_SHARED, O_ACCMODE, O_RDONLY, POLLIN, POLLOUT, PROT_READ, PROT_WRITE, SEEK_END,
 } from './constants';
 import {
-  closedError, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInt,
+  dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInt,
   validateObject, validateOneOf, validateString, withPath,
 } from './errors';
-import { identify, sameFile, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
+import { OwnedFd, quietly, type FdIdentity } from './lifecycle';
 import { SyncFile } from './syncfile';
 import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
 
@@ -134,11 +134,7 @@ export class Mapping implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    try {
-      this.unmap();
-    } catch {
-      /* dispose never throws */
-    }
+    quietly(() => this.unmap());
   }
 }
 
@@ -151,12 +147,8 @@ interface DmaBufState {
   readOnly?: boolean;
 }
 
-export class DmaBuf implements Disposable {
-  #fd: Fd;
-  #closed = false;
-  readonly #backend: Backend;
+export class DmaBuf extends OwnedFd {
   readonly #size: number;
-  readonly #id: FdIdentity;
   readonly #path: string | undefined;
   readonly #readOnly: boolean;
   readonly #mappings = new Set<Mapping>();
@@ -166,19 +158,16 @@ export class DmaBuf implements Disposable {
 
   /** @internal Takes ownership of fd, which must be a dma-buf. Use the allocators or DmaBuf.fromFd(). */
   constructor(fd: Fd, backend: Backend = getBackend(), state: DmaBufState = {}) {
-    this.#fd = fd;
-    this.#backend = backend;
+    // with the identity, so the finalizer never closes a number reused by another file
+    super(backend, fd, 'DmaBuf', state.id);
     this.#path = state.path;
     try {
-      this.#id = state.id ?? identify(backend, fd);
       this.#size = state.size ?? backend.lseek(fd, 0, SEEK_END);
       this.#readOnly = state.readOnly ?? (backend.getFlags(fd) & O_ACCMODE) === O_RDONLY;
     } catch (e) {
-      backend.close(fd);
+      this.close();
       throw e;
     }
-    // with the identity, so the finalizer never closes a number reused by another file
-    trackOwned(this, backend, fd, 'DmaBuf', this.#id);
   }
 
   /**
@@ -203,22 +192,12 @@ export class DmaBuf implements Disposable {
     return new DmaBuf(own, backend);
   }
 
-  /** The fd number (owned by this object; do not close it yourself). */
-  get fd(): Fd {
-    this.#check();
-    return this.#fd;
-  }
-
   get size(): number {
     return this.#size;
   }
 
   get inode(): bigint {
-    return this.#id.ino;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
+    return this.identity.ino;
   }
 
   /** The dma-buf was opened read-only (e.g. a PRIME export without DRM_RDWR). */
@@ -226,45 +205,28 @@ export class DmaBuf implements Disposable {
     return this.#readOnly;
   }
 
-  /** @internal the backend this buffer lives in */
-  get backend(): Backend {
-    return this.#backend;
-  }
-
   /** Where the buffer came from (an allocator's device path), if known. */
   get path(): string | undefined {
     return this.#path;
   }
 
-  #check(): void {
-    if (this.#closed) throw closedError('DmaBuf');
+  protected override onStale(): void {
+    // Mappings stay valid memory after the fd is gone; unmap them so no view outlives the object.
+    this.#unmapAll();
+    this.#open.clear();
   }
 
-  /** The fd, after checking that the number still refers to this dma-buf (inode check). */
-  #verifiedFd(): Fd {
-    this.#check();
-    let ino: bigint | undefined;
-    let dev: bigint | undefined;
-    try {
-      ({ ino, dev } = this.#backend.fstat(this.#fd));
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EBADF') throw e;
-    }
-    if (ino !== this.#id.ino || dev !== this.#id.dev) {
-      // Closed behind our back (and maybe reused by another file): never touch it again.
-      this.#closed = true;
-      untrackOwned(this);
-      this.#forgetMappings();
-      throw systemError(9, 'fstat', undefined,
-        `fd ${this.#fd} no longer refers to this dma-buf: it was closed outside the library${ino === undefined ? '' : ' and reused by another file'}`);
-    }
-    return this.#fd;
+  /** End open CPU accesses (when the fd is still ours), unmap every mapping (views detach). */
+  protected override onClose(ours: boolean): void {
+    if (ours) this.#endAllAccess();
+    this.#open.clear();
+    this.#unmapAll();
   }
 
   /** Size, exporter, name, reference count and flags, from /proc/self/fdinfo. */
   info(): DmaBufInfo {
-    const fd = this.#verifiedFd();
-    const f = parseFdinfo(this.#backend.readTextFile(`/proc/self/fdinfo/${fd}`));
+    const fd = this.verifiedFd();
+    const f = parseFdinfo(this.backend.readTextFile(`/proc/self/fdinfo/${fd}`));
     const flags = parseInt(f.get('flags') ?? '0', 8);
     return {
       size: Number(f.get('size') ?? this.#size),
@@ -272,7 +234,7 @@ export class DmaBuf implements Disposable {
       name: f.has('name') ? f.get('name') ?? '' : null,
       count: Number(f.get('count') ?? 0),
       flags,
-      inode: this.#id.ino,
+      inode: this.identity.ino,
       readOnly: (flags & O_ACCMODE) === O_RDONLY,
     };
   }
@@ -288,7 +250,7 @@ export class DmaBuf implements Disposable {
     if (name.includes('\0')) throw invalidArgValue('name', name, 'must not contain NUL bytes');
     const bytes = Buffer.byteLength(name, 'utf8');
     if (bytes > DMA_BUF_NAME_LEN - 1) throw outOfRange('name', `at most ${DMA_BUF_NAME_LEN - 1} bytes of UTF-8`, `${bytes} bytes`);
-    this.#backend.dmabufSetName(this.#verifiedFd(), name);
+    this.backend.dmabufSetName(this.verifiedFd(), name);
   }
 
   /**
@@ -299,13 +261,13 @@ export class DmaBuf implements Disposable {
   map(access: Access = 'readwrite', options: MapOptions = {}): Mapping {
     validateOneOf(access, 'access', ACCESS_MODES);
     const o = validateObject<MapOptions>(options, 'options', true) ?? {};
-    const page = this.#backend.pageSize;
+    const page = this.backend.pageSize;
     const offset = o.offset === undefined ? 0 : validateInt(o.offset, 'options.offset', 0, this.#size);
     if (offset % page !== 0) throw outOfRange('options.offset', `a multiple of the page size (${page})`, offset);
     const maxLen = this.#size - offset;
     const length = o.length === undefined ? maxLen : validateInt(o.length, 'options.length', 1, maxLen);
     if (length === 0) throw outOfRange('options.offset', `less than the buffer size (${this.#size})`, offset);
-    const fd = this.#verifiedFd();
+    const fd = this.verifiedFd();
     const mode = access === 'read' ? 'read' : 'readwrite';
     const prot = mode === 'read' ? PROT_READ : PROT_READ | PROT_WRITE;
     let handle: MapHandle;
@@ -314,12 +276,12 @@ export class DmaBuf implements Disposable {
       // (vgem, vkms, ...) ignore the mmap offset of a dma-buf (drm_gem_shmem_fault computes the page
       // from the address, not vm_pgoff), so a window mapped at an offset would silently show the
       // buffer's first pages; and the mock can alias only whole buffers. It costs address space only.
-      handle = this.#backend.mmap(fd, this.#size, prot, MAP_SHARED, 0);
+      handle = this.backend.mmap(fd, this.#size, prot, MAP_SHARED, 0);
     } catch (e) {
       throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
         ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
     }
-    const m = new Mapping(this.#backend, handle, mode, offset, (x) => this.#mappings.delete(x), length);
+    const m = new Mapping(this.backend, handle, mode, offset, (x) => this.#mappings.delete(x), length);
     this.#mappings.add(m);
     return m;
   }
@@ -333,7 +295,7 @@ export class DmaBuf implements Disposable {
   /** DMA_BUF_IOCTL_SYNC START: begin CPU access. May block while fences are pending (see beginAccessAsync). */
   beginAccess(access: Access): void {
     validateOneOf(access, 'access', ACCESS_MODES);
-    this.#check();
+    this.checkOpen();
     this.#syncChecked(DMA_BUF_SYNC_START | SYNC_FLAG[access]);
     this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
   }
@@ -346,9 +308,9 @@ export class DmaBuf implements Disposable {
    */
   #syncChecked(flags: number): void {
     try {
-      this.#backend.dmabufSync(this.#fd, flags);
+      this.backend.dmabufSync(this.rawFd, flags);
     } catch (e) {
-      this.#verifiedFd();
+      this.verifiedFd();
       throw e;
     }
   }
@@ -356,7 +318,7 @@ export class DmaBuf implements Disposable {
   /** DMA_BUF_IOCTL_SYNC END: end CPU access begun with the same mode. */
   endAccess(access: Access): void {
     validateOneOf(access, 'access', ACCESS_MODES);
-    this.#check();
+    this.checkOpen();
     const n = this.#open.get(access) ?? 0;
     if (n === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
     if (n === 1) this.#open.delete(access);
@@ -367,15 +329,15 @@ export class DmaBuf implements Disposable {
   /**
    * Begin CPU access without blocking the event loop: waits for the buffer's fences off the JS thread
    * (in slices, so it can time out or be aborted), then issues SYNC START on the thread pool.
-   * Rejects with ETIMEDOUT when `timeout` ms pass first.
+   * Rejects with ERR_DMABUF_TIMEOUT when `timeout` ms pass first.
    */
   async beginAccessAsync(access: Access, options: WaitOptions = {}): Promise<void> {
     validateOneOf(access, 'access', ACCESS_MODES);
     const o = validateWaitOptions(options);
-    this.#check();
-    const ready = await waitReadable(this.#backend, () => this.#verifiedFd(), access === 'read' ? POLLIN : POLLOUT, o);
-    if (!ready) throw withPath(systemError(110, 'poll'), this.#path, `the buffer's fences did not signal within ${o.timeout} ms`);
-    await this.#backend.dmabufSyncAsync(this.#verifiedFd(), DMA_BUF_SYNC_START | SYNC_FLAG[access]);
+    this.checkOpen();
+    const ready = await waitReadable(this.backend, () => this.verifiedFd(), access === 'read' ? POLLIN : POLLOUT, o);
+    if (!ready) throw dmabufError('ERR_DMABUF_TIMEOUT', `the buffer's fences did not signal within ${o.timeout} ms`, { path: this.#path, timeout: o.timeout });
+    await this.backend.dmabufSyncAsync(this.verifiedFd(), DMA_BUF_SYNC_START | SYNC_FLAG[access]);
     this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
   }
 
@@ -404,7 +366,7 @@ export class DmaBuf implements Disposable {
     const m = this.#cpuMapping();
     if (m.access === 'read') {
       if (access !== 'read') {
-        throw withPath(systemError(13, 'mmap'), this.#path, 'the dma-buf is read-only: only \'read\' access is possible');
+        throw withPath(systemError('EACCES', 'mmap'), this.#path, 'the dma-buf is read-only: only \'read\' access is possible');
       }
       return m.read();
     }
@@ -437,7 +399,7 @@ export class DmaBuf implements Disposable {
 
   #endQuietly(access: Access): void {
     try {
-      if (!this.#closed) this.endAccess(access);
+      if (!this.closed) this.endAccess(access);
     } catch {
       /* the caller's error wins */
     }
@@ -454,22 +416,22 @@ export class DmaBuf implements Disposable {
    */
   exportSyncFile(access: Access): SyncFile {
     validateOneOf(access, 'access', ACCESS_MODES);
-    const fd = this.#backend.dmabufExportSyncFile(this.#verifiedFd(), SYNC_FLAG[access]);
-    return new SyncFile(fd, this.#backend);
+    const fd = this.backend.dmabufExportSyncFile(this.verifiedFd(), SYNC_FLAG[access]);
+    return new SyncFile(fd, this.backend);
   }
 
   /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE: add the sync file's fences as read or write fences. Linux 6.0+. */
   importSyncFile(syncFile: SyncFile, access: Access): void {
     if (!(syncFile instanceof SyncFile)) throw invalidArgType('syncFile', 'an instance of SyncFile', syncFile);
     validateOneOf(access, 'access', ACCESS_MODES);
-    this.#backend.dmabufImportSyncFile(this.#verifiedFd(), SYNC_FLAG[access], syncFile.fd);
+    this.backend.dmabufImportSyncFile(this.verifiedFd(), SYNC_FLAG[access], syncFile.fd);
   }
 
   /** True when CPU access of this kind would not wait (poll with timeout 0). */
   isIdle(access: Access = 'readwrite'): boolean {
     validateOneOf(access, 'access', ACCESS_MODES);
     const ev = access === 'read' ? POLLIN : POLLOUT;
-    return (this.#backend.poll(this.#verifiedFd(), ev, 0) & ev) !== 0;
+    return (this.backend.poll(this.verifiedFd(), ev, 0) & ev) !== 0;
   }
 
   /**
@@ -479,36 +441,34 @@ export class DmaBuf implements Disposable {
   idle(access: Access = 'readwrite', options: WaitOptions = {}): Promise<boolean> {
     try {
       validateOneOf(access, 'access', ACCESS_MODES);
-      this.#check();
+      this.checkOpen();
     } catch (e) {
       return Promise.reject(e);
     }
-    return waitReadable(this.#backend, () => this.#verifiedFd(), access === 'read' ? POLLIN : POLLOUT, options);
+    return waitReadable(this.backend, () => this.verifiedFd(), access === 'read' ? POLLIN : POLLOUT, options);
   }
 
   /** A second, independently owned DmaBuf for the same buffer (same inode). */
   dup(): DmaBuf {
-    const fd = this.#backend.dup(this.#verifiedFd());
-    return new DmaBuf(fd, this.#backend, { path: this.#path, size: this.#size, id: this.#id, readOnly: this.#readOnly });
+    const fd = this.backend.dup(this.verifiedFd());
+    return new DmaBuf(fd, this.backend, { path: this.#path, size: this.#size, id: this.identity, readOnly: this.#readOnly });
   }
 
   /**
    * Give up ownership of the fd and return it (the caller must close it). Mappings are unmapped first.
    */
   release(): Fd {
-    const fd = this.#verifiedFd();
+    this.verifiedFd();
     this.#endAllAccess();
     this.#unmapAll();
-    this.#closed = true;
-    untrackOwned(this);
-    return fd;
+    return this.detach();
   }
 
   #endAllAccess(): void {
     for (const [access, n] of this.#open) {
       for (let i = 0; i < n; i++) {
         try {
-          this.#backend.dmabufSync(this.#fd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);
+          this.backend.dmabufSync(this.rawFd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);
         } catch {
           /* closing anyway */
         }
@@ -521,31 +481,5 @@ export class DmaBuf implements Disposable {
     for (const m of [...this.#mappings]) m.unmap();
     this.#mappings.clear();
     this.#cpu = undefined;
-  }
-
-  #forgetMappings(): void {
-    // Mappings stay valid memory after the fd is gone; unmap them so no view outlives the object.
-    this.#unmapAll();
-    this.#open.clear();
-  }
-
-  /** End open CPU accesses, unmap every mapping (views detach), close the fd. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    untrackOwned(this);
-    const same = sameFile(this.#backend, this.#fd, this.#id);
-    if (same) this.#endAllAccess();
-    this.#open.clear();
-    this.#unmapAll();
-    if (same) this.#backend.close(this.#fd);
-  }
-
-  [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
-    }
   }
 }

@@ -14,11 +14,11 @@ import {
 } from './constants';
 import { DmaBuf, Mapping } from './dmabuf';
 import {
-  closedError, invalidArgType, invalidArgValue, systemError, validateBoolean, validateInt, validateObject, validateString,
+  closedError, dmabufError, invalidArgType, invalidArgValue, validateBoolean, validateInt, validateObject, validateString,
   withPath,
 } from './errors';
 import { deviceHint } from './hints';
-import { identify, sameFile, trackOwned, untrackOwned, type FdIdentity } from './lifecycle';
+import { OwnedFd, quietly } from './lifecycle';
 
 export const DRI_DIR = '/dev/dri';
 
@@ -172,7 +172,8 @@ function open(target: string | OpenQuery): Device {
     if (name === q.driver) return new Device(backend, fd, path);
     backend.close(fd);
   }
-  throw systemError(19, 'open', DRI_DIR, `no ${kind} node with driver '${q.driver}'; ${deviceHint('drm', 'ENODEV')}`);
+  throw dmabufError('ERR_DMABUF_NO_DEVICE', `no ${kind} node with driver '${q.driver}' in ${DRI_DIR}; ${deviceHint('drm', 'ENODEV')}`,
+    { path: DRI_DIR });
 }
 
 interface HandleEntry {
@@ -190,60 +191,47 @@ export interface DumbOptions {
   flags?: number;
 }
 
-export class Device implements Disposable {
+export class Device extends OwnedFd {
   readonly path: string;
   readonly kind: NodeKind;
   readonly driver: string;
   readonly version: DrmVersion;
-  #fd: Fd;
-  #closed = false;
-  readonly #backend: Backend;
   readonly #handles = new Map<number, HandleEntry>();
   readonly #mappings = new Set<Mapping>();
   readonly #dumbs = new Set<DumbBuffer>();
   readonly #imports = new Set<GemHandle>();
-  readonly #id: FdIdentity;
 
   /** @internal use drm.open() */
   constructor(backend: Backend, fd: Fd, path: string) {
-    this.#backend = backend;
-    this.#fd = fd;
+    try {
+      super(backend, fd, 'drm.Device');
+    } catch (e) {
+      throw withPath(e, path);
+    }
     this.path = path;
     this.kind = kindOf(path) ?? 'card';
     try {
       this.version = backend.drmVersion(fd);
-      this.#id = identify(backend, fd);
     } catch (e) {
-      backend.close(fd);
+      this.close();
       throw withPath(e, path);
     }
     this.driver = this.version.name;
-    trackOwned(this, backend, fd, 'drm.Device', this.#id);
   }
 
-  get fd(): Fd {
-    if (this.#closed) throw closedError(`DRM device ${this.path}`);
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** @internal */
-  get backend(): Backend {
-    return this.#backend;
+  protected override get label(): string {
+    return `DRM device ${this.path}`;
   }
 
   /** DRM_IOCTL_GET_CAP */
   getCap(capability: number): number {
     validateInt(capability, 'capability', 0, 0xffffffff);
-    return this.#backend.drmGetCap(this.fd, capability);
+    return this.backend.drmGetCap(this.fd, capability);
   }
 
   /** Capabilities and what works, as drm.list() reports them for this node. */
   info(): DrmDeviceInfo {
-    return describeOpen(this.#backend, this.fd, this.path);
+    return describeOpen(this.backend, this.fd, this.path);
   }
 
   /** Live GEM handles this file holds through the library, with their reference counts. */
@@ -261,7 +249,7 @@ export class Device implements Disposable {
     const flags = o.flags === undefined ? 0 : validateInt(o.flags, 'options.flags', 0, 0xffffffff);
     let bo;
     try {
-      bo = this.#backend.drmCreateDumb(this.fd, width, height, bpp, flags);
+      bo = this.backend.drmCreateDumb(this.fd, width, height, bpp, flags);
     } catch (e) {
       const code = (e as { code?: string }).code;
       let hint: string | undefined;
@@ -284,7 +272,7 @@ export class Device implements Disposable {
     if (!(buf instanceof DmaBuf)) throw invalidArgType('buf', 'an instance of DmaBuf', buf);
     let handle: number;
     try {
-      handle = this.#backend.drmPrimeFdToHandle(this.fd, buf.fd);
+      handle = this.backend.drmPrimeFdToHandle(this.fd, buf.fd);
     } catch (e) {
       throw withPath(e, this.path, (e as { code?: string }).code === 'ENODEV'
         ? `${this.driver} cannot import this buffer (exporter '${safeExporter(buf)}')` : undefined);
@@ -309,30 +297,27 @@ export class Device implements Disposable {
     if (!e) return;
     if (--e.refs > 0) return;
     this.#handles.delete(handle);
-    if (this.#closed) return;
-    if (e.origin === 'dumb') this.#backend.drmDestroyDumb(this.#fd, handle);
-    else this.#backend.drmGemClose(this.#fd, handle);
+    if (this.closed) return; // the file is closing: that releases the handle
+    if (e.origin === 'dumb') this.backend.drmDestroyDumb(this.fd, handle);
+    else this.backend.drmGemClose(this.fd, handle);
   }
 
   /** @internal */
   mapHandle(handle: number, size: number): Mapping {
-    const offset = this.#backend.drmMapDumb(this.fd, handle);
+    const offset = this.backend.drmMapDumb(this.fd, handle);
     let m: MapHandle;
     try {
-      m = this.#backend.mmap(this.#fd, size, PROT_READ | PROT_WRITE, MAP_SHARED, offset);
+      m = this.backend.mmap(this.rawFd, size, PROT_READ | PROT_WRITE, MAP_SHARED, offset);
     } catch (e) {
       throw withPath(e, this.path);
     }
-    const mapping = new Mapping(this.#backend, m, 'readwrite', 0, (x) => this.#mappings.delete(x));
+    const mapping = new Mapping(this.backend, m, 'readwrite', 0, (x) => this.#mappings.delete(x));
     this.#mappings.add(mapping);
     return mapping;
   }
 
-  /** Unmap every mapping, close every handle, close the file. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    const same = sameFile(this.#backend, this.#fd, this.#id);
-    if (!same) this.#closed = true; // the number is no longer ours: no handle ioctl on it (unref checks)
+  /** Unmap every mapping and release every handle (closing the file releases them too). */
+  protected override onClose(): void {
     for (const m of [...this.#mappings]) m.unmap();
     for (const ref of [...this.#dumbs, ...this.#imports]) {
       try {
@@ -341,17 +326,6 @@ export class Device implements Disposable {
       } catch {
         /* closing the file releases every handle anyway */
       }
-    }
-    this.#closed = true;
-    untrackOwned(this);
-    if (same) this.#backend.close(this.#fd);
-  }
-
-  [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
     }
   }
 }
@@ -429,11 +403,7 @@ export class DumbBuffer implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    try {
-      this.destroy();
-    } catch {
-      /* dispose never throws */
-    }
+    quietly(() => this.destroy());
   }
 }
 
@@ -464,11 +434,7 @@ export class GemHandle implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    try {
-      this.release();
-    } catch {
-      /* dispose never throws */
-    }
+    quietly(() => this.release());
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Exporter: the kernel's exporter/importer protocol in userspace (see notes/seed-ideas.md).
+ * Exporter: the kernel's exporter/importer protocol in userspace (design: docs/exporter.md).
  *
  * - Attach first, allocate late: `attach()` records who will use the buffer and what they need; the
  *   first `map()` allocates backing from the first provider that satisfies every attachment.
@@ -11,8 +11,9 @@
 import { EventEmitter } from 'node:events';
 import { DmaBuf, Mapping } from './dmabuf';
 import { Device, GemHandle } from './drm';
+import { quietly } from './lifecycle';
 import {
-  closedError, invalidArgType, invalidArgValue, outOfRange, systemError, validateBoolean, validateInt, validateObject,
+  closedError, dmabufError, invalidArgType, invalidArgValue, outOfRange, validateBoolean, validateInt, validateObject,
   validateString, type CodedError,
 } from './errors';
 import {
@@ -151,10 +152,8 @@ export interface ConstraintsError extends CodedError {
 
 function constraintsError(conflicts: Refusal[], size: number): ConstraintsError {
   const lines = conflicts.map((c) => `${c.provider}: ${c.constraint}${c.attachment !== undefined ? ` (attachment ${c.attachment})` : ''}: ${c.reason}`);
-  const e = new Error(`no provider can back ${size} bytes for every attachment: ${lines.join('; ')}`) as ConstraintsError;
-  e.code = 'ERR_DMABUF_CONSTRAINTS';
-  e.conflicts = conflicts;
-  return e;
+  return dmabufError('ERR_DMABUF_CONSTRAINTS', `no provider can back ${size} bytes for every attachment: ${lines.join('; ')}`,
+    { conflicts });
 }
 
 function validateConstraints(value: unknown): Constraints {
@@ -345,7 +344,7 @@ export class Exporter extends EventEmitter implements Disposable {
       if (refusal) {
         const busy = [...this.#attachments].filter((a) => a.mapped);
         if (busy.length > 0) {
-          throw systemError(16, 'Exporter.attach', undefined,
+          throw dmabufError('ERR_DMABUF_BUSY',
             `the buffer must move (${refusal.constraint}: ${refusal.reason}) but attachments ${busy.map((a) => a.id).join(', ')} have it mapped`);
         }
         this.#move(att, `attachment ${att.id} (${att.device?.path ?? 'cpu'}): ${refusal.constraint}: ${refusal.reason}`);
@@ -622,11 +621,7 @@ export class Exporter extends EventEmitter implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    try {
-      this.close();
-    } catch {
-      /* dispose never throws */
-    }
+    quietly(() => this.close());
   }
 }
 

@@ -96,12 +96,12 @@ describe('fences (sw_sync)', function () {
     assert.equal(buf.openAccesses.size, 0);
   });
 
-  it('beginAccessAsync with a timeout rejects with ETIMEDOUT while the fence is pending', async function () {
+  it('beginAccessAsync with a timeout rejects with ERR_DMABUF_TIMEOUT while the fence is pending', async function () {
     using tl = new Timeline();
     using buf = makeBuffer(this);
     using f = tl.fence();
     buf.importSyncFile(f, 'write');
-    await assert.rejects(buf.beginAccessAsync('write', { timeout: 100 }), { code: 'ETIMEDOUT' });
+    await assert.rejects(buf.beginAccessAsync('write', { timeout: 100 }), { code: 'ERR_DMABUF_TIMEOUT', timeout: 100 });
     const ac = new AbortController();
     const p = buf.idle('write', { signal: ac.signal });
     ac.abort();

@@ -40,9 +40,10 @@ describe('drm.list()', function () {
     if (inVm) for (const want of DRIVERS) assert.ok(list.some((d) => d.driver === want), `${want} present`);
   });
 
-  it('drm.open({ driver }) for an absent driver → ENODEV with a hint', function () {
-    const e = throwsErrno(() => drm.open({ driver: 'no-such-driver' }), 'ENODEV');
-    assert.ok((e as { hint?: string }).hint);
+  it('drm.open({ driver }) for an absent driver → ERR_DMABUF_NO_DEVICE with a hint', function () {
+    const e = throwsCode(() => drm.open({ driver: 'no-such-driver' }), 'ERR_DMABUF_NO_DEVICE');
+    assert.equal((e as { path?: string }).path, '/dev/dri');
+    assert.match(e.message, /no-such-driver/);
     throwsCode(() => drm.open(5 as unknown as string), 'ERR_INVALID_ARG_TYPE', TypeError);
     throwsErrno(() => drm.open('/dev/dri/card99'), 'ENOENT', { path: '/dev/dri/card99' });
   });

@@ -392,8 +392,8 @@ describe('Exporter: late attach moves the buffer', function () {
     const old = cpu.map().mapping;
     fill(old.bytes);
     const oldView = old.bytes;
-    // EBUSY while mapped
-    throwsErrno(() => exp.attach(vkms, { layout: { width: 256, height: 256, bpp: 32 } }), 'EBUSY');
+    // busy while mapped
+    throwsCode(() => exp.attach(vkms, { layout: { width: 256, height: 256, bpp: 32 } }), 'ERR_DMABUF_BUSY');
     assert.equal(exp.attachments.length, 1, 'refused attachment is not made');
     cpu.unmap();
     const disp = exp.attach(vkms, { layout: { width: 256, height: 256, bpp: 32 } });
