@@ -9,6 +9,7 @@
 #include <string>
 
 #include "addon.h"
+#include "promise_worker.h"
 #include "fd.h"
 
 namespace dmabuf {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "promise_worker.h"
 
 namespace dmabuf {
 

@@ -250,10 +250,6 @@ std::vector<__u32> U32List(Napi::Env env, Napi::Value v, const std::string& name
   return out;
 }
 
-Napi::Value Arg(const Napi::CallbackInfo& info, size_t i) {
-  return i < info.Length() ? info[i] : info.Env().Undefined();
-}
-
 Napi::Value GetResources(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
