@@ -52,7 +52,20 @@ void CloseTrackedFds(InstanceData* data);
 // ---- mappings (mapping.cc) ------------------------------------------------------------------------
 void UnmapAllRegions(InstanceData* data);
 
-// ---- per-interface registration --------------------------------------------------------------------
+// ---- registration ----------------------------------------------------------------------------------
+// One exported function: its JS name and its callback. Each .cc ends with a table of them.
+struct Export {
+  const char* name;
+  Napi::Function::Callback fn;
+};
+
+// Sets every function of a table on exports, under its JS name.
+template <size_t N>
+void Register(Napi::Env env, Napi::Object exports, const Export (&table)[N]) {
+  for (const Export& e : table) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+}
+
+// One per kernel interface (one .cc file each).
 void InitErrors(Napi::Env env, Napi::Object exports);
 void InitFd(Napi::Env env, Napi::Object exports);
 void InitMapping(Napi::Env env, Napi::Object exports);

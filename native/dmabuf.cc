@@ -126,14 +126,18 @@ Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+const Export kExports[] = {
+    {"dmabufSync", Sync},
+    {"dmabufSyncAsync", SyncAsync},
+    {"dmabufSetName", SetName},
+    {"dmabufExportSyncFile", ExportSyncFile},
+    {"dmabufImportSyncFile", ImportSyncFile},
+};
+
 }  // namespace
 
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
-  exports.Set("dmabufSync", Napi::Function::New(env, Sync, "dmabufSync"));
-  exports.Set("dmabufSyncAsync", Napi::Function::New(env, SyncAsync, "dmabufSyncAsync"));
-  exports.Set("dmabufSetName", Napi::Function::New(env, SetName, "dmabufSetName"));
-  exports.Set("dmabufExportSyncFile", Napi::Function::New(env, ExportSyncFile, "dmabufExportSyncFile"));
-  exports.Set("dmabufImportSyncFile", Napi::Function::New(env, ImportSyncFile, "dmabufImportSyncFile"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

@@ -259,22 +259,25 @@ Napi::Value VgemFenceSignal(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+const Export kExports[] = {
+    {"drmVersion", Version},
+    {"drmGetCap", GetCap},
+    {"drmSetClientCap", SetClientCap},
+    {"drmCreateDumb", CreateDumb},
+    {"drmMapDumb", MapDumb},
+    {"drmDestroyDumb", DestroyDumb},
+    {"drmGemClose", GemClose},
+    {"drmPrimeHandleToFd", PrimeHandleToFd},
+    {"drmPrimeFdToHandle", PrimeFdToHandle},
+    {"vgemFenceAttach", VgemFenceAttach},
+    {"vgemFenceSignal", VgemFenceSignal},
+};
+
 }  // namespace
 }  // namespace drm
 
 void InitDrm(Napi::Env env, Napi::Object exports) {
-  using namespace drm;
-  exports.Set("drmVersion", Napi::Function::New(env, Version, "drmVersion"));
-  exports.Set("drmGetCap", Napi::Function::New(env, GetCap, "drmGetCap"));
-  exports.Set("drmSetClientCap", Napi::Function::New(env, SetClientCap, "drmSetClientCap"));
-  exports.Set("drmCreateDumb", Napi::Function::New(env, CreateDumb, "drmCreateDumb"));
-  exports.Set("drmMapDumb", Napi::Function::New(env, MapDumb, "drmMapDumb"));
-  exports.Set("drmDestroyDumb", Napi::Function::New(env, DestroyDumb, "drmDestroyDumb"));
-  exports.Set("drmGemClose", Napi::Function::New(env, GemClose, "drmGemClose"));
-  exports.Set("drmPrimeHandleToFd", Napi::Function::New(env, PrimeHandleToFd, "drmPrimeHandleToFd"));
-  exports.Set("drmPrimeFdToHandle", Napi::Function::New(env, PrimeFdToHandle, "drmPrimeFdToHandle"));
-  exports.Set("vgemFenceAttach", Napi::Function::New(env, VgemFenceAttach, "vgemFenceAttach"));
-  exports.Set("vgemFenceSignal", Napi::Function::New(env, VgemFenceSignal, "vgemFenceSignal"));
+  Register(env, exports, drm::kExports);
 }
 
 }  // namespace dmabuf

@@ -73,8 +73,16 @@ void ThrowStateError(Napi::Env env, const std::string& code, const std::string& 
   ThrowCoded(env, Napi::Error::New(env, message), code);
 }
 
+namespace {
+
+const Export kExports[] = {
+    {"setErrorFactory", SetErrorFactory},
+};
+
+}  // namespace
+
 void InitErrors(Napi::Env env, Napi::Object exports) {
-  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

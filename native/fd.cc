@@ -439,21 +439,37 @@ Napi::Value TrackedFds(const Napi::CallbackInfo& info) {
   return out;
 }
 
+const Export kExports[] = {
+    {"open", Open},
+    {"close", Close},
+    {"dup", Dup},
+    {"fstat", Fstat},
+    {"stat", Stat},
+    {"lseek", Lseek},
+    {"getFlags", GetFlags},
+    {"read", Read},
+    {"write", Write},
+    {"pread", Pread},
+    {"readTextFile", ReadTextFile},
+    {"readdir", Readdir},
+    {"readlink", Readlink},
+    {"access", Access},
+    {"memfdCreate", MemfdCreate},
+    {"ftruncate", Ftruncate},
+    {"addSeals", AddSeals},
+    {"getSeals", GetSeals},
+    {"poll", Poll},
+    {"pollAsync", PollAsync},
+    {"sendFds", SendFds},
+    {"recvFds", RecvFds},
+    {"fdRelease", FdRelease},
+    {"trackedFds", TrackedFds},
+};
+
 }  // namespace
 
 void InitFd(Napi::Env env, Napi::Object exports) {
-  struct {
-    const char* name;
-    Napi::Function::Callback fn;
-  } const fns[] = {
-      {"open", Open}, {"close", Close}, {"dup", Dup}, {"fstat", Fstat}, {"stat", Stat}, {"lseek", Lseek},
-      {"getFlags", GetFlags}, {"read", Read}, {"write", Write}, {"pread", Pread},
-      {"readTextFile", ReadTextFile}, {"readdir", Readdir}, {"readlink", Readlink}, {"access", Access},
-      {"memfdCreate", MemfdCreate}, {"ftruncate", Ftruncate}, {"addSeals", AddSeals}, {"getSeals", GetSeals},
-      {"poll", Poll}, {"pollAsync", PollAsync}, {"sendFds", SendFds}, {"recvFds", RecvFds},
-      {"fdRelease", FdRelease}, {"trackedFds", TrackedFds},
-  };
-  for (const auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

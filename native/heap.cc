@@ -29,10 +29,14 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   return TrackFd(env, static_cast<int>(d.fd));
 }
 
+const Export kExports[] = {
+    {"heapAlloc", Alloc},
+};
+
 }  // namespace
 
 void InitHeap(Napi::Env env, Napi::Object exports) {
-  exports.Set("heapAlloc", Napi::Function::New(env, Alloc, "heapAlloc"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

@@ -456,19 +456,22 @@ Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
   return out;
 }
 
+const Export kExports[] = {
+    {"kmsGetResources", GetResources},
+    {"kmsGetConnector", GetConnector},
+    {"kmsGetCrtc", GetCrtc},
+    {"kmsSetCrtc", SetCrtc},
+    {"kmsAddFb2", AddFb2},
+    {"kmsRmFb", RmFb},
+    {"kmsPageFlip", PageFlip},
+    {"drmReadEvents", ReadEvents},
+};
+
 }  // namespace
 }  // namespace kms
 
 void InitKms(Napi::Env env, Napi::Object exports) {
-  using namespace kms;
-  exports.Set("kmsGetResources", Napi::Function::New(env, GetResources, "kmsGetResources"));
-  exports.Set("kmsGetConnector", Napi::Function::New(env, GetConnector, "kmsGetConnector"));
-  exports.Set("kmsGetCrtc", Napi::Function::New(env, GetCrtc, "kmsGetCrtc"));
-  exports.Set("kmsSetCrtc", Napi::Function::New(env, SetCrtc, "kmsSetCrtc"));
-  exports.Set("kmsAddFb2", Napi::Function::New(env, AddFb2, "kmsAddFb2"));
-  exports.Set("kmsRmFb", Napi::Function::New(env, RmFb, "kmsRmFb"));
-  exports.Set("kmsPageFlip", Napi::Function::New(env, PageFlip, "kmsPageFlip"));
-  exports.Set("drmReadEvents", Napi::Function::New(env, ReadEvents, "drmReadEvents"));
+  Register(env, exports, kms::kExports);
 }
 
 }  // namespace dmabuf

@@ -216,12 +216,20 @@ void UnmapAllRegions(InstanceData* data) {
   // Regions themselves are freed by their finalizers (which may still run during teardown).
 }
 
+namespace {
+
+const Export kExports[] = {
+    {"mmap", Mmap},
+    {"mapBuffer", MapBuffer},
+    {"mapRead", MapRead},
+    {"munmap", Munmap},
+    {"isMapped", IsMapped},
+};
+
+}  // namespace
+
 void InitMapping(Napi::Env env, Napi::Object exports) {
-  exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
-  exports.Set("mapBuffer", Napi::Function::New(env, MapBuffer, "mapBuffer"));
-  exports.Set("mapRead", Napi::Function::New(env, MapRead, "mapRead"));
-  exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
-  exports.Set("isMapped", Napi::Function::New(env, IsMapped, "isMapped"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

@@ -120,13 +120,17 @@ Napi::Value SwSyncInc(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+const Export kExports[] = {
+    {"syncFileInfo", FileInfo},
+    {"syncFileMerge", Merge},
+    {"swSyncCreateFence", SwSyncCreateFence},
+    {"swSyncInc", SwSyncInc},
+};
+
 }  // namespace
 
 void InitSync(Napi::Env env, Napi::Object exports) {
-  exports.Set("syncFileInfo", Napi::Function::New(env, FileInfo, "syncFileInfo"));
-  exports.Set("syncFileMerge", Napi::Function::New(env, Merge, "syncFileMerge"));
-  exports.Set("swSyncCreateFence", Napi::Function::New(env, SwSyncCreateFence, "swSyncCreateFence"));
-  exports.Set("swSyncInc", Napi::Function::New(env, SwSyncInc, "swSyncInc"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

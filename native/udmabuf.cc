@@ -63,11 +63,15 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
   return TrackFd(env, fd);
 }
 
+const Export kExports[] = {
+    {"udmabufCreate", Create},
+    {"udmabufCreateList", CreateList},
+};
+
 }  // namespace
 
 void InitUdmabuf(Napi::Env env, Napi::Object exports) {
-  exports.Set("udmabufCreate", Napi::Function::New(env, Create, "udmabufCreate"));
-  exports.Set("udmabufCreateList", Napi::Function::New(env, CreateList, "udmabufCreateList"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf
