@@ -1,10 +1,6 @@
 // DRM device ioctls (include/uapi/drm/{drm,drm_mode,vgem_drm}.h): version, caps, dumb buffers, GEM
-// close, PRIME import/export, vgem fences. The host may have no DRM headers, so the structs are
-// declared here with the kernel's names and checked against the kernel's layouts.
-#include <linux/types.h>
-#include <stddef.h>
+// close, PRIME import/export, vgem fences. Structs and ioctl numbers: drm_uapi.h.
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,115 +8,10 @@
 #include <vector>
 
 #include "addon.h"
+#include "drm_uapi.h"
 
 namespace dmabuf {
 namespace drm {
-
-struct drm_version {
-  int version_major;
-  int version_minor;
-  int version_patchlevel;
-  __kernel_size_t name_len;
-  char* name;
-  __kernel_size_t date_len;
-  char* date;
-  __kernel_size_t desc_len;
-  char* desc;
-};
-struct drm_gem_close {
-  __u32 handle;
-  __u32 pad;
-};
-struct drm_get_cap {
-  __u64 capability;
-  __u64 value;
-};
-struct drm_set_client_cap {
-  __u64 capability;
-  __u64 value;
-};
-struct drm_prime_handle {
-  __u32 handle;
-  __u32 flags;
-  __s32 fd;
-};
-struct drm_mode_create_dumb {
-  __u32 height;
-  __u32 width;
-  __u32 bpp;
-  __u32 flags;
-  __u32 handle;
-  __u32 pitch;
-  __u64 size;
-};
-struct drm_mode_map_dumb {
-  __u32 handle;
-  __u32 pad;
-  __u64 offset;
-};
-struct drm_mode_destroy_dumb {
-  __u32 handle;
-};
-struct drm_vgem_fence_attach {
-  __u32 handle;
-  __u32 flags;
-  __u32 out_fence;
-  __u32 pad;
-};
-struct drm_vgem_fence_signal {
-  __u32 fence;
-  __u32 flags;
-};
-
-#define DRM_IOCTL_BASE 'd'
-#define DRM_IOW(nr, type) _IOW(DRM_IOCTL_BASE, nr, type)
-#define DRM_IOWR(nr, type) _IOWR(DRM_IOCTL_BASE, nr, type)
-#define DRM_COMMAND_BASE 0x40
-
-#define DRM_IOCTL_VERSION DRM_IOWR(0x00, struct drm_version)
-#define DRM_IOCTL_GEM_CLOSE DRM_IOW(0x09, struct drm_gem_close)
-#define DRM_IOCTL_GET_CAP DRM_IOWR(0x0c, struct drm_get_cap)
-#define DRM_IOCTL_SET_CLIENT_CAP DRM_IOW(0x0d, struct drm_set_client_cap)
-#define DRM_IOCTL_PRIME_HANDLE_TO_FD DRM_IOWR(0x2d, struct drm_prime_handle)
-#define DRM_IOCTL_PRIME_FD_TO_HANDLE DRM_IOWR(0x2e, struct drm_prime_handle)
-#define DRM_IOCTL_MODE_CREATE_DUMB DRM_IOWR(0xB2, struct drm_mode_create_dumb)
-#define DRM_IOCTL_MODE_MAP_DUMB DRM_IOWR(0xB3, struct drm_mode_map_dumb)
-#define DRM_IOCTL_MODE_DESTROY_DUMB DRM_IOWR(0xB4, struct drm_mode_destroy_dumb)
-#define DRM_IOCTL_VGEM_FENCE_ATTACH DRM_IOWR(DRM_COMMAND_BASE + 0x1, struct drm_vgem_fence_attach)
-#define DRM_IOCTL_VGEM_FENCE_SIGNAL DRM_IOW(DRM_COMMAND_BASE + 0x2, struct drm_vgem_fence_signal)
-
-#if defined(__LP64__)
-static_assert(sizeof(drm_version) == 64, "drm_version (LP64)");
-static_assert(offsetof(drm_version, name_len) == 16 && offsetof(drm_version, name) == 24, "drm_version.name");
-static_assert(offsetof(drm_version, date_len) == 32 && offsetof(drm_version, date) == 40, "drm_version.date");
-static_assert(offsetof(drm_version, desc_len) == 48 && offsetof(drm_version, desc) == 56, "drm_version.desc");
-static_assert(DRM_IOCTL_VERSION == 0xC0406400, "DRM_IOCTL_VERSION (LP64)");
-#else
-static_assert(sizeof(drm_version) == 36, "drm_version (ILP32)");
-static_assert(DRM_IOCTL_VERSION == 0xC0246400, "DRM_IOCTL_VERSION (ILP32)");
-#endif
-static_assert(sizeof(drm_gem_close) == 8, "drm_gem_close");
-static_assert(sizeof(drm_get_cap) == 16, "drm_get_cap");
-static_assert(sizeof(drm_set_client_cap) == 16, "drm_set_client_cap");
-static_assert(sizeof(drm_prime_handle) == 12 && offsetof(drm_prime_handle, fd) == 8, "drm_prime_handle");
-static_assert(sizeof(drm_mode_create_dumb) == 32, "drm_mode_create_dumb");
-static_assert(offsetof(drm_mode_create_dumb, handle) == 16 && offsetof(drm_mode_create_dumb, pitch) == 20 &&
-                  offsetof(drm_mode_create_dumb, size) == 24,
-              "drm_mode_create_dumb out fields");
-static_assert(sizeof(drm_mode_map_dumb) == 16 && offsetof(drm_mode_map_dumb, offset) == 8, "drm_mode_map_dumb");
-static_assert(sizeof(drm_mode_destroy_dumb) == 4, "drm_mode_destroy_dumb");
-static_assert(sizeof(drm_vgem_fence_attach) == 16, "drm_vgem_fence_attach");
-static_assert(sizeof(drm_vgem_fence_signal) == 8, "drm_vgem_fence_signal");
-static_assert(DRM_IOCTL_GEM_CLOSE == 0x40086409, "DRM_IOCTL_GEM_CLOSE");
-static_assert(DRM_IOCTL_GET_CAP == 0xC010640C, "DRM_IOCTL_GET_CAP");
-static_assert(DRM_IOCTL_SET_CLIENT_CAP == 0x4010640D, "DRM_IOCTL_SET_CLIENT_CAP");
-static_assert(DRM_IOCTL_PRIME_HANDLE_TO_FD == 0xC00C642D, "DRM_IOCTL_PRIME_HANDLE_TO_FD");
-static_assert(DRM_IOCTL_PRIME_FD_TO_HANDLE == 0xC00C642E, "DRM_IOCTL_PRIME_FD_TO_HANDLE");
-static_assert(DRM_IOCTL_MODE_CREATE_DUMB == 0xC02064B2, "DRM_IOCTL_MODE_CREATE_DUMB");
-static_assert(DRM_IOCTL_MODE_MAP_DUMB == 0xC01064B3, "DRM_IOCTL_MODE_MAP_DUMB");
-static_assert(DRM_IOCTL_MODE_DESTROY_DUMB == 0xC00464B4, "DRM_IOCTL_MODE_DESTROY_DUMB");
-static_assert(DRM_IOCTL_VGEM_FENCE_ATTACH == 0xC0106441, "DRM_IOCTL_VGEM_FENCE_ATTACH");
-static_assert(DRM_IOCTL_VGEM_FENCE_SIGNAL == 0x40086442, "DRM_IOCTL_VGEM_FENCE_SIGNAL");
 
 namespace {
 

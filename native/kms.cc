@@ -1,13 +1,9 @@
 // KMS modesetting ioctls (include/uapi/drm/drm_mode.h) and the DRM event queue (drm.h: read(2) of a
 // DRM fd): resources, connectors with their modes, CRTCs, framebuffers, SETCRTC, PAGE_FLIP. Thin and
 // syscall-shaped: which connector, which mode and when to wait are TypeScript's (src/display.ts).
-// The host may have no DRM headers, so the structs are declared here with the kernel's names and
-// checked against the kernel's layouts.
-#include <linux/types.h>
+// Structs and ioctl numbers: drm_uapi.h.
 #include <poll.h>
-#include <stddef.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,139 +11,10 @@
 #include <vector>
 
 #include "addon.h"
+#include "drm_uapi.h"
 
 namespace dmabuf {
 namespace kms {
-
-#define DRM_DISPLAY_MODE_LEN 32
-
-struct drm_mode_modeinfo {
-  __u32 clock;
-  __u16 hdisplay;
-  __u16 hsync_start;
-  __u16 hsync_end;
-  __u16 htotal;
-  __u16 hskew;
-  __u16 vdisplay;
-  __u16 vsync_start;
-  __u16 vsync_end;
-  __u16 vtotal;
-  __u16 vscan;
-  __u32 vrefresh;
-  __u32 flags;
-  __u32 type;
-  char name[DRM_DISPLAY_MODE_LEN];
-};
-struct drm_mode_card_res {
-  __u64 fb_id_ptr;
-  __u64 crtc_id_ptr;
-  __u64 connector_id_ptr;
-  __u64 encoder_id_ptr;
-  __u32 count_fbs;
-  __u32 count_crtcs;
-  __u32 count_connectors;
-  __u32 count_encoders;
-  __u32 min_width;
-  __u32 max_width;
-  __u32 min_height;
-  __u32 max_height;
-};
-struct drm_mode_crtc {
-  __u64 set_connectors_ptr;
-  __u32 count_connectors;
-  __u32 crtc_id;
-  __u32 fb_id;
-  __u32 x;
-  __u32 y;
-  __u32 gamma_size;
-  __u32 mode_valid;
-  struct drm_mode_modeinfo mode;
-};
-struct drm_mode_get_connector {
-  __u64 encoders_ptr;
-  __u64 modes_ptr;
-  __u64 props_ptr;
-  __u64 prop_values_ptr;
-  __u32 count_modes;
-  __u32 count_props;
-  __u32 count_encoders;
-  __u32 encoder_id;
-  __u32 connector_id;
-  __u32 connector_type;
-  __u32 connector_type_id;
-  __u32 connection;
-  __u32 mm_width;
-  __u32 mm_height;
-  __u32 subpixel;
-  __u32 pad;
-};
-struct drm_mode_fb_cmd2 {
-  __u32 fb_id;
-  __u32 width;
-  __u32 height;
-  __u32 pixel_format;
-  __u32 flags;
-  __u32 handles[4];
-  __u32 pitches[4];
-  __u32 offsets[4];
-  __u64 modifier[4];
-};
-struct drm_mode_crtc_page_flip {
-  __u32 crtc_id;
-  __u32 fb_id;
-  __u32 flags;
-  __u32 reserved;
-  __u64 user_data;
-};
-struct drm_event {
-  __u32 type;
-  __u32 length;
-};
-struct drm_event_vblank {
-  struct drm_event base;
-  __u64 user_data;
-  __u32 tv_sec;
-  __u32 tv_usec;
-  __u32 sequence;
-  __u32 crtc_id;
-};
-
-#define DRM_IOCTL_BASE 'd'
-#define DRM_IOWR(nr, type) _IOWR(DRM_IOCTL_BASE, nr, type)
-
-#define DRM_IOCTL_MODE_GETRESOURCES DRM_IOWR(0xA0, struct drm_mode_card_res)
-#define DRM_IOCTL_MODE_GETCRTC DRM_IOWR(0xA1, struct drm_mode_crtc)
-#define DRM_IOCTL_MODE_SETCRTC DRM_IOWR(0xA2, struct drm_mode_crtc)
-#define DRM_IOCTL_MODE_GETCONNECTOR DRM_IOWR(0xA7, struct drm_mode_get_connector)
-#define DRM_IOCTL_MODE_RMFB DRM_IOWR(0xAF, unsigned int)
-#define DRM_IOCTL_MODE_PAGE_FLIP DRM_IOWR(0xB0, struct drm_mode_crtc_page_flip)
-#define DRM_IOCTL_MODE_ADDFB2 DRM_IOWR(0xB8, struct drm_mode_fb_cmd2)
-
-static_assert(sizeof(drm_mode_modeinfo) == 68, "drm_mode_modeinfo");
-static_assert(offsetof(drm_mode_modeinfo, vrefresh) == 24 && offsetof(drm_mode_modeinfo, name) == 36,
-              "drm_mode_modeinfo fields");
-static_assert(sizeof(drm_mode_card_res) == 64 && offsetof(drm_mode_card_res, count_fbs) == 32, "drm_mode_card_res");
-static_assert(sizeof(drm_mode_crtc) == 104 && offsetof(drm_mode_crtc, mode) == 36, "drm_mode_crtc");
-static_assert(sizeof(drm_mode_get_connector) == 80 && offsetof(drm_mode_get_connector, count_modes) == 32 &&
-                  offsetof(drm_mode_get_connector, connection) == 60,
-              "drm_mode_get_connector");
-static_assert(sizeof(drm_mode_fb_cmd2) == 104 && offsetof(drm_mode_fb_cmd2, handles) == 20 &&
-                  offsetof(drm_mode_fb_cmd2, modifier) == 72,
-              "drm_mode_fb_cmd2");
-static_assert(sizeof(drm_mode_crtc_page_flip) == 24 && offsetof(drm_mode_crtc_page_flip, user_data) == 16,
-              "drm_mode_crtc_page_flip");
-static_assert(sizeof(drm_event) == 8, "drm_event");
-static_assert(sizeof(drm_event_vblank) == 32 && offsetof(drm_event_vblank, sequence) == 24, "drm_event_vblank");
-static_assert(DRM_IOCTL_MODE_GETRESOURCES == 0xC04064A0, "DRM_IOCTL_MODE_GETRESOURCES");
-static_assert(DRM_IOCTL_MODE_GETCRTC == 0xC06864A1, "DRM_IOCTL_MODE_GETCRTC");
-static_assert(DRM_IOCTL_MODE_SETCRTC == 0xC06864A2, "DRM_IOCTL_MODE_SETCRTC");
-static_assert(DRM_IOCTL_MODE_GETCONNECTOR == 0xC05064A7, "DRM_IOCTL_MODE_GETCONNECTOR");
-static_assert(DRM_IOCTL_MODE_RMFB == 0xC00464AF, "DRM_IOCTL_MODE_RMFB");
-static_assert(DRM_IOCTL_MODE_PAGE_FLIP == 0xC01864B0, "DRM_IOCTL_MODE_PAGE_FLIP");
-static_assert(DRM_IOCTL_MODE_ADDFB2 == 0xC06864B8, "DRM_IOCTL_MODE_ADDFB2");
-
-constexpr __u32 DRM_EVENT_VBLANK = 0x01;
-constexpr __u32 DRM_EVENT_FLIP_COMPLETE = 0x02;
 
 namespace {
 
