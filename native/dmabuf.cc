@@ -1,7 +1,6 @@
 // dma-buf fd ioctls (include/uapi/linux/dma-buf.h): CPU access bracketing, naming, implicit-fence
 // sync files.
 #include <linux/dma-buf.h>
-#include <sys/ioctl.h>
 #include <fcntl.h>
 
 #include <cerrno>
@@ -9,8 +8,9 @@
 #include <string>
 
 #include "addon.h"
-#include "promise_worker.h"
 #include "fd.h"
+#include "ioctl.h"
+#include "promise_worker.h"
 
 namespace dmabuf {
 
@@ -40,14 +40,11 @@ namespace {
 
 constexpr const char* kSync = "ioctl(DMA_BUF_IOCTL_SYNC)";
 
-// DMA_BUF_IOCTL_SYNC, retried on EINTR/EAGAIN (START waits interruptibly for fences). 0 or errno.
+// DMA_BUF_IOCTL_SYNC (START waits interruptibly for fences, hence Ioctl()'s retry). 0 or errno.
 int SyncIoctl(int fd, uint64_t flags) {
   struct dma_buf_sync s {};
   s.flags = flags;
-  for (;;) {
-    if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0) return 0;
-    if (errno != EINTR && errno != EAGAIN) return errno;
-  }
+  return Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0 ? 0 : errno;
 }
 
 Napi::Value Sync(const Napi::CallbackInfo& info) {
@@ -99,7 +96,7 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   // Not truncated here: the kernel refuses > 31 bytes with EINVAL, and that is the contract.
   std::string name = ArgString(info, 1, "name");
-  if (ioctl(fd, DMA_BUF_SET_NAME_B, name.c_str()) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_SET_NAME_B)");
+  IoctlOrThrow(env, fd, DMA_BUF_SET_NAME_B, name.data(), "ioctl(DMA_BUF_SET_NAME_B)");
   return env.Undefined();
 }
 
@@ -110,7 +107,7 @@ Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
   struct dma_buf_export_sync_file arg {};
   arg.flags = flags;
   arg.fd = -1;
-  if (ioctl(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &arg) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)");
+  IoctlOrThrow(env, fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &arg, "ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)");
   return TrackFd(env, arg.fd);  // sync_file fds are created O_CLOEXEC by the kernel
 }
 
@@ -122,7 +119,7 @@ Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
   struct dma_buf_import_sync_file arg {};
   arg.flags = flags;
   arg.fd = syncFile;
-  if (ioctl(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &arg) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)");
+  IoctlOrThrow(env, fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &arg, "ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)");
   return env.Undefined();
 }
 

@@ -9,6 +9,7 @@
 
 #include "addon.h"
 #include "drm_uapi.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 namespace drm {
@@ -21,7 +22,7 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   constexpr const char* kSyscall = "ioctl(DRM_IOCTL_VERSION)";
   drm_version v {};
   // First call with zero lengths: the kernel reports the lengths it needs.
-  if (ioctl(fd, DRM_IOCTL_VERSION, &v) < 0) ThrowErrno(env, errno, kSyscall);
+  IoctlOrThrow(env, fd, DRM_IOCTL_VERSION, &v, kSyscall);
   constexpr size_t kCap = 4096;
   std::vector<char> name(std::min<size_t>(v.name_len, kCap) + 1, '\0');
   std::vector<char> date(std::min<size_t>(v.date_len, kCap) + 1, '\0');
@@ -33,7 +34,7 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   w.date = date.data();
   w.desc_len = desc.size() - 1;
   w.desc = desc.data();
-  if (ioctl(fd, DRM_IOCTL_VERSION, &w) < 0) ThrowErrno(env, errno, kSyscall);
+  IoctlOrThrow(env, fd, DRM_IOCTL_VERSION, &w, kSyscall);
   // The kernel copies min(buffer, actual) bytes and reports the actual length.
   auto str = [&](const std::vector<char>& buf, __kernel_size_t len) {
     size_t n = std::min<size_t>(len, buf.size() - 1);
@@ -54,7 +55,7 @@ Napi::Value GetCap(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_get_cap c {};
   c.capability = ArgSize(info, 1, "capability");
-  if (ioctl(fd, DRM_IOCTL_GET_CAP, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_GET_CAP)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_GET_CAP, &c, "ioctl(DRM_IOCTL_GET_CAP)");
   return Napi::Number::New(env, static_cast<double>(c.value));
 }
 
@@ -64,7 +65,7 @@ Napi::Value SetClientCap(const Napi::CallbackInfo& info) {
   drm_set_client_cap c {};
   c.capability = ArgSize(info, 1, "capability");
   c.value = ArgSize(info, 2, "value");
-  if (ioctl(fd, DRM_IOCTL_SET_CLIENT_CAP, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_SET_CLIENT_CAP)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_SET_CLIENT_CAP, &c, "ioctl(DRM_IOCTL_SET_CLIENT_CAP)");
   return env.Undefined();
 }
 
@@ -76,7 +77,7 @@ Napi::Value CreateDumb(const Napi::CallbackInfo& info) {
   c.height = ArgU32(info, 2, "height");
   c.bpp = ArgU32(info, 3, "bpp");
   c.flags = ArgU32(info, 4, "flags");
-  if (ioctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_CREATE_DUMB)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_CREATE_DUMB, &c, "ioctl(DRM_IOCTL_MODE_CREATE_DUMB)");
   Napi::Object out = Napi::Object::New(env);
   out.Set("handle", Napi::Number::New(env, c.handle));
   out.Set("pitch", Napi::Number::New(env, c.pitch));
@@ -89,7 +90,7 @@ Napi::Value MapDumb(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_mode_map_dumb m {};
   m.handle = ArgU32(info, 1, "handle");
-  if (ioctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &m) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_MAP_DUMB)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_MAP_DUMB, &m, "ioctl(DRM_IOCTL_MODE_MAP_DUMB)");
   return Napi::Number::New(env, static_cast<double>(m.offset));
 }
 
@@ -98,7 +99,7 @@ Napi::Value DestroyDumb(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_mode_destroy_dumb d {};
   d.handle = ArgU32(info, 1, "handle");
-  if (ioctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &d) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_DESTROY_DUMB)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_DESTROY_DUMB, &d, "ioctl(DRM_IOCTL_MODE_DESTROY_DUMB)");
   return env.Undefined();
 }
 
@@ -107,7 +108,7 @@ Napi::Value GemClose(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_gem_close c {};
   c.handle = ArgU32(info, 1, "handle");
-  if (ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_GEM_CLOSE)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_GEM_CLOSE, &c, "ioctl(DRM_IOCTL_GEM_CLOSE)");
   return env.Undefined();
 }
 
@@ -118,7 +119,7 @@ Napi::Value PrimeHandleToFd(const Napi::CallbackInfo& info) {
   p.handle = ArgU32(info, 1, "handle");
   p.flags = ArgU32(info, 2, "flags");  // TS passes DRM_CLOEXEC (| DRM_RDWR)
   p.fd = -1;
-  if (ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p, "ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD)");
   return TrackFd(env, p.fd);
 }
 
@@ -127,7 +128,7 @@ Napi::Value PrimeFdToHandle(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_prime_handle p {};
   p.fd = ArgFd(info, 1, "dmabuf");
-  if (ioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p, "ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)");
   return Napi::Number::New(env, p.handle);
 }
 
@@ -137,7 +138,7 @@ Napi::Value VgemFenceAttach(const Napi::CallbackInfo& info) {
   drm_vgem_fence_attach a {};
   a.handle = ArgU32(info, 1, "handle");
   a.flags = ArgU32(info, 2, "flags");
-  if (ioctl(fd, DRM_IOCTL_VGEM_FENCE_ATTACH, &a) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_VGEM_FENCE_ATTACH)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_VGEM_FENCE_ATTACH, &a, "ioctl(DRM_IOCTL_VGEM_FENCE_ATTACH)");
   return Napi::Number::New(env, a.out_fence);
 }
 
@@ -146,7 +147,7 @@ Napi::Value VgemFenceSignal(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_vgem_fence_signal s {};
   s.fence = ArgU32(info, 1, "fence");
-  if (ioctl(fd, DRM_IOCTL_VGEM_FENCE_SIGNAL, &s) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_VGEM_FENCE_SIGNAL)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_VGEM_FENCE_SIGNAL, &s, "ioctl(DRM_IOCTL_VGEM_FENCE_SIGNAL)");
   return env.Undefined();
 }
 

@@ -1,11 +1,11 @@
 // /dev/dma_heap/<name> (include/uapi/linux/dma-heap.h): dma-buf allocation from a heap.
 #include <linux/dma-heap.h>
-#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstddef>
 
 #include "addon.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 
@@ -25,7 +25,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   d.fd = 0;  // input must be 0
   d.fd_flags = ArgU32(info, 2, "fdFlags");  // TS passes O_RDWR | O_CLOEXEC
   d.heap_flags = ArgSize(info, 3, "heapFlags");
-  if (ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &d) < 0) ThrowErrno(env, errno, "ioctl(DMA_HEAP_IOCTL_ALLOC)");
+  IoctlOrThrow(env, heap, DMA_HEAP_IOCTL_ALLOC, &d, "ioctl(DMA_HEAP_IOCTL_ALLOC)");
   return TrackFd(env, static_cast<int>(d.fd));
 }
 

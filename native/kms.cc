@@ -12,6 +12,7 @@
 
 #include "addon.h"
 #include "drm_uapi.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 namespace kms {
@@ -135,7 +136,7 @@ Napi::Value GetResources(const Napi::CallbackInfo& info) {
     r.crtc_id_ptr = reinterpret_cast<uintptr_t>(crtcs.data());
     r.connector_id_ptr = reinterpret_cast<uintptr_t>(conns.data());
     r.encoder_id_ptr = reinterpret_cast<uintptr_t>(encs.data());
-    if (ioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &r) < 0) ThrowErrno(env, errno, kSyscall);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETRESOURCES, &r, kSyscall);
     if (r.count_fbs <= fbs.size() && r.count_crtcs <= crtcs.size() && r.count_connectors <= conns.size() &&
         r.count_encoders <= encs.size() && attempt > 0) {
       break;
@@ -179,7 +180,7 @@ Napi::Value GetConnector(const Napi::CallbackInfo& info) {
     c.modes_ptr = reinterpret_cast<uintptr_t>(modes.data());
     c.count_encoders = encs.size();
     c.encoders_ptr = reinterpret_cast<uintptr_t>(encs.data());
-    if (ioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &c) < 0) ThrowErrno(env, errno, kSyscall);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETCONNECTOR, &c, kSyscall);
     if (attempt > 0 && c.count_modes <= modes.size() && c.count_encoders <= encs.size()) break;
     if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
     if (c.count_modes > kMaxObjects || c.count_encoders > kMaxObjects) ThrowErrno(env, EOVERFLOW, kSyscall);
@@ -208,7 +209,7 @@ Napi::Value GetCrtc(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_mode_crtc c {};
   c.crtc_id = ArgU32(info, 1, "crtcId");
-  if (ioctl(fd, DRM_IOCTL_MODE_GETCRTC, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_GETCRTC)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETCRTC, &c, "ioctl(DRM_IOCTL_MODE_GETCRTC)");
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", Napi::Number::New(env, c.crtc_id));
   out.Set("fbId", Napi::Number::New(env, c.fb_id));
@@ -235,7 +236,7 @@ Napi::Value SetCrtc(const Napi::CallbackInfo& info) {
   }
   c.count_connectors = conns.size();
   c.set_connectors_ptr = reinterpret_cast<uintptr_t>(conns.data());
-  if (ioctl(fd, DRM_IOCTL_MODE_SETCRTC, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_SETCRTC)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_SETCRTC, &c, "ioctl(DRM_IOCTL_MODE_SETCRTC)");
   return env.Undefined();
 }
 
@@ -253,7 +254,7 @@ Napi::Value AddFb2(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < handles.size(); i++) f.handles[i] = handles[i];
   for (size_t i = 0; i < pitches.size(); i++) f.pitches[i] = pitches[i];
   for (size_t i = 0; i < offsets.size(); i++) f.offsets[i] = offsets[i];
-  if (ioctl(fd, DRM_IOCTL_MODE_ADDFB2, &f) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_ADDFB2, &f, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
   return Napi::Number::New(env, f.fb_id);
 }
 
@@ -261,7 +262,7 @@ Napi::Value RmFb(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   unsigned int id = ArgU32(info, 1, "fbId");
-  if (ioctl(fd, DRM_IOCTL_MODE_RMFB, &id) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_RMFB)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_RMFB, &id, "ioctl(DRM_IOCTL_MODE_RMFB)");
   return env.Undefined();
 }
 
@@ -273,7 +274,7 @@ Napi::Value PageFlip(const Napi::CallbackInfo& info) {
   p.fb_id = ArgU32(info, 2, "fbId");
   p.flags = ArgU32(info, 3, "flags");
   p.user_data = ArgSize(info, 4, "userData");
-  if (ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, &p) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_PAGE_FLIP)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_PAGE_FLIP, &p, "ioctl(DRM_IOCTL_MODE_PAGE_FLIP)");
   return env.Undefined();
 }
 

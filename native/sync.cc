@@ -3,7 +3,6 @@
 // kernel's names from drivers/dma-buf/sw_sync.c).
 #include <linux/sync_file.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "ioctl.h"
 
 struct sw_sync_create_fence_data {
   __u32 value;
@@ -59,14 +59,14 @@ Napi::Value FileInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   struct sync_file_info fi {};
-  if (ioctl(fd, SYNC_IOC_FILE_INFO, &fi) < 0) ThrowErrno(env, errno, "ioctl(SYNC_IOC_FILE_INFO)");
+  IoctlOrThrow(env, fd, SYNC_IOC_FILE_INFO, &fi, "ioctl(SYNC_IOC_FILE_INFO)");
   std::vector<struct sync_fence_info> fences(fi.num_fences);
   if (!fences.empty()) {
     uint32_t n = fi.num_fences;
     memset(&fi, 0, sizeof fi);
     fi.num_fences = n;
     fi.sync_fence_info = reinterpret_cast<uintptr_t>(fences.data());
-    if (ioctl(fd, SYNC_IOC_FILE_INFO, &fi) < 0) ThrowErrno(env, errno, "ioctl(SYNC_IOC_FILE_INFO)");
+    IoctlOrThrow(env, fd, SYNC_IOC_FILE_INFO, &fi, "ioctl(SYNC_IOC_FILE_INFO)");
     fences.resize(std::min<size_t>(fences.size(), fi.num_fences));
   }
   Napi::Object out = Napi::Object::New(env);
@@ -97,7 +97,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   CopyName(m.name, name);
   m.fd2 = fd2;
   m.fence = -1;
-  if (ioctl(fd1, SYNC_IOC_MERGE, &m) < 0) ThrowErrno(env, errno, "ioctl(SYNC_IOC_MERGE)");
+  IoctlOrThrow(env, fd1, SYNC_IOC_MERGE, &m, "ioctl(SYNC_IOC_MERGE)");
   return TrackFd(env, m.fence);  // created O_CLOEXEC by the kernel
 }
 
@@ -108,7 +108,7 @@ Napi::Value SwSyncCreateFence(const Napi::CallbackInfo& info) {
   d.value = ArgU32(info, 1, "value");
   CopyName(d.name, ArgString(info, 2, "name"));
   d.fence = -1;
-  if (ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &d) < 0) ThrowErrno(env, errno, "ioctl(SW_SYNC_IOC_CREATE_FENCE)");
+  IoctlOrThrow(env, timeline, SW_SYNC_IOC_CREATE_FENCE, &d, "ioctl(SW_SYNC_IOC_CREATE_FENCE)");
   return TrackFd(env, d.fence);  // created O_CLOEXEC by the kernel
 }
 
@@ -116,7 +116,7 @@ Napi::Value SwSyncInc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int timeline = ArgFd(info, 0, "timeline");
   __u32 count = ArgU32(info, 1, "count");
-  if (ioctl(timeline, SW_SYNC_IOC_INC, &count) < 0) ThrowErrno(env, errno, "ioctl(SW_SYNC_IOC_INC)");
+  IoctlOrThrow(env, timeline, SW_SYNC_IOC_INC, &count, "ioctl(SW_SYNC_IOC_INC)");
   return env.Undefined();
 }
 

@@ -1,6 +1,5 @@
 // /dev/udmabuf (include/uapi/linux/udmabuf.h): dma-bufs over memfd pages.
 #include <linux/udmabuf.h>
-#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 
@@ -29,8 +29,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   c.offset = ArgSize(info, 2, "offset");
   c.size = ArgSize(info, 3, "size");
   c.flags = ArgU32(info, 4, "flags");  // TS passes UDMABUF_FLAGS_CLOEXEC
-  int fd = ioctl(dev, UDMABUF_CREATE, &c);
-  if (fd < 0) ThrowErrno(env, errno, "ioctl(UDMABUF_CREATE)");
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");
   return TrackFd(env, fd);
 }
 
@@ -58,8 +57,7 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
     list->list[i].offset = ValueSize(env, o.Get("offset"), at + ".offset");
     list->list[i].size = ValueSize(env, o.Get("size"), at + ".size");
   }
-  int fd = ioctl(dev, UDMABUF_CREATE_LIST, list);
-  if (fd < 0) ThrowErrno(env, errno, "ioctl(UDMABUF_CREATE_LIST)");
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE_LIST, list, "ioctl(UDMABUF_CREATE_LIST)");
   return TrackFd(env, fd);
 }
 
