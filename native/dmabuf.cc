@@ -77,7 +77,7 @@ Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   uint64_t flags = ArgSize(info, 1, "flags");
-  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));  // close-on-exec: F_DUPFD_CLOEXEC
   int err = dup ? 0 : errno;
   auto* w = new SyncWorker(env, std::move(dup), flags);
   Napi::Promise p = w->Promise();
@@ -108,7 +108,7 @@ Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
   arg.flags = flags;
   arg.fd = -1;
   IoctlOrThrow(env, fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &arg, "ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)");
-  return TrackFd(env, arg.fd);  // sync_file fds are created O_CLOEXEC by the kernel
+  return TrackFd(env, arg.fd);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 
 Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {

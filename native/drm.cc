@@ -117,7 +117,7 @@ Napi::Value PrimeHandleToFd(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_prime_handle p {};
   p.handle = ArgU32(info, 1, "handle");
-  p.flags = ArgU32(info, 2, "flags");  // TS passes DRM_CLOEXEC (| DRM_RDWR)
+  p.flags = ArgU32(info, 2, "flags") | DRM_CLOEXEC;  // close-on-exec whatever JS passes
   p.fd = -1;
   IoctlOrThrow(env, fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p, "ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD)");
   return TrackFd(env, p.fd);

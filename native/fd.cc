@@ -73,7 +73,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
   int flags = ArgI32(info, 1, "flags");
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);  // close-on-exec whatever JS passes
   if (fd < 0) ThrowErrno(env, errno, "open", path.c_str());
   return TrackFd(env, fd);
 }
@@ -92,7 +92,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);  // close-on-exec: F_DUPFD_CLOEXEC
   if (r < 0) ThrowErrno(env, errno, "dup");
   return TrackFd(env, r);
 }
@@ -171,7 +171,7 @@ Napi::Value Pread(const Napi::CallbackInfo& info) {
 Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));  // close-on-exec
   if (!fd) ThrowErrno(env, errno, "open", path.c_str());
   // procfs/sysfs report st_size 0: read until EOF, bounded.
   constexpr size_t kMax = 1 << 20;
@@ -192,7 +192,7 @@ Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
 Napi::Value Readdir(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // close-on-exec
   if (!fd) ThrowErrno(env, errno, "opendir", path.c_str());
   std::unique_ptr<DIR, int (*)(DIR*)> dir(fdopendir(fd.get()), closedir);
   if (!dir) ThrowErrno(env, errno, "opendir", path.c_str());
@@ -240,7 +240,7 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info, 0, "name");
   uint32_t flags = ArgU32(info, 1, "flags");
-  int fd = memfd_create(name.c_str(), flags | MFD_CLOEXEC);
+  int fd = memfd_create(name.c_str(), flags | MFD_CLOEXEC);  // close-on-exec whatever JS passes
   if (fd < 0) ThrowErrno(env, errno, "memfd_create");
   return TrackFd(env, fd);
 }
@@ -329,7 +329,7 @@ Napi::Value PollAsync(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   int events = ArgI32(info, 1, "events");
   int timeout = ArgI32(info, 2, "timeoutMs");
-  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));  // close-on-exec: F_DUPFD_CLOEXEC
   if (!dup && errno == EBADF) {
     // poll(2) reports a closed fd as POLLNVAL, not as an error: answer the same.
     auto d = Napi::Promise::Deferred::New(env);
@@ -400,7 +400,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
     msg.msg_control = control.data();
     msg.msg_controllen = space;
   }
-  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);  // close-on-exec for every fd received
   if (n < 0) ThrowErrno(env, errno, "recvmsg");
   // Take ownership of every received fd first, so nothing leaks if building the result throws.
   std::vector<UniqueFd> received;

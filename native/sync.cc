@@ -98,7 +98,7 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   m.fd2 = fd2;
   m.fence = -1;
   IoctlOrThrow(env, fd1, SYNC_IOC_MERGE, &m, "ioctl(SYNC_IOC_MERGE)");
-  return TrackFd(env, m.fence);  // created O_CLOEXEC by the kernel
+  return TrackFd(env, m.fence);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 
 Napi::Value SwSyncCreateFence(const Napi::CallbackInfo& info) {
@@ -109,7 +109,7 @@ Napi::Value SwSyncCreateFence(const Napi::CallbackInfo& info) {
   CopyName(d.name, ArgString(info, 2, "name"));
   d.fence = -1;
   IoctlOrThrow(env, timeline, SW_SYNC_IOC_CREATE_FENCE, &d, "ioctl(SW_SYNC_IOC_CREATE_FENCE)");
-  return TrackFd(env, d.fence);  // created O_CLOEXEC by the kernel
+  return TrackFd(env, d.fence);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 
 Napi::Value SwSyncInc(const Napi::CallbackInfo& info) {

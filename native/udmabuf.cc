@@ -28,7 +28,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   c.memfd = static_cast<__u32>(ArgFd(info, 1, "memfd"));
   c.offset = ArgSize(info, 2, "offset");
   c.size = ArgSize(info, 3, "size");
-  c.flags = ArgU32(info, 4, "flags");  // TS passes UDMABUF_FLAGS_CLOEXEC
+  c.flags = ArgU32(info, 4, "flags") | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
   int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");
   return TrackFd(env, fd);
 }
@@ -46,7 +46,7 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
   const size_t bytes = sizeof(struct udmabuf_create_list) + size_t{count} * sizeof(struct udmabuf_create_item);
   std::vector<uint64_t> block((bytes + 7) / 8, 0);
   auto* list = reinterpret_cast<struct udmabuf_create_list*>(block.data());
-  list->flags = flags;
+  list->flags = flags | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
   list->count = count;
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = items.Get(i);
