@@ -1,5 +1,8 @@
-// Argument checks: only what would be unsafe; the policy is TypeScript's. TypeError / RangeError with
-// Node's ERR_* codes.
+// Argument checks: only what would be unsafe (memory, double-to-integer casts that would be undefined
+// behaviour); the policy is TypeScript's, which validates every argument first. When a check here
+// fails, its message is the TypeScript validator's (src/errors.ts), word for word:
+//   TypeError [ERR_INVALID_ARG_TYPE]: The "fd" argument must be of type number. Received type string ('3')
+//   RangeError [ERR_OUT_OF_RANGE]: The value of "fd" is out of range. It must be an integer. Received 1.5
 #pragma once
 
 #include <napi.h>
@@ -24,10 +27,20 @@ Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* 
 // The same checks for a value that is not a direct argument (array elements, object fields).
 int ValueFd(Napi::Env env, Napi::Value v, const std::string& name);
 uint64_t ValueSize(Napi::Env env, Napi::Value v, const std::string& name);
+uint32_t ValueU32(Napi::Env env, Napi::Value v, const std::string& name);
 // An integer number in [min, max] (both within +-(2^53-1)), as a double that casts without overflow.
 double CheckedNumber(Napi::Env env, Napi::Value v, const std::string& name, double min, double max);
 
-// How a value is shown after "Received" in a type error.
+// How the validator shows a value after "Received": undefined, null, type string ('abc'),
+// type number (1.5), type bigint (5n), an instance of Array, function f, ...
 std::string Describe(Napi::Value v);
+// TypeError [ERR_INVALID_ARG_TYPE]: The "NAME" argument must be EXPECTED. Received Describe(v)
+[[noreturn]] void ThrowInvalidArgType(Napi::Env env, const std::string& name, const std::string& expected,
+                                      Napi::Value v);
+// RangeError [ERR_OUT_OF_RANGE]: The value of "NAME" is out of range. It must be RANGE. Received v
+[[noreturn]] void ThrowOutOfRange(Napi::Env env, const std::string& name, const std::string& range, Napi::Value v);
+// TypeError [ERR_INVALID_ARG_VALUE]: The argument 'NAME' REASON. Received v
+[[noreturn]] void ThrowInvalidArgValue(Napi::Env env, const std::string& name, const std::string& reason,
+                                       Napi::Value v);
 
 }  // namespace dmabuf

@@ -35,9 +35,7 @@ Napi::Value FallbackError(Napi::Env env, int err, const char* syscall, const cha
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsFunction()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"factory\" argument must be of type function");
-  }
+  if (!Arg(info, 0).IsFunction()) ThrowInvalidArgType(env, "factory", "of type function", Arg(info, 0));
   Data(env)->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
   return env.Undefined();
 }

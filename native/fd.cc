@@ -354,9 +354,7 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = ArgFd(info, 0, "socket");
   Napi::Uint8Array data = ArgBytes(info, 1, "data");
-  if (info.Length() < 3 || !info[2].IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"fds\" argument must be an instance of Array");
-  }
+  if (!Arg(info, 2).IsArray()) ThrowInvalidArgType(env, "fds", "an instance of Array", Arg(info, 2));
   Napi::Array arr = info[2].As<Napi::Array>();
   std::vector<int> fds(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); i++) fds[i] = ValueFd(env, arr.Get(i), "fds[" + std::to_string(i) + "]");
@@ -386,8 +384,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = ArgFd(info, 0, "socket");
   uint64_t maxData = ArgSize(info, 1, "maxData");
-  uint32_t maxFds = ArgU32(info, 2, "maxFds");
-  if (maxFds > 65536) ThrowRangeError(env, "The value of \"maxFds\" is out of range. It must be <= 65536");
+  auto maxFds = static_cast<uint32_t>(CheckedNumber(env, Arg(info, 2), "maxFds", 0, 65536));  // bounds the buffer
   std::vector<uint8_t> buf(maxData);
   struct iovec iov {buf.data(), buf.size()};
   struct msghdr msg {};

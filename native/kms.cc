@@ -57,18 +57,12 @@ Napi::Object ModeToJs(Napi::Env env, const drm_mode_modeinfo& m) {
 
 // An unsigned integer field of an object argument, checked like a direct argument.
 uint32_t FieldU(Napi::Env env, Napi::Object o, const char* key, const std::string& name, uint32_t max) {
-  std::string full = name + "." + key;
-  uint64_t v = ValueSize(env, o.Get(key), full);
-  if (v > max) {
-    ThrowRangeError(env, "The value of \"" + full + "\" is out of range. It must be >= 0 && <= " + std::to_string(max) +
-                             ". Received " + std::to_string(v));
-  }
-  return static_cast<uint32_t>(v);
+  return static_cast<uint32_t>(CheckedNumber(env, o.Get(key), name + "." + key, 0, max));
 }
 
 drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsObject() || v.IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + "\" argument must be of type object or null");
+    ThrowInvalidArgType(env, name, "of type object or null", v);
   }
   Napi::Object o = v.As<Napi::Object>();
   drm_mode_modeinfo m {};
@@ -87,9 +81,7 @@ drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& na
   m.flags = FieldU(env, o, "flags", name, 0xffffffffu);
   m.type = FieldU(env, o, "type", name, 0xffffffffu);
   Napi::Value n = o.Get("name");
-  if (!n.IsString()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + ".name\" property must be of type string");
-  }
+  if (!n.IsString()) ThrowInvalidArgType(env, name + ".name", "of type string", n);
   std::string s = n.As<Napi::String>().Utf8Value();
   size_t len = std::min(s.size(), sizeof(m.name) - 1);  // the kernel NUL-terminates it anyway
   memcpy(m.name, s.data(), len);
@@ -98,23 +90,13 @@ drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& na
 
 // An array of at most `max` u32 values.
 std::vector<__u32> U32List(Napi::Env env, Napi::Value v, const std::string& name, size_t max) {
-  if (!v.IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + "\" argument must be an instance of Array");
-  }
+  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
   Napi::Array a = v.As<Napi::Array>();
   if (a.Length() > max) {
-    ThrowRangeError(env, "The length of \"" + name + "\" is out of range. It must be <= " + std::to_string(max) +
-                             ". Received " + std::to_string(a.Length()));
+    ThrowOutOfRange(env, name + ".length", "<= " + std::to_string(max), Napi::Number::New(env, a.Length()));
   }
   std::vector<__u32> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    uint64_t x = ValueSize(env, a.Get(i), name + "[" + std::to_string(i) + "]");
-    if (x > 0xffffffffu) {
-      ThrowRangeError(env, "The value of \"" + name + "[" + std::to_string(i) +
-                               "]\" is out of range. It must be >= 0 && <= 4294967295. Received " + std::to_string(x));
-    }
-    out[i] = static_cast<__u32>(x);
-  }
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = ValueU32(env, a.Get(i), name + "[" + std::to_string(i) + "]");
   return out;
 }
 

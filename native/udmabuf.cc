@@ -37,9 +37,7 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int dev = ArgFd(info, 0, "dev");
   uint32_t flags = ArgU32(info, 1, "flags");
-  if (info.Length() < 3 || !info[2].IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"items\" argument must be an instance of Array");
-  }
+  if (!Arg(info, 2).IsArray()) ThrowInvalidArgType(env, "items", "an instance of Array", Arg(info, 2));
   Napi::Array items = info[2].As<Napi::Array>();
   const uint32_t count = items.Length();
   // Header + items in one 8-byte aligned block.
@@ -51,7 +49,7 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = items.Get(i);
     std::string at = "items[" + std::to_string(i) + "]";
-    if (!v.IsObject()) ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + at + "\" argument must be of type object");
+    if (!v.IsObject()) ThrowInvalidArgType(env, at, "of type object", v);
     Napi::Object o = v.As<Napi::Object>();
     list->list[i].memfd = static_cast<__u32>(ValueFd(env, o.Get("memfd"), at + ".memfd"));
     list->list[i].offset = ValueSize(env, o.Get("offset"), at + ".offset");
