@@ -1,7 +1,6 @@
 // dma-buf fd ioctls (include/uapi/linux/dma-buf.h): CPU access bracketing, naming, implicit-fence
 // sync files.
 #include <linux/dma-buf.h>
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -77,18 +76,10 @@ Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   uint64_t flags = ArgSize(info, 1, "flags");
-  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));  // close-on-exec: F_DUPFD_CLOEXEC
+  UniqueFd dup = DupCloexec(fd);
   int err = dup ? 0 : errno;
-  auto* w = new SyncWorker(env, std::move(dup), flags);
-  Napi::Promise p = w->Promise();
-  if (err) {
-    // EBADF is what the ioctl itself would have said about a closed fd.
-    w->RejectNow(err, err == EBADF ? kSync : "dup");
-    delete w;
-  } else {
-    w->Queue();
-  }
-  return p;
+  // EBADF is what the ioctl itself would have said about a closed fd.
+  return QueueOrReject(new SyncWorker(env, std::move(dup), flags), err, err == EBADF ? kSync : "dup");
 }
 
 Napi::Value SetName(const Napi::CallbackInfo& info) {

@@ -92,9 +92,9 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);  // close-on-exec: F_DUPFD_CLOEXEC
-  if (r < 0) ThrowErrno(env, errno, "dup");
-  return TrackFd(env, r);
+  UniqueFd dup = DupCloexec(fd);
+  if (!dup) ThrowErrno(env, errno, "dup");
+  return TrackFd(env, dup.release());
 }
 
 Napi::Value Fstat(const Napi::CallbackInfo& info) {
@@ -329,23 +329,16 @@ Napi::Value PollAsync(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   int events = ArgI32(info, 1, "events");
   int timeout = ArgI32(info, 2, "timeoutMs");
-  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));  // close-on-exec: F_DUPFD_CLOEXEC
+  UniqueFd dup = DupCloexec(fd);
   if (!dup && errno == EBADF) {
     // poll(2) reports a closed fd as POLLNVAL, not as an error: answer the same.
     auto d = Napi::Promise::Deferred::New(env);
     d.Resolve(Napi::Number::New(env, POLLNVAL));
     return d.Promise();
   }
-  int err = dup ? 0 : errno;
-  auto* w = new PollWorker(env, std::move(dup), static_cast<short>(events), timeout < 0 ? -1 : timeout);
-  Napi::Promise p = w->Promise();
-  if (err != 0) {  // e.g. EMFILE
-    w->RejectNow(err, "dup");
-    delete w;
-  } else {
-    w->Queue();
-  }
-  return p;
+  int err = dup ? 0 : errno;  // e.g. EMFILE
+  return QueueOrReject(new PollWorker(env, std::move(dup), static_cast<short>(events), timeout < 0 ? -1 : timeout),
+                       err, "dup");
 }
 
 // ---- SCM_RIGHTS ------------------------------------------------------------------------------------

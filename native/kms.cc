@@ -6,11 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "addon.h"
+#include "char_array.h"
 #include "drm_uapi.h"
 #include "ioctl.h"
 
@@ -24,9 +28,27 @@ namespace {
 constexpr int kRetries = 5;
 constexpr __u32 kMaxObjects = 1u << 16;
 
-template <size_t N>
-Napi::String FixedString(Napi::Env env, const char (&s)[N]) {
-  return Napi::String::New(env, s, strnlen(s, N));
+// Points a (pointer, count) pair of a struct at buf: the array the kernel fills, and its size.
+template <typename T>
+void Point(__u64& ptr, __u32& count, std::vector<T>& buf) {
+  ptr = reinterpret_cast<uintptr_t>(buf.data());
+  count = static_cast<__u32>(buf.size());
+}
+
+// After one call of the "count, then fill" protocol, given each count the kernel reported with the
+// size of the array it was given: true when done (a call after the first, every count fits). Else
+// the caller grows its arrays to the reported counts and calls again; EAGAIN after kRetries calls,
+// EOVERFLOW for a count no device has.
+bool Filled(Napi::Env env, const char* syscall, int attempt,
+            std::initializer_list<std::pair<__u32, size_t>> counts) {
+  bool fits = true;
+  for (const auto& c : counts) fits = fits && c.first <= c.second;
+  if (attempt > 0 && fits) return true;
+  if (attempt == kRetries) ThrowErrno(env, EAGAIN, syscall);
+  for (const auto& c : counts) {
+    if (c.first > kMaxObjects) ThrowErrno(env, EOVERFLOW, syscall);
+  }
+  return false;
 }
 
 Napi::Array U32Array(Napi::Env env, const std::vector<__u32>& v, size_t n) {
@@ -82,9 +104,7 @@ drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& na
   m.type = FieldU(env, o, "type", name, 0xffffffffu);
   Napi::Value n = o.Get("name");
   if (!n.IsString()) ThrowInvalidArgType(env, name + ".name", "of type string", n);
-  std::string s = n.As<Napi::String>().Utf8Value();
-  size_t len = std::min(s.size(), sizeof(m.name) - 1);  // the kernel NUL-terminates it anyway
-  memcpy(m.name, s.data(), len);
+  CopyName(m.name, n.As<Napi::String>().Utf8Value());
   return m;
 }
 
@@ -100,6 +120,13 @@ std::vector<__u32> U32List(Napi::Env env, Napi::Value v, const std::string& name
   return out;
 }
 
+// An array of at most N u32 values, into a fixed array of a struct (the rest left as it is: 0).
+template <size_t N>
+void U32ListInto(Napi::Env env, Napi::Value v, const std::string& name, __u32 (&dst)[N]) {
+  std::vector<__u32> list = U32List(env, v, name, N);
+  std::copy(list.begin(), list.end(), dst);
+}
+
 Napi::Value GetResources(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
@@ -110,23 +137,15 @@ Napi::Value GetResources(const Napi::CallbackInfo& info) {
     // First call (all counts 0): the kernel reports the counts. Second: it fills arrays of that size,
     // and reports the current counts again (larger if objects appeared meanwhile).
     r = drm_mode_card_res {};
-    r.count_fbs = fbs.size();
-    r.count_crtcs = crtcs.size();
-    r.count_connectors = conns.size();
-    r.count_encoders = encs.size();
-    r.fb_id_ptr = reinterpret_cast<uintptr_t>(fbs.data());
-    r.crtc_id_ptr = reinterpret_cast<uintptr_t>(crtcs.data());
-    r.connector_id_ptr = reinterpret_cast<uintptr_t>(conns.data());
-    r.encoder_id_ptr = reinterpret_cast<uintptr_t>(encs.data());
+    Point(r.fb_id_ptr, r.count_fbs, fbs);
+    Point(r.crtc_id_ptr, r.count_crtcs, crtcs);
+    Point(r.connector_id_ptr, r.count_connectors, conns);
+    Point(r.encoder_id_ptr, r.count_encoders, encs);
     IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETRESOURCES, &r, kSyscall);
-    if (r.count_fbs <= fbs.size() && r.count_crtcs <= crtcs.size() && r.count_connectors <= conns.size() &&
-        r.count_encoders <= encs.size() && attempt > 0) {
+    if (Filled(env, kSyscall, attempt,
+               {{r.count_fbs, fbs.size()}, {r.count_crtcs, crtcs.size()}, {r.count_connectors, conns.size()},
+                {r.count_encoders, encs.size()}})) {
       break;
-    }
-    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
-    if (r.count_fbs > kMaxObjects || r.count_crtcs > kMaxObjects || r.count_connectors > kMaxObjects ||
-        r.count_encoders > kMaxObjects) {
-      ThrowErrno(env, EOVERFLOW, kSyscall);
     }
     fbs.assign(r.count_fbs, 0);
     crtcs.assign(r.count_crtcs, 0);
@@ -158,14 +177,10 @@ Napi::Value GetConnector(const Napi::CallbackInfo& info) {
     // file is the DRM master; the second call copies the mode list it probed.
     c = drm_mode_get_connector {};
     c.connector_id = id;
-    c.count_modes = modes.size();
-    c.modes_ptr = reinterpret_cast<uintptr_t>(modes.data());
-    c.count_encoders = encs.size();
-    c.encoders_ptr = reinterpret_cast<uintptr_t>(encs.data());
+    Point(c.modes_ptr, c.count_modes, modes);
+    Point(c.encoders_ptr, c.count_encoders, encs);
     IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETCONNECTOR, &c, kSyscall);
-    if (attempt > 0 && c.count_modes <= modes.size() && c.count_encoders <= encs.size()) break;
-    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
-    if (c.count_modes > kMaxObjects || c.count_encoders > kMaxObjects) ThrowErrno(env, EOVERFLOW, kSyscall);
+    if (Filled(env, kSyscall, attempt, {{c.count_modes, modes.size()}, {c.count_encoders, encs.size()}})) break;
     // count_modes 0 on the second call would probe again: ask for one slot at least
     modes.assign(c.count_modes ? c.count_modes : 1, drm_mode_modeinfo {});
     encs.assign(c.count_encoders, 0);
@@ -216,8 +231,7 @@ Napi::Value SetCrtc(const Napi::CallbackInfo& info) {
     c.mode = ModeFromJs(env, mode, "mode");
     c.mode_valid = 1;
   }
-  c.count_connectors = conns.size();
-  c.set_connectors_ptr = reinterpret_cast<uintptr_t>(conns.data());
+  Point(c.set_connectors_ptr, c.count_connectors, conns);
   IoctlOrThrow(env, fd, DRM_IOCTL_MODE_SETCRTC, &c, "ioctl(DRM_IOCTL_MODE_SETCRTC)");
   return env.Undefined();
 }
@@ -229,13 +243,10 @@ Napi::Value AddFb2(const Napi::CallbackInfo& info) {
   f.width = ArgU32(info, 1, "width");
   f.height = ArgU32(info, 2, "height");
   f.pixel_format = ArgU32(info, 3, "format");
-  std::vector<__u32> handles = U32List(env, Arg(info, 4), "handles", 4);
-  std::vector<__u32> pitches = U32List(env, Arg(info, 5), "pitches", 4);
-  std::vector<__u32> offsets = U32List(env, Arg(info, 6), "offsets", 4);
+  U32ListInto(env, Arg(info, 4), "handles", f.handles);
+  U32ListInto(env, Arg(info, 5), "pitches", f.pitches);
+  U32ListInto(env, Arg(info, 6), "offsets", f.offsets);
   f.flags = ArgU32(info, 7, "flags");
-  for (size_t i = 0; i < handles.size(); i++) f.handles[i] = handles[i];
-  for (size_t i = 0; i < pitches.size(); i++) f.pitches[i] = pitches[i];
-  for (size_t i = 0; i < offsets.size(); i++) f.offsets[i] = offsets[i];
   IoctlOrThrow(env, fd, DRM_IOCTL_MODE_ADDFB2, &f, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
   return Napi::Number::New(env, f.fb_id);
 }

@@ -56,4 +56,15 @@ void PromiseWorker::OnError(const Napi::Error& e) {
   deferred_.Reject(e.Value());
 }
 
+Napi::Promise QueueOrReject(PromiseWorker* w, int setupErr, const char* syscall) {
+  Napi::Promise p = w->Promise();
+  if (setupErr != 0) {
+    w->RejectNow(setupErr, syscall);
+    delete w;
+  } else {
+    w->Queue();
+  }
+  return p;
+}
+
 }  // namespace dmabuf

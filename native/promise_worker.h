@@ -29,4 +29,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::ObjectReference stack_;  // an Error created at call time, for its stack
 };
 
+// Queues w; or, when setupErr is set (the setup before it failed, e.g. the dup), settles its Promise
+// at once with that error for `syscall` and deletes w. Returns the Promise.
+Napi::Promise QueueOrReject(PromiseWorker* w, int setupErr, const char* syscall);
+
 }  // namespace dmabuf

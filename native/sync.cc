@@ -4,12 +4,14 @@
 #include <linux/sync_file.h>
 #include <string.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <string>
 #include <vector>
 
 #include "addon.h"
+#include "char_array.h"
 #include "ioctl.h"
 
 struct sw_sync_create_fence_data {
@@ -40,20 +42,6 @@ static_assert(SW_SYNC_IOC_CREATE_FENCE == 0xC0285700, "SW_SYNC_IOC_CREATE_FENCE"
 static_assert(SW_SYNC_IOC_INC == 0x40045701, "SW_SYNC_IOC_INC");
 
 namespace {
-
-// A fixed-size kernel char array as a string, never reading past the array.
-template <size_t N>
-Napi::String FixedString(Napi::Env env, const char (&s)[N]) {
-  return Napi::String::New(env, s, strnlen(s, N));
-}
-
-// Bounded copy into a fixed-size kernel char array, always NUL-terminated.
-template <size_t N>
-void CopyName(char (&dst)[N], const std::string& src) {
-  size_t n = std::min(src.size(), N - 1);
-  memcpy(dst, src.data(), n);
-  dst[n] = '\0';
-}
 
 Napi::Value FileInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -29,7 +29,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   c.offset = ArgSize(info, 2, "offset");
   c.size = ArgSize(info, 3, "size");
   c.flags = ArgU32(info, 4, "flags") | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
-  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");  // returns the new fd
   return TrackFd(env, fd);
 }
 
@@ -55,7 +55,7 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
     list->list[i].offset = ValueSize(env, o.Get("offset"), at + ".offset");
     list->list[i].size = ValueSize(env, o.Get("size"), at + ".size");
   }
-  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE_LIST, list, "ioctl(UDMABUF_CREATE_LIST)");
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE_LIST, list, "ioctl(UDMABUF_CREATE_LIST)");  // returns the new fd
   return TrackFd(env, fd);
 }
 
