@@ -1,5 +1,5 @@
-// UniqueFd: an owning file descriptor, after libcamera's UniqueFD.
-// Closes exactly once (in the destructor or reset()), can give up ownership with release(), move-only.
+// Owning file descriptors. UniqueFd, after libcamera's UniqueFD: closes exactly once (in the
+// destructor or reset()), can give up ownership with release(), move-only. DupCloexec() makes one.
 #pragma once
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 // sync_file fds (include/uapi/linux/sync_file.h) and the sw_sync test timeline
 // (/sys/kernel/debug/sync/sw_sync; its structs are not in the uapi headers, declared here with the
-// kernel's names from drivers/dma-buf/sw_sync.c).
+// names the kernel's sw_sync driver gives them).
 #include <linux/sync_file.h>
 #include <string.h>
 
