@@ -19,6 +19,8 @@
           "sources": [
             "native/addon.cc",
             "native/errors.cc",
+            "native/args.cc",
+            "native/promise_worker.cc",
             "native/fd.cc",
             "native/mapping.cc",
             "native/dmabuf.cc",

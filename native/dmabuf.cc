@@ -1,8 +1,6 @@
 // dma-buf fd ioctls (include/uapi/linux/dma-buf.h): CPU access bracketing, naming, implicit-fence
 // sync files.
 #include <linux/dma-buf.h>
-#include <sys/ioctl.h>
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -10,6 +8,8 @@
 
 #include "addon.h"
 #include "fd.h"
+#include "ioctl.h"
+#include "promise_worker.h"
 
 namespace dmabuf {
 
@@ -39,14 +39,11 @@ namespace {
 
 constexpr const char* kSync = "ioctl(DMA_BUF_IOCTL_SYNC)";
 
-// DMA_BUF_IOCTL_SYNC, retried on EINTR/EAGAIN (START waits interruptibly for fences). 0 or errno.
+// DMA_BUF_IOCTL_SYNC (START waits interruptibly for fences, hence Ioctl()'s retry). 0 or errno.
 int SyncIoctl(int fd, uint64_t flags) {
   struct dma_buf_sync s {};
   s.flags = flags;
-  for (;;) {
-    if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0) return 0;
-    if (errno != EINTR && errno != EAGAIN) return errno;
-  }
+  return Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0 ? 0 : errno;
 }
 
 Napi::Value Sync(const Napi::CallbackInfo& info) {
@@ -79,18 +76,10 @@ Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   uint64_t flags = ArgSize(info, 1, "flags");
-  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd dup = DupCloexec(fd);
   int err = dup ? 0 : errno;
-  auto* w = new SyncWorker(env, std::move(dup), flags);
-  Napi::Promise p = w->Promise();
-  if (err) {
-    // EBADF is what the ioctl itself would have said about a closed fd.
-    w->RejectNow(err, err == EBADF ? kSync : "dup");
-    delete w;
-  } else {
-    w->Queue();
-  }
-  return p;
+  // EBADF is what the ioctl itself would have said about a closed fd.
+  return QueueOrReject(new SyncWorker(env, std::move(dup), flags), err, err == EBADF ? kSync : "dup");
 }
 
 Napi::Value SetName(const Napi::CallbackInfo& info) {
@@ -98,7 +87,7 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   // Not truncated here: the kernel refuses > 31 bytes with EINVAL, and that is the contract.
   std::string name = ArgString(info, 1, "name");
-  if (ioctl(fd, DMA_BUF_SET_NAME_B, name.c_str()) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_SET_NAME_B)");
+  IoctlOrThrow(env, fd, DMA_BUF_SET_NAME_B, name.data(), "ioctl(DMA_BUF_SET_NAME_B)");
   return env.Undefined();
 }
 
@@ -109,8 +98,8 @@ Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
   struct dma_buf_export_sync_file arg {};
   arg.flags = flags;
   arg.fd = -1;
-  if (ioctl(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &arg) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)");
-  return TrackFd(env, arg.fd);  // sync_file fds are created O_CLOEXEC by the kernel
+  IoctlOrThrow(env, fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &arg, "ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)");
+  return TrackFd(env, arg.fd);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 
 Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
@@ -121,18 +110,22 @@ Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
   struct dma_buf_import_sync_file arg {};
   arg.flags = flags;
   arg.fd = syncFile;
-  if (ioctl(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &arg) < 0) ThrowErrno(env, errno, "ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)");
+  IoctlOrThrow(env, fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &arg, "ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)");
   return env.Undefined();
 }
+
+const Export kExports[] = {
+    {"dmabufSync", Sync},
+    {"dmabufSyncAsync", SyncAsync},
+    {"dmabufSetName", SetName},
+    {"dmabufExportSyncFile", ExportSyncFile},
+    {"dmabufImportSyncFile", ImportSyncFile},
+};
 
 }  // namespace
 
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
-  exports.Set("dmabufSync", Napi::Function::New(env, Sync, "dmabufSync"));
-  exports.Set("dmabufSyncAsync", Napi::Function::New(env, SyncAsync, "dmabufSyncAsync"));
-  exports.Set("dmabufSetName", Napi::Function::New(env, SetName, "dmabufSetName"));
-  exports.Set("dmabufExportSyncFile", Napi::Function::New(env, ExportSyncFile, "dmabufExportSyncFile"));
-  exports.Set("dmabufImportSyncFile", Napi::Function::New(env, ImportSyncFile, "dmabufImportSyncFile"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

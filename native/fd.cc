@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "promise_worker.h"
 
 namespace dmabuf {
 
@@ -72,7 +73,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
   int flags = ArgI32(info, 1, "flags");
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0666);  // close-on-exec whatever JS passes
   if (fd < 0) ThrowErrno(env, errno, "open", path.c_str());
   return TrackFd(env, fd);
 }
@@ -91,9 +92,9 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (r < 0) ThrowErrno(env, errno, "dup");
-  return TrackFd(env, r);
+  UniqueFd dup = DupCloexec(fd);
+  if (!dup) ThrowErrno(env, errno, "dup");
+  return TrackFd(env, dup.release());
 }
 
 Napi::Value Fstat(const Napi::CallbackInfo& info) {
@@ -170,7 +171,7 @@ Napi::Value Pread(const Napi::CallbackInfo& info) {
 Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));  // close-on-exec
   if (!fd) ThrowErrno(env, errno, "open", path.c_str());
   // procfs/sysfs report st_size 0: read until EOF, bounded.
   constexpr size_t kMax = 1 << 20;
@@ -191,7 +192,7 @@ Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
 Napi::Value Readdir(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // close-on-exec
   if (!fd) ThrowErrno(env, errno, "opendir", path.c_str());
   std::unique_ptr<DIR, int (*)(DIR*)> dir(fdopendir(fd.get()), closedir);
   if (!dir) ThrowErrno(env, errno, "opendir", path.c_str());
@@ -239,7 +240,7 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info, 0, "name");
   uint32_t flags = ArgU32(info, 1, "flags");
-  int fd = memfd_create(name.c_str(), flags | MFD_CLOEXEC);
+  int fd = memfd_create(name.c_str(), flags | MFD_CLOEXEC);  // close-on-exec whatever JS passes
   if (fd < 0) ThrowErrno(env, errno, "memfd_create");
   return TrackFd(env, fd);
 }
@@ -328,23 +329,16 @@ Napi::Value PollAsync(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   int events = ArgI32(info, 1, "events");
   int timeout = ArgI32(info, 2, "timeoutMs");
-  UniqueFd dup(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd dup = DupCloexec(fd);
   if (!dup && errno == EBADF) {
     // poll(2) reports a closed fd as POLLNVAL, not as an error: answer the same.
     auto d = Napi::Promise::Deferred::New(env);
     d.Resolve(Napi::Number::New(env, POLLNVAL));
     return d.Promise();
   }
-  int err = dup ? 0 : errno;
-  auto* w = new PollWorker(env, std::move(dup), static_cast<short>(events), timeout < 0 ? -1 : timeout);
-  Napi::Promise p = w->Promise();
-  if (err != 0) {  // e.g. EMFILE
-    w->RejectNow(err, "dup");
-    delete w;
-  } else {
-    w->Queue();
-  }
-  return p;
+  int err = dup ? 0 : errno;  // e.g. EMFILE
+  return QueueOrReject(new PollWorker(env, std::move(dup), static_cast<short>(events), timeout < 0 ? -1 : timeout),
+                       err, "dup");
 }
 
 // ---- SCM_RIGHTS ------------------------------------------------------------------------------------
@@ -353,9 +347,7 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = ArgFd(info, 0, "socket");
   Napi::Uint8Array data = ArgBytes(info, 1, "data");
-  if (info.Length() < 3 || !info[2].IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"fds\" argument must be an instance of Array");
-  }
+  if (!Arg(info, 2).IsArray()) ThrowInvalidArgType(env, "fds", "an instance of Array", Arg(info, 2));
   Napi::Array arr = info[2].As<Napi::Array>();
   std::vector<int> fds(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); i++) fds[i] = ValueFd(env, arr.Get(i), "fds[" + std::to_string(i) + "]");
@@ -385,8 +377,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = ArgFd(info, 0, "socket");
   uint64_t maxData = ArgSize(info, 1, "maxData");
-  uint32_t maxFds = ArgU32(info, 2, "maxFds");
-  if (maxFds > 65536) ThrowRangeError(env, "The value of \"maxFds\" is out of range. It must be <= 65536");
+  auto maxFds = static_cast<uint32_t>(CheckedNumber(env, Arg(info, 2), "maxFds", 0, 65536));  // bounds the buffer
   std::vector<uint8_t> buf(maxData);
   struct iovec iov {buf.data(), buf.size()};
   struct msghdr msg {};
@@ -399,7 +390,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
     msg.msg_control = control.data();
     msg.msg_controllen = space;
   }
-  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);  // close-on-exec for every fd received
   if (n < 0) ThrowErrno(env, errno, "recvmsg");
   // Take ownership of every received fd first, so nothing leaks if building the result throws.
   std::vector<UniqueFd> received;
@@ -438,21 +429,37 @@ Napi::Value TrackedFds(const Napi::CallbackInfo& info) {
   return out;
 }
 
+const Export kExports[] = {
+    {"open", Open},
+    {"close", Close},
+    {"dup", Dup},
+    {"fstat", Fstat},
+    {"stat", Stat},
+    {"lseek", Lseek},
+    {"getFlags", GetFlags},
+    {"read", Read},
+    {"write", Write},
+    {"pread", Pread},
+    {"readTextFile", ReadTextFile},
+    {"readdir", Readdir},
+    {"readlink", Readlink},
+    {"access", Access},
+    {"memfdCreate", MemfdCreate},
+    {"ftruncate", Ftruncate},
+    {"addSeals", AddSeals},
+    {"getSeals", GetSeals},
+    {"poll", Poll},
+    {"pollAsync", PollAsync},
+    {"sendFds", SendFds},
+    {"recvFds", RecvFds},
+    {"fdRelease", FdRelease},
+    {"trackedFds", TrackedFds},
+};
+
 }  // namespace
 
 void InitFd(Napi::Env env, Napi::Object exports) {
-  struct {
-    const char* name;
-    Napi::Function::Callback fn;
-  } const fns[] = {
-      {"open", Open}, {"close", Close}, {"dup", Dup}, {"fstat", Fstat}, {"stat", Stat}, {"lseek", Lseek},
-      {"getFlags", GetFlags}, {"read", Read}, {"write", Write}, {"pread", Pread},
-      {"readTextFile", ReadTextFile}, {"readdir", Readdir}, {"readlink", Readlink}, {"access", Access},
-      {"memfdCreate", MemfdCreate}, {"ftruncate", Ftruncate}, {"addSeals", AddSeals}, {"getSeals", GetSeals},
-      {"poll", Poll}, {"pollAsync", PollAsync}, {"sendFds", SendFds}, {"recvFds", RecvFds},
-      {"fdRelease", FdRelease}, {"trackedFds", TrackedFds},
-  };
-  for (const auto& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

@@ -1,7 +1,8 @@
-// UniqueFd: an owning file descriptor, after libcamera's UniqueFD.
-// Closes exactly once (in the destructor or reset()), can give up ownership with release(), move-only.
+// Owning file descriptors. UniqueFd, after libcamera's UniqueFD: closes exactly once (in the
+// destructor or reset()), can give up ownership with release(), move-only. DupCloexec() makes one.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <utility>
@@ -39,5 +40,10 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// A close-on-exec duplicate of fd (F_DUPFD_CLOEXEC); not valid, with errno set, if the dup failed.
+inline UniqueFd DupCloexec(int fd) {
+  return UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
 
 }  // namespace dmabuf

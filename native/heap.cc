@@ -1,11 +1,12 @@
 // /dev/dma_heap/<name> (include/uapi/linux/dma-heap.h): dma-buf allocation from a heap.
+#include <fcntl.h>
 #include <linux/dma-heap.h>
-#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstddef>
 
 #include "addon.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 
@@ -23,16 +24,20 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   struct dma_heap_allocation_data d {};
   d.len = ArgSize(info, 1, "len");
   d.fd = 0;  // input must be 0
-  d.fd_flags = ArgU32(info, 2, "fdFlags");  // TS passes O_RDWR | O_CLOEXEC
+  d.fd_flags = ArgU32(info, 2, "fdFlags") | O_CLOEXEC;  // close-on-exec whatever JS passes
   d.heap_flags = ArgSize(info, 3, "heapFlags");
-  if (ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &d) < 0) ThrowErrno(env, errno, "ioctl(DMA_HEAP_IOCTL_ALLOC)");
+  IoctlOrThrow(env, heap, DMA_HEAP_IOCTL_ALLOC, &d, "ioctl(DMA_HEAP_IOCTL_ALLOC)");
   return TrackFd(env, static_cast<int>(d.fd));
 }
+
+const Export kExports[] = {
+    {"heapAlloc", Alloc},
+};
 
 }  // namespace
 
 void InitHeap(Napi::Env env, Napi::Object exports) {
-  exports.Set("heapAlloc", Napi::Function::New(env, Alloc, "heapAlloc"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

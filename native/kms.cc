@@ -1,153 +1,25 @@
 // KMS modesetting ioctls (include/uapi/drm/drm_mode.h) and the DRM event queue (drm.h: read(2) of a
 // DRM fd): resources, connectors with their modes, CRTCs, framebuffers, SETCRTC, PAGE_FLIP. Thin and
 // syscall-shaped: which connector, which mode and when to wait are TypeScript's (src/display.ts).
-// The host may have no DRM headers, so the structs are declared here with the kernel's names and
-// checked against the kernel's layouts.
-#include <linux/types.h>
+// Structs and ioctl numbers: drm_uapi.h.
 #include <poll.h>
-#include <stddef.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "addon.h"
+#include "char_array.h"
+#include "drm_uapi.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 namespace kms {
-
-#define DRM_DISPLAY_MODE_LEN 32
-
-struct drm_mode_modeinfo {
-  __u32 clock;
-  __u16 hdisplay;
-  __u16 hsync_start;
-  __u16 hsync_end;
-  __u16 htotal;
-  __u16 hskew;
-  __u16 vdisplay;
-  __u16 vsync_start;
-  __u16 vsync_end;
-  __u16 vtotal;
-  __u16 vscan;
-  __u32 vrefresh;
-  __u32 flags;
-  __u32 type;
-  char name[DRM_DISPLAY_MODE_LEN];
-};
-struct drm_mode_card_res {
-  __u64 fb_id_ptr;
-  __u64 crtc_id_ptr;
-  __u64 connector_id_ptr;
-  __u64 encoder_id_ptr;
-  __u32 count_fbs;
-  __u32 count_crtcs;
-  __u32 count_connectors;
-  __u32 count_encoders;
-  __u32 min_width;
-  __u32 max_width;
-  __u32 min_height;
-  __u32 max_height;
-};
-struct drm_mode_crtc {
-  __u64 set_connectors_ptr;
-  __u32 count_connectors;
-  __u32 crtc_id;
-  __u32 fb_id;
-  __u32 x;
-  __u32 y;
-  __u32 gamma_size;
-  __u32 mode_valid;
-  struct drm_mode_modeinfo mode;
-};
-struct drm_mode_get_connector {
-  __u64 encoders_ptr;
-  __u64 modes_ptr;
-  __u64 props_ptr;
-  __u64 prop_values_ptr;
-  __u32 count_modes;
-  __u32 count_props;
-  __u32 count_encoders;
-  __u32 encoder_id;
-  __u32 connector_id;
-  __u32 connector_type;
-  __u32 connector_type_id;
-  __u32 connection;
-  __u32 mm_width;
-  __u32 mm_height;
-  __u32 subpixel;
-  __u32 pad;
-};
-struct drm_mode_fb_cmd2 {
-  __u32 fb_id;
-  __u32 width;
-  __u32 height;
-  __u32 pixel_format;
-  __u32 flags;
-  __u32 handles[4];
-  __u32 pitches[4];
-  __u32 offsets[4];
-  __u64 modifier[4];
-};
-struct drm_mode_crtc_page_flip {
-  __u32 crtc_id;
-  __u32 fb_id;
-  __u32 flags;
-  __u32 reserved;
-  __u64 user_data;
-};
-struct drm_event {
-  __u32 type;
-  __u32 length;
-};
-struct drm_event_vblank {
-  struct drm_event base;
-  __u64 user_data;
-  __u32 tv_sec;
-  __u32 tv_usec;
-  __u32 sequence;
-  __u32 crtc_id;
-};
-
-#define DRM_IOCTL_BASE 'd'
-#define DRM_IOWR(nr, type) _IOWR(DRM_IOCTL_BASE, nr, type)
-
-#define DRM_IOCTL_MODE_GETRESOURCES DRM_IOWR(0xA0, struct drm_mode_card_res)
-#define DRM_IOCTL_MODE_GETCRTC DRM_IOWR(0xA1, struct drm_mode_crtc)
-#define DRM_IOCTL_MODE_SETCRTC DRM_IOWR(0xA2, struct drm_mode_crtc)
-#define DRM_IOCTL_MODE_GETCONNECTOR DRM_IOWR(0xA7, struct drm_mode_get_connector)
-#define DRM_IOCTL_MODE_RMFB DRM_IOWR(0xAF, unsigned int)
-#define DRM_IOCTL_MODE_PAGE_FLIP DRM_IOWR(0xB0, struct drm_mode_crtc_page_flip)
-#define DRM_IOCTL_MODE_ADDFB2 DRM_IOWR(0xB8, struct drm_mode_fb_cmd2)
-
-static_assert(sizeof(drm_mode_modeinfo) == 68, "drm_mode_modeinfo");
-static_assert(offsetof(drm_mode_modeinfo, vrefresh) == 24 && offsetof(drm_mode_modeinfo, name) == 36,
-              "drm_mode_modeinfo fields");
-static_assert(sizeof(drm_mode_card_res) == 64 && offsetof(drm_mode_card_res, count_fbs) == 32, "drm_mode_card_res");
-static_assert(sizeof(drm_mode_crtc) == 104 && offsetof(drm_mode_crtc, mode) == 36, "drm_mode_crtc");
-static_assert(sizeof(drm_mode_get_connector) == 80 && offsetof(drm_mode_get_connector, count_modes) == 32 &&
-                  offsetof(drm_mode_get_connector, connection) == 60,
-              "drm_mode_get_connector");
-static_assert(sizeof(drm_mode_fb_cmd2) == 104 && offsetof(drm_mode_fb_cmd2, handles) == 20 &&
-                  offsetof(drm_mode_fb_cmd2, modifier) == 72,
-              "drm_mode_fb_cmd2");
-static_assert(sizeof(drm_mode_crtc_page_flip) == 24 && offsetof(drm_mode_crtc_page_flip, user_data) == 16,
-              "drm_mode_crtc_page_flip");
-static_assert(sizeof(drm_event) == 8, "drm_event");
-static_assert(sizeof(drm_event_vblank) == 32 && offsetof(drm_event_vblank, sequence) == 24, "drm_event_vblank");
-static_assert(DRM_IOCTL_MODE_GETRESOURCES == 0xC04064A0, "DRM_IOCTL_MODE_GETRESOURCES");
-static_assert(DRM_IOCTL_MODE_GETCRTC == 0xC06864A1, "DRM_IOCTL_MODE_GETCRTC");
-static_assert(DRM_IOCTL_MODE_SETCRTC == 0xC06864A2, "DRM_IOCTL_MODE_SETCRTC");
-static_assert(DRM_IOCTL_MODE_GETCONNECTOR == 0xC05064A7, "DRM_IOCTL_MODE_GETCONNECTOR");
-static_assert(DRM_IOCTL_MODE_RMFB == 0xC00464AF, "DRM_IOCTL_MODE_RMFB");
-static_assert(DRM_IOCTL_MODE_PAGE_FLIP == 0xC01864B0, "DRM_IOCTL_MODE_PAGE_FLIP");
-static_assert(DRM_IOCTL_MODE_ADDFB2 == 0xC06864B8, "DRM_IOCTL_MODE_ADDFB2");
-
-constexpr __u32 DRM_EVENT_VBLANK = 0x01;
-constexpr __u32 DRM_EVENT_FLIP_COMPLETE = 0x02;
 
 namespace {
 
@@ -156,9 +28,27 @@ namespace {
 constexpr int kRetries = 5;
 constexpr __u32 kMaxObjects = 1u << 16;
 
-template <size_t N>
-Napi::String FixedString(Napi::Env env, const char (&s)[N]) {
-  return Napi::String::New(env, s, strnlen(s, N));
+// Points a (pointer, count) pair of a struct at buf: the array the kernel fills, and its size.
+template <typename T>
+void Point(__u64& ptr, __u32& count, std::vector<T>& buf) {
+  ptr = reinterpret_cast<uintptr_t>(buf.data());
+  count = static_cast<__u32>(buf.size());
+}
+
+// After one call of the "count, then fill" protocol, given each count the kernel reported with the
+// size of the array it was given: true when done (a call after the first, every count fits). Else
+// the caller grows its arrays to the reported counts and calls again; EAGAIN after kRetries calls,
+// EOVERFLOW for a count no device has.
+bool Filled(Napi::Env env, const char* syscall, int attempt,
+            std::initializer_list<std::pair<__u32, size_t>> counts) {
+  bool fits = true;
+  for (const auto& c : counts) fits = fits && c.first <= c.second;
+  if (attempt > 0 && fits) return true;
+  if (attempt == kRetries) ThrowErrno(env, EAGAIN, syscall);
+  for (const auto& c : counts) {
+    if (c.first > kMaxObjects) ThrowErrno(env, EOVERFLOW, syscall);
+  }
+  return false;
 }
 
 Napi::Array U32Array(Napi::Env env, const std::vector<__u32>& v, size_t n) {
@@ -189,18 +79,12 @@ Napi::Object ModeToJs(Napi::Env env, const drm_mode_modeinfo& m) {
 
 // An unsigned integer field of an object argument, checked like a direct argument.
 uint32_t FieldU(Napi::Env env, Napi::Object o, const char* key, const std::string& name, uint32_t max) {
-  std::string full = name + "." + key;
-  uint64_t v = ValueSize(env, o.Get(key), full);
-  if (v > max) {
-    ThrowRangeError(env, "The value of \"" + full + "\" is out of range. It must be >= 0 && <= " + std::to_string(max) +
-                             ". Received " + std::to_string(v));
-  }
-  return static_cast<uint32_t>(v);
+  return static_cast<uint32_t>(CheckedNumber(env, o.Get(key), name + "." + key, 0, max));
 }
 
 drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsObject() || v.IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + "\" argument must be of type object or null");
+    ThrowInvalidArgType(env, name, "of type object or null", v);
   }
   Napi::Object o = v.As<Napi::Object>();
   drm_mode_modeinfo m {};
@@ -219,39 +103,28 @@ drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& na
   m.flags = FieldU(env, o, "flags", name, 0xffffffffu);
   m.type = FieldU(env, o, "type", name, 0xffffffffu);
   Napi::Value n = o.Get("name");
-  if (!n.IsString()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + ".name\" property must be of type string");
-  }
-  std::string s = n.As<Napi::String>().Utf8Value();
-  size_t len = std::min(s.size(), sizeof(m.name) - 1);  // the kernel NUL-terminates it anyway
-  memcpy(m.name, s.data(), len);
+  if (!n.IsString()) ThrowInvalidArgType(env, name + ".name", "of type string", n);
+  CopyName(m.name, n.As<Napi::String>().Utf8Value());
   return m;
 }
 
 // An array of at most `max` u32 values.
 std::vector<__u32> U32List(Napi::Env env, Napi::Value v, const std::string& name, size_t max) {
-  if (!v.IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + name + "\" argument must be an instance of Array");
-  }
+  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
   Napi::Array a = v.As<Napi::Array>();
   if (a.Length() > max) {
-    ThrowRangeError(env, "The length of \"" + name + "\" is out of range. It must be <= " + std::to_string(max) +
-                             ". Received " + std::to_string(a.Length()));
+    ThrowOutOfRange(env, name + ".length", "<= " + std::to_string(max), Napi::Number::New(env, a.Length()));
   }
   std::vector<__u32> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    uint64_t x = ValueSize(env, a.Get(i), name + "[" + std::to_string(i) + "]");
-    if (x > 0xffffffffu) {
-      ThrowRangeError(env, "The value of \"" + name + "[" + std::to_string(i) +
-                               "]\" is out of range. It must be >= 0 && <= 4294967295. Received " + std::to_string(x));
-    }
-    out[i] = static_cast<__u32>(x);
-  }
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = ValueU32(env, a.Get(i), name + "[" + std::to_string(i) + "]");
   return out;
 }
 
-Napi::Value Arg(const Napi::CallbackInfo& info, size_t i) {
-  return i < info.Length() ? info[i] : info.Env().Undefined();
+// An array of at most N u32 values, into a fixed array of a struct (the rest left as it is: 0).
+template <size_t N>
+void U32ListInto(Napi::Env env, Napi::Value v, const std::string& name, __u32 (&dst)[N]) {
+  std::vector<__u32> list = U32List(env, v, name, N);
+  std::copy(list.begin(), list.end(), dst);
 }
 
 Napi::Value GetResources(const Napi::CallbackInfo& info) {
@@ -264,23 +137,15 @@ Napi::Value GetResources(const Napi::CallbackInfo& info) {
     // First call (all counts 0): the kernel reports the counts. Second: it fills arrays of that size,
     // and reports the current counts again (larger if objects appeared meanwhile).
     r = drm_mode_card_res {};
-    r.count_fbs = fbs.size();
-    r.count_crtcs = crtcs.size();
-    r.count_connectors = conns.size();
-    r.count_encoders = encs.size();
-    r.fb_id_ptr = reinterpret_cast<uintptr_t>(fbs.data());
-    r.crtc_id_ptr = reinterpret_cast<uintptr_t>(crtcs.data());
-    r.connector_id_ptr = reinterpret_cast<uintptr_t>(conns.data());
-    r.encoder_id_ptr = reinterpret_cast<uintptr_t>(encs.data());
-    if (ioctl(fd, DRM_IOCTL_MODE_GETRESOURCES, &r) < 0) ThrowErrno(env, errno, kSyscall);
-    if (r.count_fbs <= fbs.size() && r.count_crtcs <= crtcs.size() && r.count_connectors <= conns.size() &&
-        r.count_encoders <= encs.size() && attempt > 0) {
+    Point(r.fb_id_ptr, r.count_fbs, fbs);
+    Point(r.crtc_id_ptr, r.count_crtcs, crtcs);
+    Point(r.connector_id_ptr, r.count_connectors, conns);
+    Point(r.encoder_id_ptr, r.count_encoders, encs);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETRESOURCES, &r, kSyscall);
+    if (Filled(env, kSyscall, attempt,
+               {{r.count_fbs, fbs.size()}, {r.count_crtcs, crtcs.size()}, {r.count_connectors, conns.size()},
+                {r.count_encoders, encs.size()}})) {
       break;
-    }
-    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
-    if (r.count_fbs > kMaxObjects || r.count_crtcs > kMaxObjects || r.count_connectors > kMaxObjects ||
-        r.count_encoders > kMaxObjects) {
-      ThrowErrno(env, EOVERFLOW, kSyscall);
     }
     fbs.assign(r.count_fbs, 0);
     crtcs.assign(r.count_crtcs, 0);
@@ -312,14 +177,10 @@ Napi::Value GetConnector(const Napi::CallbackInfo& info) {
     // file is the DRM master; the second call copies the mode list it probed.
     c = drm_mode_get_connector {};
     c.connector_id = id;
-    c.count_modes = modes.size();
-    c.modes_ptr = reinterpret_cast<uintptr_t>(modes.data());
-    c.count_encoders = encs.size();
-    c.encoders_ptr = reinterpret_cast<uintptr_t>(encs.data());
-    if (ioctl(fd, DRM_IOCTL_MODE_GETCONNECTOR, &c) < 0) ThrowErrno(env, errno, kSyscall);
-    if (attempt > 0 && c.count_modes <= modes.size() && c.count_encoders <= encs.size()) break;
-    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
-    if (c.count_modes > kMaxObjects || c.count_encoders > kMaxObjects) ThrowErrno(env, EOVERFLOW, kSyscall);
+    Point(c.modes_ptr, c.count_modes, modes);
+    Point(c.encoders_ptr, c.count_encoders, encs);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETCONNECTOR, &c, kSyscall);
+    if (Filled(env, kSyscall, attempt, {{c.count_modes, modes.size()}, {c.count_encoders, encs.size()}})) break;
     // count_modes 0 on the second call would probe again: ask for one slot at least
     modes.assign(c.count_modes ? c.count_modes : 1, drm_mode_modeinfo {});
     encs.assign(c.count_encoders, 0);
@@ -345,7 +206,7 @@ Napi::Value GetCrtc(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   drm_mode_crtc c {};
   c.crtc_id = ArgU32(info, 1, "crtcId");
-  if (ioctl(fd, DRM_IOCTL_MODE_GETCRTC, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_GETCRTC)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETCRTC, &c, "ioctl(DRM_IOCTL_MODE_GETCRTC)");
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", Napi::Number::New(env, c.crtc_id));
   out.Set("fbId", Napi::Number::New(env, c.fb_id));
@@ -370,9 +231,8 @@ Napi::Value SetCrtc(const Napi::CallbackInfo& info) {
     c.mode = ModeFromJs(env, mode, "mode");
     c.mode_valid = 1;
   }
-  c.count_connectors = conns.size();
-  c.set_connectors_ptr = reinterpret_cast<uintptr_t>(conns.data());
-  if (ioctl(fd, DRM_IOCTL_MODE_SETCRTC, &c) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_SETCRTC)");
+  Point(c.set_connectors_ptr, c.count_connectors, conns);
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_SETCRTC, &c, "ioctl(DRM_IOCTL_MODE_SETCRTC)");
   return env.Undefined();
 }
 
@@ -383,14 +243,11 @@ Napi::Value AddFb2(const Napi::CallbackInfo& info) {
   f.width = ArgU32(info, 1, "width");
   f.height = ArgU32(info, 2, "height");
   f.pixel_format = ArgU32(info, 3, "format");
-  std::vector<__u32> handles = U32List(env, Arg(info, 4), "handles", 4);
-  std::vector<__u32> pitches = U32List(env, Arg(info, 5), "pitches", 4);
-  std::vector<__u32> offsets = U32List(env, Arg(info, 6), "offsets", 4);
+  U32ListInto(env, Arg(info, 4), "handles", f.handles);
+  U32ListInto(env, Arg(info, 5), "pitches", f.pitches);
+  U32ListInto(env, Arg(info, 6), "offsets", f.offsets);
   f.flags = ArgU32(info, 7, "flags");
-  for (size_t i = 0; i < handles.size(); i++) f.handles[i] = handles[i];
-  for (size_t i = 0; i < pitches.size(); i++) f.pitches[i] = pitches[i];
-  for (size_t i = 0; i < offsets.size(); i++) f.offsets[i] = offsets[i];
-  if (ioctl(fd, DRM_IOCTL_MODE_ADDFB2, &f) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_ADDFB2, &f, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
   return Napi::Number::New(env, f.fb_id);
 }
 
@@ -398,7 +255,7 @@ Napi::Value RmFb(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   unsigned int id = ArgU32(info, 1, "fbId");
-  if (ioctl(fd, DRM_IOCTL_MODE_RMFB, &id) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_RMFB)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_RMFB, &id, "ioctl(DRM_IOCTL_MODE_RMFB)");
   return env.Undefined();
 }
 
@@ -410,7 +267,7 @@ Napi::Value PageFlip(const Napi::CallbackInfo& info) {
   p.fb_id = ArgU32(info, 2, "fbId");
   p.flags = ArgU32(info, 3, "flags");
   p.user_data = ArgSize(info, 4, "userData");
-  if (ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, &p) < 0) ThrowErrno(env, errno, "ioctl(DRM_IOCTL_MODE_PAGE_FLIP)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_PAGE_FLIP, &p, "ioctl(DRM_IOCTL_MODE_PAGE_FLIP)");
   return env.Undefined();
 }
 
@@ -460,19 +317,22 @@ Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
   return out;
 }
 
+const Export kExports[] = {
+    {"kmsGetResources", GetResources},
+    {"kmsGetConnector", GetConnector},
+    {"kmsGetCrtc", GetCrtc},
+    {"kmsSetCrtc", SetCrtc},
+    {"kmsAddFb2", AddFb2},
+    {"kmsRmFb", RmFb},
+    {"kmsPageFlip", PageFlip},
+    {"drmReadEvents", ReadEvents},
+};
+
 }  // namespace
 }  // namespace kms
 
 void InitKms(Napi::Env env, Napi::Object exports) {
-  using namespace kms;
-  exports.Set("kmsGetResources", Napi::Function::New(env, GetResources, "kmsGetResources"));
-  exports.Set("kmsGetConnector", Napi::Function::New(env, GetConnector, "kmsGetConnector"));
-  exports.Set("kmsGetCrtc", Napi::Function::New(env, GetCrtc, "kmsGetCrtc"));
-  exports.Set("kmsSetCrtc", Napi::Function::New(env, SetCrtc, "kmsSetCrtc"));
-  exports.Set("kmsAddFb2", Napi::Function::New(env, AddFb2, "kmsAddFb2"));
-  exports.Set("kmsRmFb", Napi::Function::New(env, RmFb, "kmsRmFb"));
-  exports.Set("kmsPageFlip", Napi::Function::New(env, PageFlip, "kmsPageFlip"));
-  exports.Set("drmReadEvents", Napi::Function::New(env, ReadEvents, "drmReadEvents"));
+  Register(env, exports, kms::kExports);
 }
 
 }  // namespace dmabuf

@@ -84,13 +84,11 @@ void FinalizeBuffer(napi_env, void*, void* hint) { Release(static_cast<Region*>(
 
 Region* ArgRegion(const Napi::CallbackInfo& info, size_t i) {
   Napi::Env env = info.Env();
-  Napi::Value v = i < info.Length() ? info[i] : env.Undefined();
-  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kRegionTag)) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"mapping\" argument must be a MapHandle returned by mmap()");
-  }
+  Napi::Value v = Arg(info, i);
   void* p = nullptr;
-  if (napi_unwrap(env, v, &p) != napi_ok || p == nullptr) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"mapping\" argument must be a MapHandle returned by mmap()");
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kRegionTag) || napi_unwrap(env, v, &p) != napi_ok ||
+      p == nullptr) {
+    ThrowInvalidArgType(env, "mapping", "a mapping made by this backend", v);
   }
   return static_cast<Region*>(p);
 }
@@ -104,7 +102,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   uint64_t offset = ArgSize(info, 4, "offset");
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
     // Would let JS replace arbitrary mappings of the process.
-    ThrowTypeError(env, "ERR_INVALID_ARG_VALUE", "The argument 'flags' must not contain MAP_FIXED");
+    ThrowInvalidArgValue(env, "flags", "must not contain MAP_FIXED", Arg(info, 3));
   }
   // Touching a file mapping beyond the end of the file raises SIGBUS: refuse to make one.
   struct stat st {};
@@ -175,9 +173,9 @@ Napi::Value MapRead(const Napi::CallbackInfo& info) {
   if (!(r->prot & PROT_READ)) ThrowStateError(env, "ERR_INVALID_STATE", "the mapping is not readable (no PROT_READ)");
   size_t n = target.ByteLength();
   if (offset > r->length || n > r->length - offset) {
-    ThrowRangeError(env, "The value of \"offset\" is out of range. offset + target.byteLength must be <= " +
-                             std::to_string(r->length) + ". Received " + std::to_string(offset) + " + " +
-                             std::to_string(n));
+    // offset + target.byteLength must fit the mapping
+    int64_t last = static_cast<int64_t>(r->length) - static_cast<int64_t>(n);
+    ThrowOutOfRange(env, "offset", ">= 0 && <= " + std::to_string(last), Arg(info, 1));
   }
   if (n) memmove(target.Data(), static_cast<uint8_t*>(r->addr) + offset, n);
   return env.Undefined();
@@ -216,12 +214,20 @@ void UnmapAllRegions(InstanceData* data) {
   // Regions themselves are freed by their finalizers (which may still run during teardown).
 }
 
+namespace {
+
+const Export kExports[] = {
+    {"mmap", Mmap},
+    {"mapBuffer", MapBuffer},
+    {"mapRead", MapRead},
+    {"munmap", Munmap},
+    {"isMapped", IsMapped},
+};
+
+}  // namespace
+
 void InitMapping(Napi::Env env, Napi::Object exports) {
-  exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
-  exports.Set("mapBuffer", Napi::Function::New(env, MapBuffer, "mapBuffer"));
-  exports.Set("mapRead", Napi::Function::New(env, MapRead, "mapRead"));
-  exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
-  exports.Set("isMapped", Napi::Function::New(env, IsMapped, "isMapped"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

@@ -1,16 +1,18 @@
 // sync_file fds (include/uapi/linux/sync_file.h) and the sw_sync test timeline
 // (/sys/kernel/debug/sync/sw_sync; its structs are not in the uapi headers, declared here with the
-// kernel's names from drivers/dma-buf/sw_sync.c).
+// names the kernel's sw_sync driver gives them).
 #include <linux/sync_file.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <string>
 #include <vector>
 
 #include "addon.h"
+#include "char_array.h"
+#include "ioctl.h"
 
 struct sw_sync_create_fence_data {
   __u32 value;
@@ -41,32 +43,18 @@ static_assert(SW_SYNC_IOC_INC == 0x40045701, "SW_SYNC_IOC_INC");
 
 namespace {
 
-// A fixed-size kernel char array as a string, never reading past the array.
-template <size_t N>
-Napi::String FixedString(Napi::Env env, const char (&s)[N]) {
-  return Napi::String::New(env, s, strnlen(s, N));
-}
-
-// Bounded copy into a fixed-size kernel char array, always NUL-terminated.
-template <size_t N>
-void CopyName(char (&dst)[N], const std::string& src) {
-  size_t n = std::min(src.size(), N - 1);
-  memcpy(dst, src.data(), n);
-  dst[n] = '\0';
-}
-
 Napi::Value FileInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   struct sync_file_info fi {};
-  if (ioctl(fd, SYNC_IOC_FILE_INFO, &fi) < 0) ThrowErrno(env, errno, "ioctl(SYNC_IOC_FILE_INFO)");
+  IoctlOrThrow(env, fd, SYNC_IOC_FILE_INFO, &fi, "ioctl(SYNC_IOC_FILE_INFO)");
   std::vector<struct sync_fence_info> fences(fi.num_fences);
   if (!fences.empty()) {
     uint32_t n = fi.num_fences;
     memset(&fi, 0, sizeof fi);
     fi.num_fences = n;
     fi.sync_fence_info = reinterpret_cast<uintptr_t>(fences.data());
-    if (ioctl(fd, SYNC_IOC_FILE_INFO, &fi) < 0) ThrowErrno(env, errno, "ioctl(SYNC_IOC_FILE_INFO)");
+    IoctlOrThrow(env, fd, SYNC_IOC_FILE_INFO, &fi, "ioctl(SYNC_IOC_FILE_INFO)");
     fences.resize(std::min<size_t>(fences.size(), fi.num_fences));
   }
   Napi::Object out = Napi::Object::New(env);
@@ -97,8 +85,8 @@ Napi::Value Merge(const Napi::CallbackInfo& info) {
   CopyName(m.name, name);
   m.fd2 = fd2;
   m.fence = -1;
-  if (ioctl(fd1, SYNC_IOC_MERGE, &m) < 0) ThrowErrno(env, errno, "ioctl(SYNC_IOC_MERGE)");
-  return TrackFd(env, m.fence);  // created O_CLOEXEC by the kernel
+  IoctlOrThrow(env, fd1, SYNC_IOC_MERGE, &m, "ioctl(SYNC_IOC_MERGE)");
+  return TrackFd(env, m.fence);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 
 Napi::Value SwSyncCreateFence(const Napi::CallbackInfo& info) {
@@ -108,25 +96,29 @@ Napi::Value SwSyncCreateFence(const Napi::CallbackInfo& info) {
   d.value = ArgU32(info, 1, "value");
   CopyName(d.name, ArgString(info, 2, "name"));
   d.fence = -1;
-  if (ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &d) < 0) ThrowErrno(env, errno, "ioctl(SW_SYNC_IOC_CREATE_FENCE)");
-  return TrackFd(env, d.fence);  // created O_CLOEXEC by the kernel
+  IoctlOrThrow(env, timeline, SW_SYNC_IOC_CREATE_FENCE, &d, "ioctl(SW_SYNC_IOC_CREATE_FENCE)");
+  return TrackFd(env, d.fence);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 
 Napi::Value SwSyncInc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int timeline = ArgFd(info, 0, "timeline");
   __u32 count = ArgU32(info, 1, "count");
-  if (ioctl(timeline, SW_SYNC_IOC_INC, &count) < 0) ThrowErrno(env, errno, "ioctl(SW_SYNC_IOC_INC)");
+  IoctlOrThrow(env, timeline, SW_SYNC_IOC_INC, &count, "ioctl(SW_SYNC_IOC_INC)");
   return env.Undefined();
 }
+
+const Export kExports[] = {
+    {"syncFileInfo", FileInfo},
+    {"syncFileMerge", Merge},
+    {"swSyncCreateFence", SwSyncCreateFence},
+    {"swSyncInc", SwSyncInc},
+};
 
 }  // namespace
 
 void InitSync(Napi::Env env, Napi::Object exports) {
-  exports.Set("syncFileInfo", Napi::Function::New(env, FileInfo, "syncFileInfo"));
-  exports.Set("syncFileMerge", Napi::Function::New(env, Merge, "syncFileMerge"));
-  exports.Set("swSyncCreateFence", Napi::Function::New(env, SwSyncCreateFence, "swSyncCreateFence"));
-  exports.Set("swSyncInc", Napi::Function::New(env, SwSyncInc, "swSyncInc"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf

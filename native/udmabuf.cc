@@ -1,6 +1,5 @@
 // /dev/udmabuf (include/uapi/linux/udmabuf.h): dma-bufs over memfd pages.
 #include <linux/udmabuf.h>
-#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "ioctl.h"
 
 namespace dmabuf {
 
@@ -28,9 +28,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   c.memfd = static_cast<__u32>(ArgFd(info, 1, "memfd"));
   c.offset = ArgSize(info, 2, "offset");
   c.size = ArgSize(info, 3, "size");
-  c.flags = ArgU32(info, 4, "flags");  // TS passes UDMABUF_FLAGS_CLOEXEC
-  int fd = ioctl(dev, UDMABUF_CREATE, &c);
-  if (fd < 0) ThrowErrno(env, errno, "ioctl(UDMABUF_CREATE)");
+  c.flags = ArgU32(info, 4, "flags") | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");  // returns the new fd
   return TrackFd(env, fd);
 }
 
@@ -38,36 +37,37 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int dev = ArgFd(info, 0, "dev");
   uint32_t flags = ArgU32(info, 1, "flags");
-  if (info.Length() < 3 || !info[2].IsArray()) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"items\" argument must be an instance of Array");
-  }
+  if (!Arg(info, 2).IsArray()) ThrowInvalidArgType(env, "items", "an instance of Array", Arg(info, 2));
   Napi::Array items = info[2].As<Napi::Array>();
   const uint32_t count = items.Length();
   // Header + items in one 8-byte aligned block.
   const size_t bytes = sizeof(struct udmabuf_create_list) + size_t{count} * sizeof(struct udmabuf_create_item);
   std::vector<uint64_t> block((bytes + 7) / 8, 0);
   auto* list = reinterpret_cast<struct udmabuf_create_list*>(block.data());
-  list->flags = flags;
+  list->flags = flags | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
   list->count = count;
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = items.Get(i);
     std::string at = "items[" + std::to_string(i) + "]";
-    if (!v.IsObject()) ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "The \"" + at + "\" argument must be of type object");
+    if (!v.IsObject()) ThrowInvalidArgType(env, at, "of type object", v);
     Napi::Object o = v.As<Napi::Object>();
     list->list[i].memfd = static_cast<__u32>(ValueFd(env, o.Get("memfd"), at + ".memfd"));
     list->list[i].offset = ValueSize(env, o.Get("offset"), at + ".offset");
     list->list[i].size = ValueSize(env, o.Get("size"), at + ".size");
   }
-  int fd = ioctl(dev, UDMABUF_CREATE_LIST, list);
-  if (fd < 0) ThrowErrno(env, errno, "ioctl(UDMABUF_CREATE_LIST)");
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE_LIST, list, "ioctl(UDMABUF_CREATE_LIST)");  // returns the new fd
   return TrackFd(env, fd);
 }
+
+const Export kExports[] = {
+    {"udmabufCreate", Create},
+    {"udmabufCreateList", CreateList},
+};
 
 }  // namespace
 
 void InitUdmabuf(Napi::Env env, Napi::Object exports) {
-  exports.Set("udmabufCreate", Napi::Function::New(env, Create, "udmabufCreate"));
-  exports.Set("udmabufCreateList", Napi::Function::New(env, CreateList, "udmabufCreateList"));
+  Register(env, exports, kExports);
 }
 
 }  // namespace dmabuf
