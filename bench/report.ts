@@ -3,7 +3,7 @@
  */
 import { fmtNs, fmtRatio, fmtStats, type Ratio, type Stats } from './harness';
 
-export type SectionId = 'ops' | 'reuse' | 'bandwidth' | 'scale' | 'growth' | 'x11dri';
+export type SectionId = 'ops' | 'guard' | 'reuse' | 'bandwidth' | 'scale' | 'growth' | 'x11dri';
 
 export interface SectionInfo {
   title: string;
@@ -20,6 +20,11 @@ export const SECTIONS: Record<SectionId, SectionInfo> = {
     title: 'Per-operation cost, JS API vs C (same syscalls, same VM, same run)',
     ratio: 'JS time / C time',
     target: { value: 1.3, better: 'lower', text: 'JS/C ≤ 1.3 on syscall-bound operations' },
+  },
+  guard: {
+    title: 'Memory guard: allocate+close with the /proc/meminfo check vs with { allowOvercommit: true } (no check)',
+    ratio: 'checked time / unchecked time',
+    target: { value: 1.05, better: 'lower', text: 'the check costs nothing measurable (≤ 1.05)' },
   },
   reuse: {
     title: 'Mapping reuse: Exporter map/unmap cycle (cache hit) vs a fresh mmap+munmap',
@@ -95,7 +100,7 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-const ORDER: SectionId[] = ['ops', 'reuse', 'bandwidth', 'scale', 'growth', 'x11dri'];
+const ORDER: SectionId[] = ['ops', 'guard', 'reuse', 'bandwidth', 'scale', 'growth', 'x11dri'];
 
 /** A plain-text table for the terminal. */
 export function textTable(r: BenchResult): string {

@@ -2,7 +2,7 @@
  * `npm run bench`: dmabuf's public API against a C program doing the same syscalls, on the running
  * kernel, in the same run (interleaved rounds, so both sides see the same machine noise).
  *
- *   node dist/bench/run.js [--out DIR] [--quick] [--only ops,reuse,bandwidth,scale,growth,x11dri]
+ *   node dist/bench/run.js [--out DIR] [--quick] [--only ops,guard,reuse,bandwidth,scale,growth,x11dri]
  *                          [--cbin PATH] [--x11dri PATH] [--allow-mock] [--no-reexec]
  *
  * Prints a table, writes DIR/bench-<kernel>-<time>.json (DIR: --out, else bench/results if writable,
@@ -434,6 +434,30 @@ function main(): void {
         raw: () => backend.readTextFile(`/proc/self/fdinfo/${fd}`),
         c: { op: 'info', args: { size: SZ } },
       }), { syscalls: 'C: open, read, close of /proc/self/fdinfo/N; JS: +fstat, + parsing into an object' }));
+    }
+  }
+
+  // ---- 1b. the memory guard: the same allocation with and without the check, interleaved -----------
+  if (want('guard')) {
+    for (const size of [4 * KiB, MiB]) {
+      const cases: [string, string, () => void, () => void][] = [];
+      if (hasUdmabuf) {
+        cases.push(['udmabuf', 'udmabuf create+close', () => udmabuf.create(size).close(),
+          () => udmabuf.create(size, { allowOvercommit: true }).close()]);
+      }
+      if (heap) {
+        const h = heap;
+        cases.push(['heap', 'heap allocate+close', () => h.allocate(size).close(),
+          () => h.allocate(size, { allowOvercommit: true }).close()]);
+      }
+      for (const [kind, label, checked, unchecked] of cases) {
+        log(`memory guard: ${label} ${sizeLabel(size)}`);
+        const g = pair({ js: checked, raw: unchecked, ...heavy(size) });
+        const row: Row = { id: `guard-${kind}-${size}`, section: 'guard', label: `${label} ${sizeLabel(size)}`, js: g.js, other: g.raw };
+        if (g.js && g.raw) row.ratio = ratio(g.js, g.raw);
+        else row.status = `not measured: ${g.jsError ?? 'failed'}`;
+        rows.push(row);
+      }
     }
   }
 
