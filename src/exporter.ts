@@ -327,7 +327,7 @@ export class Exporter extends EventEmitter implements Disposable {
    * Attach an importer ('cpu' or a drm Device) with its constraints. Before the first map this only
    * records it. After, when the backing cannot serve it (e.g. it needs contiguous memory, or the device
    * cannot import it), the buffer moves to backing that serves everyone — only while nothing is mapped.
-   * @throws EBUSY when the buffer would have to move while mapped; ERR_DMABUF_CONSTRAINTS when no
+   * @throws ERR_DMABUF_BUSY when the buffer would have to move while mapped; ERR_DMABUF_CONSTRAINTS when no
    *   provider can serve every attachment (the attachment is then not made).
    */
   attach<I extends Importer>(importer: I, constraints: Constraints = {}): Attachment<I> {

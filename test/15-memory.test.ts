@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { getBackend, heaps, udmabuf, setBackend } from '../src/index';
+import { Exporter, getBackend, heaps, udmabuf, setBackend } from '../src/index';
 import type { Backend } from '../src/index';
 import { forgetMemoryReading, memoryReserve } from '../src/memory';
-import { inVm, isMock, isNative, MiB, needsHeap, needsUdmabuf, openFdCount, PAGE, throwsCode, throwsErrno } from './support/index';
+import { drmDevices, inVm, isMock, isNative, MiB, needsHeap, needsUdmabuf, openFdCount, PAGE, throwsCode, throwsErrno } from './support/index';
 import { runChild } from './support/child';
 
 function meminfo(): { total: number; available: number; cmaFree?: number; cmaTotal?: number } {
@@ -109,6 +109,26 @@ describe('memory guard: more than the machine can back is ENOMEM before the kern
     } finally {
       setBackend(real);
     }
+  });
+
+  it('an Exporter bigger than the machine: every provider refuses with ENOMEM (dumb buffers too), the map is a coded error', function () {
+    const m = meminfo();
+    const size = 2 * Math.ceil(m.total / PAGE()) * PAGE();
+    const vgem = drmDevices().find((d) => d.driver === 'vgem' && d.kind === 'card');
+    const providers = [...(vgem ? [`drm:${vgem.path}`] : []), 'heap:system', 'udmabuf'];
+    const fds = isNative() ? openFdCount() : 0;
+    using exp = new Exporter({ size, providers });
+    const cpu = exp.attach('cpu');
+    const e = throwsCode(() => cpu.map(), 'ERR_DMABUF_CONSTRAINTS') as Error & { conflicts: { provider: string; code?: string; reason: string }[] };
+    const byProvider = new Map(e.conflicts.map((c) => [c.provider, c]));
+    if (vgem) assert.equal(byProvider.get(`drm:${vgem.path}`)?.code, 'ENOMEM', JSON.stringify(e.conflicts));
+    if (heaps.list().some((h) => h.name === 'system')) assert.equal(byProvider.get('heap:system')?.code, 'ENOMEM', JSON.stringify(e.conflicts));
+    const u = byProvider.get('udmabuf') as { code?: string; constraint?: string } | undefined;
+    // udmabuf: over size_limit_mb it is ruled out before allocating; otherwise the guard refuses
+    if (udmabuf.available()) assert.ok(u?.constraint === 'size' || u?.code === 'ENOMEM', JSON.stringify(e.conflicts));
+    if (inVm) assert.ok(vgem, 'vgem in the VM');
+    exp.close();
+    if (isNative()) assert.equal(openFdCount(), fds, 'nothing left open');
   });
 
   it('allowOvercommit must be a boolean', function () {

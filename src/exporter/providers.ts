@@ -8,6 +8,7 @@ import { Device, DumbBuffer, drm } from '../drm';
 import { Heap, heaps } from '../heap';
 import { udmabuf } from '../udmabuf';
 import { invalidArgType, invalidArgValue } from '../errors';
+import { admitAllocation } from '../memory';
 
 /** A dumb-buffer layout a display can scan out. */
 export interface Layout {
@@ -176,6 +177,10 @@ class DrmProvider implements Provider {
   allocate(need: Need): Allocation {
     this.#device ??= drm.open(this.#path);
     const layout = need.layouts[0]?.layout ?? { width: DUMB_PITCH / 4, height: Math.ceil(need.size / DUMB_PITCH), bpp: 32 };
+    // Dumb buffers of vgem, vkms and virtio-gpu are shmem: system memory, allocated when touched. A
+    // drm.Device hands out any size the driver accepts (a 2 GiB vgem buffer is legal), but an exporter
+    // fills and copies its backing, so it asks for no more than the machine can back.
+    admitAllocation(this.#device.backend, need.size, 'system', 'ioctl(DRM_IOCTL_MODE_CREATE_DUMB)', this.#path);
     const dumb = this.#device.createDumb(layout);
     let buf: DmaBuf;
     try {

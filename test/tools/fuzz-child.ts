@@ -4,7 +4,9 @@
  *
  * A seeded fast-check property: random sequences of calls to every public function and method, with
  * random arguments (wrong types, negative, NaN, huge, 2^53, strings, symbols, objects, live and closed
- * library objects) and random "user mistakes" (an fd closed behind the library's back). Checked:
+ * library objects) and random "user mistakes" (an fd closed behind the library's back). Exporters
+ * get sizes up to and beyond what the machine has (twice MemTotal, 2^40): their first map must be
+ * refused with a coded error, never end in the OOM killer. Checked:
  * - every thrown error is coded: `code` is a string; an errno name (E...) also has a numeric `errno`
  *   and a string `syscall`; anything else is ERR_* (or ABORT_ERR for an aborted wait);
  * - every view of a mapping that is no longer mapped is detached (length 0), and closing a buffer or
@@ -21,7 +23,7 @@ import * as fs from 'node:fs';
 import fc from 'fast-check';
 import * as lib from '../../src/index';
 import {
-  DmaBuf, Device, DumbBuffer, GemHandle, Heap, Mapping, Memfd, SyncFile, drm, heaps, udmabuf,
+  Attachment, DmaBuf, Device, DumbBuffer, Exporter, GemHandle, Heap, Mapping, Memfd, SyncFile, drm, heaps, udmabuf,
 } from '../../src/index';
 
 const seed = Number(process.env.DMABUF_FUZZ_SEED ?? 0x5eed);
@@ -36,8 +38,8 @@ const codes = new Map<string, number>();
 
 // ---- the pool of live and closed library objects ---------------------------------------------------
 
-type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync';
-const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync'];
+type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync' | 'exp' | 'att';
+const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att'];
 
 interface Pool {
   buf: DmaBuf[];
@@ -48,13 +50,18 @@ interface Pool {
   dumb: DumbBuffer[];
   gem: GemHandle[];
   sync: SyncFile[];
+  exp: Exporter[];
+  att: Attachment[];
   raw: number[]; // fds handed back by DmaBuf.release(): the caller (we) must close them
   views: { view: Uint8Array; mapping: Mapping }[];
   owners: Map<Mapping, DmaBuf | Device>;
 }
 
 function newPool(): Pool {
-  return { buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], raw: [], views: [], owners: new Map() };
+  return {
+    buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], exp: [], att: [], raw: [], views: [],
+    owners: new Map(),
+  };
 }
 
 function adopt(pool: Pool, v: unknown, owner?: DmaBuf | Device): void {
@@ -68,6 +75,11 @@ function adopt(pool: Pool, v: unknown, owner?: DmaBuf | Device): void {
   else if (v instanceof DumbBuffer) pool.dumb.push(v);
   else if (v instanceof GemHandle) pool.gem.push(v);
   else if (v instanceof SyncFile) pool.sync.push(v);
+  else if (v instanceof Exporter) pool.exp.push(v);
+  else if (v instanceof Attachment) pool.att.push(v);
+  else if (v !== null && typeof v === 'object' && 'kind' in v && (v as { mapping?: unknown }).mapping instanceof Mapping) {
+    pool.map.push((v as unknown as { mapping: Mapping }).mapping); // an attachment's CPU map
+  }
   else if (v instanceof Uint8Array) {
     /* copies (Buffer from read()) are not views */
   }
@@ -172,6 +184,17 @@ const SKIP = Symbol('skip');
 type AnyFn = (...a: unknown[]) => unknown;
 const call = (f: unknown, a: unknown[]): unknown => (f as AnyFn)(...a);
 
+// Sizes beyond what the machine has, for the Exporter (whose first map allocates).
+function memTotal(): number {
+  try {
+    const m = /^MemTotal:\s+(\d+) kB$/m.exec(backend.readTextFile('/proc/meminfo'));
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* no meminfo */ }
+  return 2 ** 34;
+}
+const HUGE = [2 * Math.ceil(memTotal() / 4096) * 4096, 2 ** 31, 2 ** 32 + 4096, 2 ** 40, 2 ** 53 - 4096];
+const PROVIDERS = ['heap:system', 'heap:contiguous', 'udmabuf', 'drm:/dev/dri/card0', 'drm:/dev/dri/card1', 'heap:nope'];
+
 const OPS: Record<string, Fn> = {
   // module functions
   'probe': () => lib.probe(),
@@ -260,6 +283,26 @@ const OPS: Record<string, Fn> = {
   'sync.wait': on<SyncFile>('sync', (s, a) => call(s.wait.bind(s), a)),
   'sync.merge': on<SyncFile>('sync', (s, a) => call(s.merge.bind(s), a)),
   'sync.close': on<SyncFile>('sync', (s) => s.close()),
+  // Exporter and Attachment
+  'Exporter.new': (_p, a) => new Exporter(a[0] as never),
+  'Exporter.new(small)': (_p, a, t) => new Exporter({ size: 4096 * (1 + (t % 4)), providers: [PROVIDERS[t % PROVIDERS.length]!, 'udmabuf', 'heap:system'], ...(a[0] as object) }),
+  'Exporter.new(huge)': (_p, _a, t) => new Exporter({ size: HUGE[t % HUGE.length]!, providers: [PROVIDERS[t % PROVIDERS.length]!, PROVIDERS[(t + 1) % PROVIDERS.length]!] }),
+  'exp.attach': on<Exporter>('exp', (e, a) => call(e.attach.bind(e), a)),
+  'exp.attach(cpu)': on<Exporter>('exp', (e) => e.attach('cpu')),
+  'exp.attach(dev)': (p, a, t) => {
+    const e = pick(p.exp, t);
+    const d = pick(p.dev, t + 1);
+    if (!e || !d) return SKIP;
+    return e.attach(d, a[0] as never);
+  },
+  'exp.detach': on<Exporter>('exp', (e, a) => call(e.detach.bind(e), a)),
+  'exp.props': on<Exporter>('exp', (e) => [e.closed, e.backing, e.attachments.length, e.stats()]),
+  'exp.close': on<Exporter>('exp', (e) => e.close()),
+  'exp.dispose': on<Exporter>('exp', (e) => e[Symbol.dispose]()),
+  'att.map': on<Attachment>('att', (x) => x.map()),
+  'att.unmap': on<Attachment>('att', (x, a) => call(x.unmap.bind(x), a)),
+  'att.detach': on<Attachment>('att', (x) => x.detach()),
+  'att.props': on<Attachment>('att', (x) => [x.mapped, x.mappedSince, x.detached, x.toJSON()]),
   // user mistakes: an fd closed behind the library's back (its number is then reused by later opens)
   'mistake.closeFd': (p, _a, t) => {
     const list = [...p.buf, ...p.sync, ...p.memfd, ...p.dev].filter((o) => !o.closed);
@@ -273,7 +316,8 @@ const OP_NAMES = Object.keys(OPS);
 
 // Creation ops get more weight so that there is something to call methods on.
 const CREATORS = ['udmabuf.create(page)', 'udmabuf.memfd(page)', 'udmabuf.create(item)', 'heaps.open(system)', 'heap.allocate(page)', 'drm.open(vgem)', 'dev.createDumb(small)',
-  'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup'];
+  'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup', 'Exporter.new(small)',
+  'Exporter.new(huge)', 'exp.attach(cpu)', 'exp.attach(dev)', 'att.map'];
 
 const stepArb = fc.record({
   op: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...OP_NAMES) }, { weight: 2, arbitrary: fc.constantFrom(...CREATORS) }),
@@ -353,6 +397,7 @@ async function runStep(pool: Pool, step: Step): Promise<void> {
 
 function closeAll(pool: Pool): void {
   const quietly = (f: () => void) => { try { f(); } catch { /* closed behind its back, or already gone */ } };
+  for (const e of pool.exp) quietly(() => e.close());
   for (const m of pool.map) quietly(() => m.unmap());
   for (const g of pool.gem) quietly(() => g.release());
   for (const d of pool.dumb) quietly(() => d.destroy());
