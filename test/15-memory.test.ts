@@ -131,6 +131,38 @@ describe('memory guard: more than the machine can back is ENOMEM before the kern
     if (isNative()) assert.equal(openFdCount(), fds, 'nothing left open');
   });
 
+  it('allocating 64 MiB system-heap buffers until refused: ENOMEM from the guard, never the OOM killer; closing gives it back', async function () {
+    needsHeap(this, 'system');
+    if (isNative() && !inVm) {
+      this.test!.title += ' (skipped: fills this machine\'s memory; runs in the VM and on the mock)';
+      this.skip();
+    }
+    this.timeout(300_000);
+    // In a child, so that if the guard failed, the OOM killer's SIGKILL shows as the child's signal.
+    const script = `
+      const d = require(${JSON.stringify(require.resolve('../src/index'))});
+      const h = d.heaps.open('system');
+      const held = [];
+      let err;
+      for (let i = 0; i < 4096; i++) {
+        try { const b = h.allocate(64 * 1024 * 1024); held.push(b); } catch (e) { err = e; break; }
+      }
+      const out = { held: held.length, code: err && err.code, syscall: err && err.syscall, hint: err && err.hint };
+      for (const b of held) b.close();
+      try { h.allocate(64 * 1024 * 1024).close(); out.again = true; } catch (e) { out.again = e.code; }
+      h.close();
+      console.log(JSON.stringify(out));`;
+    const r = await runChild(process.execPath, ['-e', script], { timeout: 280_000 });
+    assert.equal(r.signal, null, `the child died by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { held: number; code?: string; syscall?: string; hint?: string; again: boolean | string };
+    assert.equal(out.code, 'ENOMEM', JSON.stringify(out));
+    assert.equal(out.syscall, 'ioctl(DMA_HEAP_IOCTL_ALLOC)');
+    assert.match(out.hint ?? '', /refused before asking the kernel/);
+    assert.ok(out.held > 0, 'some buffers fit');
+    assert.equal(out.again, true, 'after closing, the memory is back');
+  });
+
   it('allowOvercommit must be a boolean', function () {
     needsHeap(this, 'system');
     using h = heaps.open('system');
