@@ -1,5 +1,5 @@
 /**
- * udmabuf contract tests (conformance.md section A, plus the library's own behaviour).
+ * udmabuf contract tests (docs/conformance.md section A, plus the library's own behaviour).
  * Run on the mock (host) and on the kernel (VM): same results, same errno.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * dma-heap contract tests (conformance.md section C, plus the library's own behaviour).
+ * dma-heap contract tests (docs/conformance.md section C, plus the library's own behaviour).
  */
 import assert from 'node:assert/strict';
 import { heaps, udmabuf, constants as C, CMA_HEAP_NAMES } from '../src/index';

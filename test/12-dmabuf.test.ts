@@ -1,6 +1,6 @@
 /**
- * dma-buf file contract tests (conformance.md section D, plus the library's own behaviour), for every
- * provider: udmabuf, the system heap, and a vgem dumb buffer exported with PRIME.
+ * dma-buf file contract tests (docs/conformance.md section D, plus the library's own behaviour), for
+ * every provider: udmabuf, the system heap, and a vgem dumb buffer exported with PRIME.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Fences (issue: CMA heap and software fences): a sync file imported from an unsignalled sw_sync
+ * Fences: a sync file imported from an unsignalled sw_sync
  * fence makes idle() wait, SYNC_START block, and the async API keeps the event loop running.
  */
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 /**
- * Concurrency (conformance.md C41, after Android's libdmabufheap test): at least 100 allocate → map →
- * SYNC → write/verify → close tasks in flight at once, spread over 8 worker threads (each its own
+ * Concurrency (docs/conformance.md C41, after Android's libdmabufheap test): at least 100 allocate →
+ * map → SYNC → write/verify → close tasks in flight at once, spread over 8 worker threads (each its own
  * addon instance) with the SYNC bracketing on the thread pool. All must succeed and leave no fd.
  */
 import assert from 'node:assert/strict';

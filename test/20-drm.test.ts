@@ -1,6 +1,6 @@
 /**
- * DRM contract tests (conformance.md sections G and H, plus handle deduplication and cross-device
- * sharing), for each driver present: vgem, vkms, virtio_gpu.
+ * DRM contract tests (docs/conformance.md sections G and H, plus handle deduplication and
+ * cross-device sharing), for each driver present: vgem, vkms, virtio_gpu.
  */
 import assert from 'node:assert/strict';
 import { drm, heaps, udmabuf, Device, constants as C } from '../src/index';

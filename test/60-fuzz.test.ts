@@ -1,5 +1,5 @@
 /**
- * Fuzzing (issue #9): a seeded fast-check property throws random arguments and random operation
+ * Fuzzing: a seeded fast-check property throws random arguments and random operation
  * sequences at every public function, on both backends, in a CHILD process (test/tools/fuzz-child.ts)
  * so that a crash is seen as a signal exit and reported as a failure. The child checks that every
  * error is coded, that views of unmapped memory are detached, and that no fd is left open.

@@ -1,5 +1,5 @@
 /**
- * Lifecycle (issue #9): use after close for every class, finalizers, worker threads (exit with open
+ * Lifecycle: use after close for every class, finalizers, worker threads (exit with open
  * buffers, an fd passed between workers), process exit with open mappings, fd reuse, vgem fences and
  * the async API, permissions (uid 65534 in the VM), and a small fd-leak soak over every provider.
  *

@@ -16,9 +16,14 @@ export const inVm = process.env.DMABUF_VM === '1';
 export const PAGE = () => getBackend().pageSize;
 export const MiB = 1 << 20;
 
-function skip(ctx: Mocha.Context, reason: string): never {
+/**
+ * Skip the test saying why (in its title; from a beforeEach hook, the test's); in the VM, where every
+ * device must exist, fail instead.
+ */
+export function skip(ctx: Mocha.Context, reason: string): never {
   if (inVm) throw new Error(`required in the VM but missing: ${reason}`);
-  ctx.test && (ctx.test.title += ` (skipped: ${reason})`);
+  const test = (ctx.test as { type?: string } | undefined)?.type === 'hook' ? ctx.currentTest : ctx.test;
+  if (test) test.title += ` (skipped: ${reason})`;
   ctx.skip();
 }
 

@@ -1,5 +1,5 @@
 /**
- * Leak soak (issue #9), run by hand, in the VM:
+ * Leak soak, run by hand, in the VM:
  *
  *   npm run vm -- --kernel all -- env DMABUF_BACKEND=native node --expose-gc dist/test/tools/soak.js [cycles]
  *
