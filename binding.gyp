@@ -5,7 +5,7 @@
 # one, e.g. $(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js; gyp reads 1 as a number):
 #   node-gyp rebuild --debug --jobs 2 -- -Dsanitize=1
 #   LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
-#     DMABUF_BACKEND=native npx mocha dist/test/01-native-backend.test.js
+#     DMABUF_BACKEND=native npx mocha --no-config dist/test/01-backend-*.test.js
 # (native.ts falls back to build/Debug/dmabuf.node when there is no Release build.)
 {
   "variables": {
