@@ -154,12 +154,15 @@ function open(target: string | OpenQuery): Device {
   validateString(q.driver, 'target.driver');
   const kind = q.kind ?? 'card';
   if (kind !== 'card' && kind !== 'render') throw invalidArgValue('target.kind', kind, "must be 'card' or 'render'");
+  const refused: string[] = [];
   for (const path of nodes(backend)) {
     if (kindOf(path) !== kind) continue;
     let fd: Fd;
     try {
       fd = backend.open(path, O_RDWR);
-    } catch {
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'EACCES' || code === 'EPERM') refused.push(path);
       continue;
     }
     let name: string;
@@ -172,8 +175,11 @@ function open(target: string | OpenQuery): Device {
     if (name === q.driver) return new Device(backend, fd, path);
     backend.close(fd);
   }
-  throw dmabufError('ERR_DMABUF_NO_DEVICE', `no ${kind} node with driver '${q.driver}' in ${DRI_DIR}; ${deviceHint('drm', 'ENODEV')}`,
-    { path: DRI_DIR });
+  // Nodes this process may not open may be the one asked for: then the permission is the hint.
+  const hint = deviceHint('drm', refused.length > 0 ? 'EACCES' : 'ENODEV');
+  const denied = refused.length > 0 ? ` (permission denied on ${refused.join(', ')})` : '';
+  throw dmabufError('ERR_DMABUF_NO_DEVICE', `no ${kind} node with driver '${q.driver}' in ${DRI_DIR}${denied}; ${hint}`,
+    { path: DRI_DIR, hint });
 }
 
 interface HandleEntry {

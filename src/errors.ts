@@ -119,6 +119,8 @@ export interface DmabufError extends CodedError {
   code: DmabufErrorCode;
   /** The file involved, where there is one. */
   path?: string;
+  /** What the library knows about the cause and the way out, where it knows something. */
+  hint?: string;
 }
 
 function coded<E extends Error>(err: E, code: string): E & CodedError {

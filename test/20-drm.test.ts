@@ -44,6 +44,7 @@ describe('drm.list()', function () {
     const e = throwsCode(() => drm.open({ driver: 'no-such-driver' }), 'ERR_DMABUF_NO_DEVICE');
     assert.equal((e as { path?: string }).path, '/dev/dri');
     assert.match(e.message, /no-such-driver/);
+    assert.equal(typeof (e as { hint?: string }).hint, 'string');
     throwsCode(() => drm.open(5 as unknown as string), 'ERR_INVALID_ARG_TYPE', TypeError);
     throwsErrno(() => drm.open('/dev/dri/card99'), 'ENOENT', { path: '/dev/dri/card99' });
   });

@@ -455,7 +455,7 @@ describe('lifecycle: permissions (uid 65534 in the VM)', function () {
     const script = `
       const lib = require(${JSON.stringify(INDEX_JS)});
       const out = { uid: process.getuid() };
-      const grab = (f) => { try { f(); return { ok: true }; } catch (e) { return { code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, hint: e.hint }; } };
+      const grab = (f) => { try { f(); return { ok: true }; } catch (e) { return { code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, hint: e.hint, message: e.message }; } };
       out.udmabuf = grab(() => lib.udmabuf.create(4096));
       out.heap = grab(() => lib.heaps.open('system'));
       out.drm = grab(() => lib.drm.open('/dev/dri/card0'));
@@ -477,8 +477,9 @@ describe('lifecycle: permissions (uid 65534 in the VM)', function () {
       assert.equal(typeof o[k].hint, 'string');
       assert.ok(o[k].hint.length > 10, `${k} has a hint`);
     }
-    assert.equal(o.drmQuery.code, 'ENODEV', 'no node it may open: ENODEV with a hint');
-    assert.ok(o.drmQuery.hint);
+    assert.equal(o.drmQuery.code, 'ERR_DMABUF_NO_DEVICE', 'no node it may open: ERR_DMABUF_NO_DEVICE with a hint');
+    assert.match(o.drmQuery.message, /permission denied on \/dev\/dri\/card/);
+    assert.equal(o.drmQuery.hint, o.drm.hint, 'the permission hint, as for opening the node itself');
     for (const k of ['udmabuf', 'heaps', 'drm']) {
       assert.equal(o.probe[k].available, false, `probe ${k}`);
       assert.ok(o.probe[k].reason, `probe ${k} has a reason`);
