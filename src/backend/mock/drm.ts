@@ -195,18 +195,19 @@ export function drmOps(m: Machine): DrmOps {
     drmPrimeHandleToFd(fd, handle, flags) {
       const syscall = 'ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD)';
       const f = drmFile(m, fd, syscall);
-      if (flags & ~(DRM_CLOEXEC | DRM_RDWR)) throw systemError('EINVAL', syscall);
+      const fl = flags | DRM_CLOEXEC; // close-on-exec whatever the caller passes, like the addon
+      if (fl & ~(DRM_CLOEXEC | DRM_RDWR)) throw systemError('EINVAL', syscall);
       const bo = f.handles.get(handle);
       if (bo === undefined) throw systemError('ENOENT', syscall);
       let e = f.prime.get(bo);
       if (e === undefined) {
         // The object's cached dma-buf, whatever access mode its first export chose; else a new one.
-        const dmabuf = bo.dmabuf ?? newDmabuf(m, bo, (flags & DRM_RDWR) ? O_RDWR : O_RDONLY);
+        const dmabuf = bo.dmabuf ?? newDmabuf(m, bo, (fl & DRM_RDWR) ? O_RDWR : O_RDONLY);
         dmabuf.refs++;
         e = { handle, dmabuf };
         f.prime.set(bo, e);
       }
-      return m.install(e.dmabuf);
+      return m.install(e.dmabuf, (fl & DRM_CLOEXEC) !== 0);
     },
 
     drmPrimeFdToHandle(fd, dmabuf) {

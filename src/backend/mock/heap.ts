@@ -3,12 +3,11 @@
  * /dev/dma_heap, DMA_HEAP_IOCTL_ALLOC with the kernel's checks, a byte budget per heap (a CMA area's
  * size: ENOMEM beyond it), and the heap's name as the buffers' exporter.
  */
-import { DMA_HEAP_VALID_FD_FLAGS, O_ACCMODE } from '../../constants';
+import { DMA_HEAP_VALID_FD_FLAGS, O_ACCMODE, O_CLOEXEC } from '../../constants';
 import { systemError } from '../../errors';
-import type { HeapOps } from '../types';
+import type { Fd, HeapOps } from '../types';
 import { newDmabuf } from './dmabuf';
-import { Bo, type Driver, type HeapState, makedev } from './kernel';
-import type { Machine } from './kernel';
+import { Bo, type Driver, type HeapState, type Machine, makedev } from './kernel';
 import { Store } from './pages';
 
 const HEAP_MAJOR = 251; // dma_heap's dynamic char major
@@ -23,19 +22,25 @@ export const heapDriver: Driver = (m) => {
   });
 };
 
+/** dma_heap_ioctl_allocate(): the kernel's checks, the buffer, and its fd (close-on-exec per fd_flags). */
+function allocate(m: Machine, h: HeapState, len: number, fdFlags: number, heapFlags: number, syscall: string): Fd {
+  if (fdFlags & ~DMA_HEAP_VALID_FD_FLAGS) throw systemError('EINVAL', syscall);
+  if (heapFlags !== 0) throw systemError('EINVAL', syscall);
+  const size = m.pageAlign(len);
+  if (size === 0) throw systemError('EINVAL', syscall);
+  if (h.used + size > h.size) throw systemError('ENOMEM', syscall);
+  h.used += size;
+  const bo = new Bo(new Store(size), h.name, 'heap', null);
+  const f = newDmabuf(m, bo, fdFlags & O_ACCMODE, () => { h.used -= size; });
+  return m.install(f, (fdFlags & O_CLOEXEC) !== 0);
+}
+
 export function heapOps(m: Machine): HeapOps {
   return {
     heapAlloc(heap, len, fdFlags, heapFlags) {
       const syscall = 'ioctl(DMA_HEAP_IOCTL_ALLOC)';
-      const h = m.ioctl(heap, syscall, 'heap').heap;
-      if (fdFlags & ~DMA_HEAP_VALID_FD_FLAGS) throw systemError('EINVAL', syscall);
-      if (heapFlags !== 0) throw systemError('EINVAL', syscall);
-      const size = m.pageAlign(len);
-      if (size === 0) throw systemError('EINVAL', syscall);
-      if (h.used + size > h.size) throw systemError('ENOMEM', syscall);
-      h.used += size;
-      const bo = new Bo(new Store(size), h.name, 'heap', null);
-      return m.install(newDmabuf(m, bo, fdFlags & O_ACCMODE, () => { h.used -= size; }));
+      // close-on-exec whatever the caller passes, like the addon
+      return allocate(m, m.ioctl(heap, syscall, 'heap').heap, len, fdFlags | O_CLOEXEC, heapFlags, syscall);
     },
   };
 }

@@ -3,7 +3,7 @@
  * pages of sealed memfds, the module parameters that bound them, and the buffer's own rules (shared
  * mappings only, SYNC END before the first START refused: dmabuf.ts, mapping.ts).
  */
-import { F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_WRITE, MISC_MAJOR, O_RDWR } from '../../constants';
+import { F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_WRITE, MISC_MAJOR, O_RDWR, UDMABUF_FLAGS_CLOEXEC } from '../../constants';
 import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
 import type { Fd, UdmabufItem, UdmabufOps } from '../types';
@@ -24,7 +24,7 @@ export const udmabufDriver: Driver = (m) => {
 };
 
 /** udmabuf_create(): the checks in the kernel's order, then a dma-buf over the ranges. */
-function create(m: Machine, dev: Fd, items: readonly UdmabufItem[], syscall: string, list: boolean): Fd {
+function create(m: Machine, dev: Fd, flags: number, items: readonly UdmabufItem[], syscall: string, list: boolean): Fd {
   m.ioctl(dev, syscall, 'udmabuf-dev');
   const lim = m.o.udmabuf!;
   const ps = m.pageSize;
@@ -68,13 +68,16 @@ function create(m: Machine, dev: Fd, items: readonly UdmabufItem[], syscall: str
     pages = store;
   }
   pages.pinned = true;
-  return m.install(newDmabuf(m, new Bo(pages, 'udmabuf', 'udmabuf', null), O_RDWR));
+  const f = newDmabuf(m, new Bo(pages, 'udmabuf', 'udmabuf', null), O_RDWR);
+  return m.install(f, (flags & UDMABUF_FLAGS_CLOEXEC) !== 0);
 }
 
 export function udmabufOps(m: Machine): UdmabufOps {
-  // Unknown flag bits are ignored by mainline.
+  // Unknown flag bits are ignored by mainline; close-on-exec is added whatever the caller passes, like the addon.
   return {
-    udmabufCreate: (dev, memfd, offset, size) => create(m, dev, [{ memfd, offset, size }], 'ioctl(UDMABUF_CREATE)', false),
-    udmabufCreateList: (dev, _flags, items) => create(m, dev, items, 'ioctl(UDMABUF_CREATE_LIST)', true),
+    udmabufCreate: (dev, memfd, offset, size, flags) =>
+      create(m, dev, flags | UDMABUF_FLAGS_CLOEXEC, [{ memfd, offset, size }], 'ioctl(UDMABUF_CREATE)', false),
+    udmabufCreateList: (dev, flags, items) =>
+      create(m, dev, flags | UDMABUF_FLAGS_CLOEXEC, items, 'ioctl(UDMABUF_CREATE_LIST)', true),
   };
 }
