@@ -1,7 +1,7 @@
 /**
- * dma-buf files of the mock kernel (native/dmabuf.cc; drivers/dma-buf/dma-buf.c): the file every
- * exporter hands out for a buffer object, and its ioctls: CPU access bracketing (SYNC), SET_NAME and
- * the implicit-fence sync files.
+ * The ioctls of dma-buf files in the mock kernel (native/dmabuf.cc; drivers/dma-buf/dma-buf.c): CPU
+ * access bracketing (SYNC), SET_NAME and the implicit-fence sync files. The file itself, which every
+ * exporter hands out for a buffer object, is kernel.ts's newDmabuf.
  */
 import {
   DMA_BUF_NAME_LEN, DMA_BUF_SYNC_END, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALID_FLAGS_MASK, DMA_BUF_SYNC_WRITE,
@@ -9,26 +9,25 @@ import {
 import { systemError } from '../../errors';
 import type { DmabufOps, Fd } from '../types';
 import { SyncPayload } from './fences';
-import { type Bo, type DmabufFile, type Machine, wouldBlock } from './kernel';
+import { type DmabufFile, type Machine, wouldBlock } from './kernel';
+import { heapIoctlNr0 } from './heap';
 import { newSyncFile } from './sync';
 
 const SYNC = 'ioctl(DMA_BUF_IOCTL_SYNC)';
 
-/** dma_buf_export + its file: the buffer's dma-buf, with the access mode the exporter chose. */
-export function newDmabuf(m: Machine, bo: Bo, accmode: number, onRelease?: () => void): DmabufFile {
-  const f: DmabufFile = { kind: 'dmabuf', bo, name: null, ino: m.ino(), flags: accmode, pos: 0,
-    path: 'anon_inode:dmabuf', refs: 0 };
-  f.release = () => { // dma_buf_release
-    if (bo.dmabuf === f) bo.dmabuf = null;
-    onRelease?.();
-  };
-  bo.dmabuf = f;
-  return f;
-}
-
-/** Checks of DMA_BUF_IOCTL_SYNC up to the wait. */
-function syncTarget(m: Machine, fd: Fd, flags: number): DmabufFile {
-  const f = m.ioctl(fd, SYNC, 'dmabuf');
+/**
+ * Checks of DMA_BUF_IOCTL_SYNC up to the wait; null when the fd is a dma-heap, which took the command
+ * for its ALLOC (number 0, heap.ts): it allocated a buffer of `flags` bytes and reported nothing.
+ */
+function syncTarget(m: Machine, fd: Fd, flags: number): DmabufFile | null {
+  const f = m.get(fd, SYNC);
+  if (f.kind === 'heap') {
+    const arg = new Uint8Array(8); // struct dma_buf_sync { __u64 flags; }
+    new DataView(arg.buffer).setBigUint64(0, BigInt(flags), true);
+    heapIoctlNr0(m, f, SYNC, arg, false); // _IOW: nothing is copied back
+    return null;
+  }
+  if (f.kind !== 'dmabuf') throw systemError('ENOTTY', SYNC);
   if (flags > DMA_BUF_SYNC_VALID_FLAGS_MASK) throw systemError('EINVAL', SYNC); // u64 bits outside the mask
   if ((flags & DMA_BUF_SYNC_RW) === 0) throw systemError('EINVAL', SYNC);
   return f;
@@ -52,6 +51,7 @@ export function dmabufOps(m: Machine): DmabufOps {
   return {
     dmabufSync(fd, flags) {
       const f = syncTarget(m, fd, flags);
+      if (f === null) return;
       if (!(flags & DMA_BUF_SYNC_END) && f.bo.resv.pending((flags & DMA_BUF_SYNC_WRITE) !== 0).length > 0) {
         throw wouldBlock('DMA_BUF_IOCTL_SYNC START on a buffer with unsignalled fences');
       }
@@ -59,12 +59,14 @@ export function dmabufOps(m: Machine): DmabufOps {
     },
 
     dmabufSyncAsync(fd, flags) {
-      let f: DmabufFile;
+      let t: DmabufFile | null;
       try {
-        f = syncTarget(m, fd, flags);
+        t = syncTarget(m, fd, flags);
       } catch (e) {
         return Promise.reject(e);
       }
+      if (t === null) return Promise.resolve();
+      const f = t;
       f.refs++; // the async twin works on its own reference, like a dup
       const write = (flags & DMA_BUF_SYNC_WRITE) !== 0;
       const ready = (): boolean => (flags & DMA_BUF_SYNC_END) !== 0 || f.bo.resv.pending(write).length === 0;

@@ -15,9 +15,10 @@ import {
 } from '../../constants';
 import { systemError } from '../../errors';
 import type { DrmOps, Fd } from '../types';
-import { newDmabuf } from './dmabuf';
 import { Fence } from './fences';
-import { Bo, type DmabufFile, type Driver, type DrmDevice, type DrmFile, type Machine, makedev } from './kernel';
+import {
+  Bo, type DmabufFile, type Driver, type DrmDevice, type DrmFile, type Machine, makedev, newDmabuf,
+} from './kernel';
 import type { MockDrmDriver } from './index';
 import { Store } from './pages';
 

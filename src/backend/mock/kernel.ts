@@ -105,6 +105,18 @@ export interface VNode {
   open?: (flags: number) => OpenFile;
 }
 
+/** dma_buf_export + its file: the buffer's dma-buf, with the access mode the exporter chose. */
+export function newDmabuf(m: Machine, bo: Bo, accmode: number, onRelease?: () => void): DmabufFile {
+  const f: DmabufFile = { kind: 'dmabuf', bo, name: null, ino: m.ino(), flags: accmode, pos: 0,
+    path: 'anon_inode:dmabuf', refs: 0 };
+  f.release = () => { // dma_buf_release
+    if (bo.dmabuf === f) bo.dmabuf = null;
+    onRelease?.();
+  };
+  bo.dmabuf = f;
+  return f;
+}
+
 /** What registers a driver's device nodes and files at boot. */
 export type Driver = (m: Machine) => void;
 

@@ -5,9 +5,10 @@
  */
 import { O_RDONLY } from '../../constants';
 import { systemError } from '../../errors';
-import type { SwSyncOps, SyncFileOps } from '../types';
+import type { Fd, SwSyncOps, SyncFileOps } from '../types';
 import { SyncPayload, Timeline } from './fences';
-import type { Driver, Machine, SyncFile } from './kernel';
+import { heapIoctlNr0 } from './heap';
+import type { Driver, HeapFile, Machine, SyncFile } from './kernel';
 
 /** CopyName() of the addon: a name field of char[32], cut to 31 bytes. */
 const nameField = (s: string): string => Buffer.from(s).subarray(0, 31).toString();
@@ -43,10 +44,30 @@ export function syncFileOps(m: Machine): SyncFileOps {
   };
 }
 
+/**
+ * SW_SYNC_IOC_CREATE_FENCE (_IOWR('W', 0, struct sw_sync_create_fence_data)) sent to a dma-heap runs
+ * as its ALLOC (heap.ts) over the struct the addon fills (value, name[32], fence -1): the name's bytes
+ * 4..19 are the fd and flag fields, so a name of 5 bytes or more is EINVAL, and a shorter one allocates
+ * value + (name bytes 0..3 << 32) bytes. The new fd is written over the name; what the addon reads
+ * back, the fence field, is still -1.
+ */
+function heapCreateFence(m: Machine, f: HeapFile, value: number, name: string): Fd {
+  const arg = new Uint8Array(40);
+  const v = new DataView(arg.buffer);
+  v.setUint32(0, value, true);
+  arg.set(Buffer.from(nameField(name)), 4);
+  v.setInt32(36, -1, true);
+  const back = heapIoctlNr0(m, f, 'ioctl(SW_SYNC_IOC_CREATE_FENCE)', arg, true);
+  return new DataView(back.buffer, back.byteOffset).getInt32(36, true);
+}
+
 export function swSyncOps(m: Machine): SwSyncOps {
   return {
-    swSyncCreateFence(timeline, value) { // the name is copied by the kernel, never shown
-      const t = m.ioctl(timeline, 'ioctl(SW_SYNC_IOC_CREATE_FENCE)', 'sw_sync');
+    swSyncCreateFence(timeline, value, name) { // the name is copied by the kernel, never shown
+      const syscall = 'ioctl(SW_SYNC_IOC_CREATE_FENCE)';
+      const f = m.get(timeline, syscall);
+      if (f.kind === 'heap') return heapCreateFence(m, f, value, name);
+      const t = m.ioctl(timeline, syscall, 'sw_sync');
       return m.install(newSyncFile(m, new SyncPayload(m.hub, [t.timeline.createFence(value)])));
     },
 

@@ -7,8 +7,7 @@ import { F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_WRITE, MISC_MAJOR, O_RDWR, U
 import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
 import type { Fd, UdmabufItem, UdmabufOps } from '../types';
-import { newDmabuf } from './dmabuf';
-import { Bo, type Driver, type Machine, makedev } from './kernel';
+import { Bo, type Driver, type Machine, makedev, newDmabuf } from './kernel';
 import { Store } from './pages';
 
 const UDMABUF_MINOR = 125; // a dynamic misc minor
