@@ -103,3 +103,71 @@ export const DRM_FORMAT_RGB565 = 0x36314752;
 
 // vgem_drm.h
 export const VGEM_FENCE_WRITE = 0x1;
+
+// ---- more kernel names, used by the mock's model of the kernel ---------------------------------------
+
+// fcntl.h
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_LARGEFILE = 0o100000;
+export const O_DIRECTORY = 0o200000;
+
+// stat.h
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+
+// memfd.h / fcntl seals
+export const MFD_NOEXEC_SEAL = 0x8;
+export const MFD_EXEC = 0x10;
+/** The hugetlb page-size field of memfd_create's flags: (flags >> MFD_HUGE_SHIFT) & MFD_HUGE_MASK. */
+export const MFD_HUGE_SHIFT = 26;
+export const MFD_HUGE_MASK = 0x3f;
+export const F_SEAL_EXEC = 0x20;
+// mm/memfd.c (kernel-internal)
+export const F_ALL_SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+export const MFD_ALL_FLAGS = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
+/** NAME_MAX less the "memfd:" prefix */
+export const MFD_NAME_MAX_LEN = 249;
+
+// mman.h
+export const MAP_SHARED_VALIDATE = 0x3;
+export const MAP_TYPE = 0x0f;
+export const MAP_FIXED = 0x10;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+
+// poll.h
+export const POLLRDNORM = 0x40;
+export const POLLWRNORM = 0x100;
+/** include/linux/poll.h (kernel-internal): what a file without a poll operation answers */
+export const DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+
+// drm.h
+export const DRM_CAP_TIMESTAMP_MONOTONIC = 0x6;
+export const DRM_CAP_ASYNC_PAGE_FLIP = 0x7;
+export const DRM_CAP_CURSOR_WIDTH = 0x8;
+export const DRM_CAP_CURSOR_HEIGHT = 0x9;
+export const DRM_CAP_ADDFB2_MODIFIERS = 0x10;
+export const DRM_CAP_PAGE_FLIP_TARGET = 0x11;
+export const DRM_CAP_CRTC_IN_VBLANK_EVENT = 0x12;
+export const DRM_CAP_SYNCOBJ_TIMELINE = 0x14;
+export const DRM_CAP_ATOMIC_ASYNC_PAGE_FLIP = 0x15;
+export const DRM_CLIENT_CAP_STEREO_3D = 1;
+export const DRM_CLIENT_CAP_ASPECT_RATIO = 4;
+export const DRM_CLIENT_CAP_WRITEBACK_CONNECTORS = 5;
+
+// drm_mode.h
+export const DRM_MODE_FLAG_PHSYNC = 1 << 0;
+export const DRM_MODE_FLAG_NHSYNC = 1 << 1;
+export const DRM_MODE_FLAG_PVSYNC = 1 << 2;
+export const DRM_MODE_FLAG_NVSYNC = 1 << 3;
+export const DRM_MODE_SUBPIXEL_UNKNOWN = 1;
+
+// kernel-internal values
+/** drivers/gpu/drm/drm_gem.c: where MAP_DUMB's fake offsets start, in pages (of 4 KiB). */
+export const DRM_FILE_PAGE_OFFSET_START = 0x100000;
+/** Character device majors: misc devices (/dev/udmabuf; include/uapi/linux/major.h) and DRM nodes. */
+export const MISC_MAJOR = 10;
+export const DRM_MAJOR = 226;

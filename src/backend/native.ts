@@ -1,13 +1,14 @@
 /**
  * The native backend: loads the C++ addon lazily (only when asked, never on import) and exposes it as
  * a Backend. The addon is thin and syscall-shaped; this file only wires it up (error factory, page
- * size) and passes calls through.
+ * size) and passes calls through, behind the argument specification both backends share (args.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { dmabufError, systemError } from '../errors';
-import type { Backend, Fd } from './types';
-import type { RawAddon } from './addon';
+import { dmabufError, invalidArgType, systemError } from '../errors';
+import { withArgChecks } from './args';
+import type { Backend, Fd, MapHandle } from './types';
+import type { AddonSyscalls, RawAddon } from './addon';
 
 /** The native Backend plus native-only helpers (fd tracking), used by tests and the lifecycle layer. */
 export interface NativeBackend extends Backend {
@@ -21,6 +22,11 @@ export interface NativeBackend extends Backend {
 
 export interface NativeLoadResult {
   backend?: NativeBackend;
+  /**
+   * The addon's functions as it exports them, without the argument specification in front: only for
+   * tests that compare the addon's own argument checks with the specification.
+   */
+  unchecked?: AddonSyscalls;
   error?: Error;
   /** The addon files that were tried, in order. */
   tried: string[];
@@ -44,8 +50,11 @@ function packageRoot(): string {
 
 function wrap(addon: RawAddon): NativeBackend {
   const a = addon;
-  return {
-    name: 'native',
+  // The handles this addon made: the backend's own check of a MapHandle argument, done in the order
+  // of the specification (the addon checks its type tag again).
+  const handles = new WeakSet<MapHandle>();
+  const impl = {
+    name: 'native' as const,
     pageSize: a.pageSize,
     open: a.open, close: a.close, dup: a.dup, fstat: a.fstat, stat: a.stat, lseek: a.lseek,
     getFlags: a.getFlags, read: a.read, write: a.write, pread: a.pread, readTextFile: a.readTextFile,
@@ -57,7 +66,12 @@ function wrap(addon: RawAddon): NativeBackend {
     dmabufExportSyncFile: a.dmabufExportSyncFile, dmabufImportSyncFile: a.dmabufImportSyncFile,
     syncFileInfo: a.syncFileInfo, syncFileMerge: a.syncFileMerge,
     poll: a.poll, pollAsync: a.pollAsync,
-    mmap: a.mmap, mapBuffer: a.mapBuffer, mapRead: a.mapRead, munmap: a.munmap, isMapped: a.isMapped,
+    mmap: (fd: Fd, length: number, prot: number, flags: number, offset: number): MapHandle => {
+      const h = a.mmap(fd, length, prot, flags, offset);
+      handles.add(h);
+      return h;
+    },
+    mapBuffer: a.mapBuffer, mapRead: a.mapRead, munmap: a.munmap, isMapped: a.isMapped,
     drmVersion: a.drmVersion, drmGetCap: a.drmGetCap, drmSetClientCap: a.drmSetClientCap,
     drmCreateDumb: a.drmCreateDumb, drmMapDumb: a.drmMapDumb, drmDestroyDumb: a.drmDestroyDumb,
     drmGemClose: a.drmGemClose, drmPrimeHandleToFd: a.drmPrimeHandleToFd,
@@ -69,7 +83,10 @@ function wrap(addon: RawAddon): NativeBackend {
     kmsSetCrtc: a.kmsSetCrtc, kmsAddFb2: a.kmsAddFb2, kmsRmFb: a.kmsRmFb, kmsPageFlip: a.kmsPageFlip,
     drmReadEvents: a.drmReadEvents,
     fdRelease: a.fdRelease, trackedFds: a.trackedFds,
-  };
+  } satisfies NativeBackend;
+  return withArgChecks(impl, (v) => {
+    if (!handles.has(v as MapHandle)) throw invalidArgType('mapping', 'a mapping made by this backend', v);
+  });
 }
 
 function load(): NativeLoadResult {
@@ -92,7 +109,7 @@ function load(): NativeLoadResult {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(file) as RawAddon;
       addon.setErrorFactory(systemError);
-      return { backend: wrap(addon), tried };
+      return { backend: wrap(addon), unchecked: addon, tried };
     } catch (e) {
       failures.push(`${file}: ${(e as Error).message}`);
     }

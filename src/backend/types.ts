@@ -10,8 +10,11 @@
  *   (positive, e.g. 22), `syscall` (e.g. 'ioctl(UDMABUF_CREATE)', 'mmap', 'open'), and `path` where the
  *   function takes one. Arguments are NOT validated for policy here (the API layer does that); a
  *   backend only refuses what would be unsafe (non-integer fd, negative length, a view over a
- *   read-only mapping) with a TypeError/RangeError carrying an ERR_* code.
- * - Every fd a backend creates is close-on-exec.
+ *   read-only mapping) with a TypeError/RangeError carrying an ERR_* code. Those argument checks are
+ *   one specification (src/backend/args.ts) applied by both backends before they run, so the same bad
+ *   argument gives the same error, code and message on either.
+ * - Every fd a backend creates is close-on-exec: the close-on-exec flag of each call (O_CLOEXEC,
+ *   MFD_CLOEXEC, UDMABUF_FLAGS_CLOEXEC, DRM_CLOEXEC) is added to whatever flags the caller passes.
  * - Sizes and offsets are JS numbers (safe integers); inode and device numbers are bigint.
  * - Blocking calls (DMA_BUF_IOCTL_SYNC, poll) have an *Async twin that runs off the JS thread and works
  *   on its own dup of the fd, so closing the fd meanwhile cannot redirect it to another file.
@@ -150,12 +153,8 @@ export interface MapHandle {
   readonly prot: number;
 }
 
-export interface Backend {
-  readonly name: 'native' | 'mock';
-  /** sysconf(_SC_PAGESIZE) */
-  readonly pageSize: number;
-
-  // ---- files --------------------------------------------------------------------------------------
+/** Plain file syscalls (native/fd.cc). */
+export interface FileOps {
   /** open(2) with O_CLOEXEC always added. syscall 'open', path set. */
   open(path: string, flags: number): Fd;
   /** close(2). EBADF if not open. */
@@ -183,8 +182,10 @@ export interface Backend {
   readlink(path: string): string;
   /** access(path, mode) without throwing: true when permitted. */
   access(path: string, mode: number): boolean;
+}
 
-  // ---- memfd --------------------------------------------------------------------------------------
+/** memfd and its seals (native/fd.cc). */
+export interface MemfdOps {
   /** memfd_create(2); MFD_CLOEXEC always added. */
   memfdCreate(name: string, flags: number): Fd;
   ftruncate(fd: Fd, size: number): void;
@@ -192,18 +193,24 @@ export interface Backend {
   addSeals(fd: Fd, seals: number): void;
   /** fcntl(F_GET_SEALS) */
   getSeals(fd: Fd): number;
+}
 
-  // ---- udmabuf ------------------------------------------------------------------------------------
-  /** ioctl(UDMABUF_CREATE) on an open /dev/udmabuf; returns the new dma-buf fd. */
+/** /dev/udmabuf (native/udmabuf.cc). */
+export interface UdmabufOps {
+  /** ioctl(UDMABUF_CREATE) on an open /dev/udmabuf; returns the new dma-buf fd. UDMABUF_FLAGS_CLOEXEC always added. */
   udmabufCreate(dev: Fd, memfd: Fd, offset: number, size: number, flags: number): Fd;
-  /** ioctl(UDMABUF_CREATE_LIST) */
+  /** ioctl(UDMABUF_CREATE_LIST); UDMABUF_FLAGS_CLOEXEC always added. */
   udmabufCreateList(dev: Fd, flags: number, items: readonly UdmabufItem[]): Fd;
+}
 
-  // ---- dma-heap -----------------------------------------------------------------------------------
-  /** ioctl(DMA_HEAP_IOCTL_ALLOC) on an open heap node; returns the new dma-buf fd. */
+/** /dev/dma_heap/<name> (native/heap.cc). */
+export interface HeapOps {
+  /** ioctl(DMA_HEAP_IOCTL_ALLOC) on an open heap node; returns the new dma-buf fd. O_CLOEXEC always added to fdFlags. */
   heapAlloc(heap: Fd, len: number, fdFlags: number, heapFlags: number): Fd;
+}
 
-  // ---- dma-buf ------------------------------------------------------------------------------------
+/** The ioctls of every dma-buf fd (native/dmabuf.cc). */
+export interface DmabufOps {
   /** ioctl(DMA_BUF_IOCTL_SYNC) with raw flags; EINTR/EAGAIN retried. May block (fences). */
   dmabufSync(fd: Fd, flags: number): void;
   /** The same, on the thread pool, against a dup of fd. */
@@ -214,19 +221,25 @@ export interface Backend {
   dmabufExportSyncFile(fd: Fd, flags: number): Fd;
   /** ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE) */
   dmabufImportSyncFile(fd: Fd, flags: number, syncFile: Fd): void;
+}
 
-  // ---- sync_file ----------------------------------------------------------------------------------
+/** sync_file fds (native/sync.cc). */
+export interface SyncFileOps {
   /** ioctl(SYNC_IOC_FILE_INFO), including the fence array. */
   syncFileInfo(fd: Fd): SyncFileInfo;
   /** ioctl(SYNC_IOC_MERGE); returns a new sync_file fd. */
   syncFileMerge(name: string, fd1: Fd, fd2: Fd): Fd;
+}
 
-  // ---- poll ---------------------------------------------------------------------------------------
-  /** poll(2) on one fd; returns revents (0 on timeout). timeoutMs -1 = forever. EINTR retried. */
+/** poll(2) (native/fd.cc). */
+export interface PollOps {
+  /** poll(2) on one fd; returns revents (0 on timeout). timeoutMs < 0 = forever. EINTR retried. */
   poll(fd: Fd, events: number, timeoutMs: number): number;
   pollAsync(fd: Fd, events: number, timeoutMs: number): Promise<number>;
+}
 
-  // ---- memory -------------------------------------------------------------------------------------
+/** mmap(2) and the views over a mapping (native/mapping.cc). */
+export interface MappingOps {
   /**
    * mmap(2). offset must be page aligned (else EINVAL from the kernel). Refused before the kernel,
    * because the result could crash JS: MAP_FIXED / MAP_FIXED_NOREPLACE (ERR_INVALID_ARG_VALUE), and a
@@ -245,8 +258,10 @@ export interface Backend {
   munmap(m: MapHandle): void;
   /** True until munmap(). */
   isMapped(m: MapHandle): boolean;
+}
 
-  // ---- DRM ----------------------------------------------------------------------------------------
+/** DRM device ioctls: version, caps, dumb buffers, GEM, PRIME, vgem fences (native/drm.cc). */
+export interface DrmOps {
   /** ioctl(DRM_IOCTL_VERSION) */
   drmVersion(fd: Fd): DrmVersion;
   /** ioctl(DRM_IOCTL_GET_CAP) */
@@ -261,7 +276,7 @@ export interface Backend {
   drmDestroyDumb(fd: Fd, handle: number): void;
   /** ioctl(DRM_IOCTL_GEM_CLOSE) */
   drmGemClose(fd: Fd, handle: number): void;
-  /** ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD); flags DRM_CLOEXEC|DRM_RDWR. */
+  /** ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD); flags DRM_CLOEXEC|DRM_RDWR (DRM_CLOEXEC always added). */
   drmPrimeHandleToFd(fd: Fd, handle: number, flags: number): Fd;
   /** ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE) */
   drmPrimeFdToHandle(fd: Fd, dmabuf: Fd): number;
@@ -269,20 +284,26 @@ export interface Backend {
   vgemFenceAttach(fd: Fd, handle: number, flags: number): number;
   /** ioctl(DRM_IOCTL_VGEM_FENCE_SIGNAL) */
   vgemFenceSignal(fd: Fd, fence: number): void;
+}
 
-  // ---- sw_sync (test support: /sys/kernel/debug/sync/sw_sync) ---------------------------------------
+/** The sw_sync test timeline, /sys/kernel/debug/sync/sw_sync (native/sync.cc). */
+export interface SwSyncOps {
   /** ioctl(SW_SYNC_IOC_CREATE_FENCE) on an open sw_sync timeline; returns a sync_file fd. */
   swSyncCreateFence(timeline: Fd, value: number, name: string): Fd;
   /** ioctl(SW_SYNC_IOC_INC) */
   swSyncInc(timeline: Fd, count: number): void;
+}
 
-  // ---- fd passing -----------------------------------------------------------------------------------
+/** SCM_RIGHTS over Unix sockets (native/fd.cc). */
+export interface FdPassingOps {
   /** sendmsg(2) with SCM_RIGHTS over a connected Unix socket fd. */
   sendFds(socket: Fd, data: Uint8Array, fds: readonly Fd[]): number;
   /** recvmsg(2) with SCM_RIGHTS (MSG_CMSG_CLOEXEC); EAGAIN on a non-blocking socket with nothing. */
   recvFds(socket: Fd, maxData: number, maxFds: number): { data: Uint8Array; fds: Fd[] };
+}
 
-  // ---- KMS (modesetting on card nodes) --------------------------------------------------------------
+/** KMS modesetting on card nodes and the DRM event queue (native/kms.cc). */
+export interface KmsOps {
   /** ioctl(DRM_IOCTL_MODE_GETRESOURCES), counts then ids (EOPNOTSUPP/EINVAL without KMS, e.g. vgem). */
   kmsGetResources(fd: Fd): KmsResources;
   /** ioctl(DRM_IOCTL_MODE_GETCONNECTOR): count_modes 0 first (the master's call probes), then the lists. */
@@ -302,3 +323,14 @@ export interface Backend {
   /** The events queued on a DRM file, without blocking (none: []); wait with pollAsync(POLLIN). */
   drmReadEvents(fd: Fd): DrmEvent[];
 }
+
+/** Every kernel operation, grouped by interface like native/ (one .cc file each) and src/backend/mock/. */
+export interface Backend extends FileOps, MemfdOps, UdmabufOps, HeapOps, DmabufOps, SyncFileOps, PollOps, MappingOps,
+  DrmOps, SwSyncOps, FdPassingOps, KmsOps {
+  readonly name: 'native' | 'mock';
+  /** sysconf(_SC_PAGESIZE) */
+  readonly pageSize: number;
+}
+
+/** The names of the syscall-shaped functions of a Backend (everything but name and pageSize). */
+export type BackendMethod = Exclude<keyof Backend, 'name' | 'pageSize'>;

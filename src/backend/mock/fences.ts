@@ -5,6 +5,7 @@
  * Asynchronous waiters (dmabufSyncAsync, pollAsync) register a predicate with the hub, which
  * re-checks every waiter whenever any fence signals.
  */
+import { errnoValue } from '../../errors';
 import type { SyncFenceInfo, SyncFileInfo } from '../types';
 
 export class Fence {
@@ -171,6 +172,6 @@ export class Timeline {
   release(): void {
     const left = this.#pending;
     this.#pending = [];
-    for (const f of left) this.hub.signal(f, -2);
+    for (const f of left) this.hub.signal(f, -errnoValue('ENOENT'));
   }
 }

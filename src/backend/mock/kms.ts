@@ -10,35 +10,55 @@
  *
  * Not modelled: atomic and plane ioctls, GETENCODER, properties, the writeback connector, CRC.
  */
+import {
+  DRM_EVENT_FLIP_COMPLETE, DRM_FORMAT_ARGB8888, DRM_FORMAT_RGB565, DRM_FORMAT_XRGB8888, DRM_MODE_CONNECTED,
+  DRM_MODE_CONNECTOR_VIRTUAL, DRM_MODE_FB_INTERLACED, DRM_MODE_FB_MODIFIERS, DRM_MODE_FLAG_NHSYNC, DRM_MODE_FLAG_NVSYNC,
+  DRM_MODE_FLAG_PHSYNC, DRM_MODE_FLAG_PVSYNC, DRM_MODE_PAGE_FLIP_EVENT, DRM_MODE_PAGE_FLIP_FLAGS, DRM_MODE_SUBPIXEL_UNKNOWN,
+  DRM_MODE_TYPE_DRIVER, DRM_MODE_TYPE_PREFERRED,
+} from '../../constants';
+import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
-import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsResources } from '../types';
+import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsOps, KmsResources } from '../types';
+import { drmFile } from './drm';
 import { Fence, type FenceHub } from './fences';
+import type { Driver, Machine } from './kernel';
 
-const ENOENT = 2, EACCES = 13, EBUSY = 16, EINVAL = 22, ERANGE = 34, ENOSPC = 28, EOPNOTSUPP = 95;
-const DRM_MODE_PAGE_FLIP_EVENT = 0x1, DRM_MODE_PAGE_FLIP_FLAGS = 0xf; // EVENT | ASYNC | TARGET_ABS | TARGET_REL
-const DRM_EVENT_FLIP_COMPLETE = 0x2;
-const XRGB8888 = 0x34325258, ARGB8888 = 0x34325241, RGB565 = 0x36314752;
-const CPP: Record<number, number> = { [XRGB8888]: 4, [ARGB8888]: 4, [RGB565]: 2 };
-const FB_MODIFIERS = 0x2, FB_INTERLACED = 0x1;
+/** Bytes per pixel of the formats the model's planes take. */
+const CPP: Record<number, number> = { [DRM_FORMAT_XRGB8888]: 4, [DRM_FORMAT_ARGB8888]: 4, [DRM_FORMAT_RGB565]: 2 };
+/** One vblank of the 60 Hz virtual display. */
 const VBLANK_NS = 16_666_667n;
+/** vkms_drv.h: XRES_MIN/YRES_MIN, XRES_MAX/YRES_MAX */
 const MAX_SIZE = 8192, MIN_SIZE = 10;
-const CONNECTOR_VIRTUAL = 15;
+/** SETCRTC's fb_id -1: keep the current framebuffer. */
+const FB_KEEP = 0xffffffff;
+const P_SYNC = DRM_MODE_FLAG_PHSYNC | DRM_MODE_FLAG_PVSYNC;
+const N_SYNC = DRM_MODE_FLAG_NHSYNC | DRM_MODE_FLAG_NVSYNC;
 
 /** VESA DMT timings, as drm_add_modes_noedid() gives them (a subset of vkms's 34). */
 const MODES: [string, number, number, number, number, number, number, number, number, number, number][] = [
   // name, clock, hdisplay, hsync_start, hsync_end, htotal, vdisplay, vsync_start, vsync_end, vtotal, flags
-  ['1024x768', 65000, 1024, 1048, 1184, 1344, 768, 771, 777, 806, 0xa],
-  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, 0x5],
-  ['1280x1024', 108000, 1280, 1328, 1440, 1688, 1024, 1025, 1028, 1066, 0x5],
-  ['800x600', 40000, 800, 840, 968, 1056, 600, 601, 605, 628, 0x5],
-  ['640x480', 25175, 640, 656, 752, 800, 480, 490, 492, 525, 0xa],
+  ['1024x768', 65000, 1024, 1048, 1184, 1344, 768, 771, 777, 806, N_SYNC],
+  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, P_SYNC],
+  ['1280x1024', 108000, 1280, 1328, 1440, 1688, 1024, 1025, 1028, 1066, P_SYNC],
+  ['800x600', 40000, 800, 840, 968, 1056, 600, 601, 605, 628, P_SYNC],
+  ['640x480', 25175, 640, 656, 752, 800, 480, 490, 492, 525, N_SYNC],
 ];
+
+/** What SETCRTC keeps of a mode: struct drm_mode_modeinfo's fields (the name cut to 31 characters). */
+function copyMode(m: KmsModeInfo): KmsModeInfo {
+  return {
+    clock: m.clock, hdisplay: m.hdisplay, hsyncStart: m.hsyncStart, hsyncEnd: m.hsyncEnd, htotal: m.htotal,
+    hskew: m.hskew, vdisplay: m.vdisplay, vsyncStart: m.vsyncStart, vsyncEnd: m.vsyncEnd, vtotal: m.vtotal,
+    vscan: m.vscan, vrefresh: m.vrefresh, flags: m.flags, type: m.type, name: m.name.slice(0, 31),
+  };
+}
 
 function modeInfo(m: (typeof MODES)[number], preferred: boolean): KmsModeInfo {
   const [name, clock, hdisplay, hsyncStart, hsyncEnd, htotal, vdisplay, vsyncStart, vsyncEnd, vtotal, flags] = m;
   return {
     clock, hdisplay, hsyncStart, hsyncEnd, htotal, hskew: 0, vdisplay, vsyncStart, vsyncEnd, vtotal, vscan: 0,
-    vrefresh: Math.round((clock * 1000) / (htotal * vtotal)), flags, type: 0x40 | (preferred ? 0x8 : 0), name,
+    vrefresh: Math.round((clock * 1000) / (htotal * vtotal)), flags,
+    type: DRM_MODE_TYPE_DRIVER | (preferred ? DRM_MODE_TYPE_PREFERRED : 0), name,
   };
 }
 
@@ -124,9 +144,9 @@ export class KmsModel {
   /** drm_ioctl_permit + the DRIVER_MODESET check every KMS ioctl starts with. */
   #enter(dev: object, f: KmsFile, syscall: string, master = false): Pipe {
     const p = this.#pipe(dev);
-    if (f.render) throw systemError(EACCES, syscall); // no DRM_RENDER_ALLOW
-    if (master && p.master !== f) throw systemError(EACCES, syscall);
-    if (!p.modeset) throw systemError(EOPNOTSUPP, syscall);
+    if (f.render) throw systemError('EACCES', syscall); // no DRM_RENDER_ALLOW
+    if (master && p.master !== f) throw systemError('EACCES', syscall);
+    if (!p.modeset) throw systemError('EOPNOTSUPP', syscall);
     return p;
   }
 
@@ -152,16 +172,17 @@ export class KmsModel {
 
   getConnector(dev: object, f: KmsFile, id: number): KmsConnector {
     const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
-    if (id !== p.connectorId) throw systemError(ENOENT, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+    if (id !== p.connectorId) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
     return {
-      id, type: CONNECTOR_VIRTUAL, typeId: p.connectorTypeId, connection: 1, mmWidth: 0, mmHeight: 0, subpixel: 1,
+      id, type: DRM_MODE_CONNECTOR_VIRTUAL, typeId: p.connectorTypeId, connection: DRM_MODE_CONNECTED, mmWidth: 0,
+      mmHeight: 0, subpixel: DRM_MODE_SUBPIXEL_UNKNOWN,
       encoderId: p.mode !== null ? p.encoderIds[0] : 0, encoders: [p.encoderIds[0]], modes: this.#modes(),
     };
   }
 
   getCrtc(dev: object, f: KmsFile, id: number): KmsCrtc {
     const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
-    if (id !== p.crtcId) throw systemError(ENOENT, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+    if (id !== p.crtcId) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
     return { id, fbId: p.fbId, x: 0, y: 0, gammaSize: 256, mode: p.mode === null ? null : { ...p.mode } };
   }
 
@@ -169,8 +190,8 @@ export class KmsModel {
     pitches: readonly number[], offsets: readonly number[], flags: number): number {
     const syscall = 'ioctl(DRM_IOCTL_MODE_ADDFB2)';
     const p = this.#enter(dev, f, syscall);
-    const fail = (e = EINVAL): Error => systemError(e, syscall);
-    if (flags & ~(FB_INTERLACED | FB_MODIFIERS)) throw fail();
+    const fail = (e: ErrnoName = 'EINVAL'): Error => systemError(e, syscall);
+    if (flags & ~(DRM_MODE_FB_INTERLACED | DRM_MODE_FB_MODIFIERS)) throw fail();
     const cpp = CPP[format];
     if (cpp === undefined) throw fail(); // framebuffer_check: not a format this model knows
     if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE) throw fail();
@@ -178,7 +199,7 @@ export class KmsModel {
     if (h === 0 || pitch < width * cpp) throw fail();
     if (handles.slice(1).some((x) => x !== 0) || pitches.slice(1).some((x) => x !== 0)) throw fail(); // one plane
     const bo = f.handles.get(h);
-    if (bo === undefined) throw fail(ENOENT); // drm_gem_fb_create: object lookup
+    if (bo === undefined) throw fail('ENOENT'); // drm_gem_fb_create: object lookup
     if (offset + pitch * (height - 1) + width * cpp > bo.pages.size) throw fail();
     const id = p.nextId++;
     p.fbs.set(id, { id, owner: f, width, height, format });
@@ -188,7 +209,7 @@ export class KmsModel {
   rmFb(dev: object, f: KmsFile, id: number): void {
     const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_RMFB)');
     const fb = p.fbs.get(id);
-    if (fb === undefined || fb.owner !== f) throw systemError(ENOENT, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+    if (fb === undefined || fb.owner !== f) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_RMFB)');
     this.#removeFb(p, fb);
   }
 
@@ -196,48 +217,48 @@ export class KmsModel {
     connectorIds: readonly number[], mode: KmsModeInfo | null): void {
     const syscall = 'ioctl(DRM_IOCTL_MODE_SETCRTC)';
     const p = this.#enter(dev, f, syscall, true);
-    const fail = (e: number): Error => systemError(e, syscall);
-    if ((x | y) & 0xffff0000 || x > 0xffff || y > 0xffff) throw fail(ERANGE);
-    if (crtcId !== p.crtcId) throw fail(ENOENT);
+    const fail = (e: ErrnoName): Error => systemError(e, syscall);
+    if ((x | y) & 0xffff0000 || x > 0xffff || y > 0xffff) throw fail('ERANGE');
+    if (crtcId !== p.crtcId) throw fail('ENOENT');
     let fb: Fb | undefined;
     if (mode !== null) {
-      if (fbId === 0xffffffff) {
+      if (fbId === FB_KEEP) {
         fb = p.fbs.get(p.fbId);
-        if (fb === undefined) throw fail(EINVAL);
+        if (fb === undefined) throw fail('EINVAL');
       } else {
         fb = p.fbs.get(fbId);
-        if (fb === undefined) throw fail(ENOENT);
+        if (fb === undefined) throw fail('ENOENT');
       }
       const m = mode;
       if (m.clock === 0 || m.hdisplay === 0 || m.vdisplay === 0 || !(m.hdisplay <= m.hsyncStart && m.hsyncStart <= m.hsyncEnd &&
         m.hsyncEnd <= m.htotal && m.vdisplay <= m.vsyncStart && m.vsyncStart <= m.vsyncEnd && m.vsyncEnd <= m.vtotal)) {
-        throw fail(EINVAL);
+        throw fail('EINVAL');
       }
       if (m.hdisplay > fb.width || m.vdisplay > fb.height || x > fb.width - m.hdisplay || y > fb.height - m.vdisplay) {
-        throw fail(ENOSPC); // drm_crtc_check_viewport
+        throw fail('ENOSPC'); // drm_crtc_check_viewport
       }
     }
-    if (connectorIds.length === 0 && mode !== null) throw fail(EINVAL);
-    if (connectorIds.length > 0 && (mode === null || fb === undefined)) throw fail(EINVAL);
-    if (connectorIds.some((c) => c !== p.connectorId)) throw fail(ENOENT);
+    if (connectorIds.length === 0 && mode !== null) throw fail('EINVAL');
+    if (connectorIds.length > 0 && (mode === null || fb === undefined)) throw fail('EINVAL');
+    if (connectorIds.some((c) => c !== p.connectorId)) throw fail('ENOENT');
     p.fbId = fb?.id ?? 0;
-    p.mode = mode === null ? null : { ...mode, name: mode.name.slice(0, 31) };
+    p.mode = mode === null ? null : copyMode(mode);
   }
 
   pageFlip(dev: object, f: KmsFile, crtcId: number, fbId: number, flags: number, userData: number): void {
     const syscall = 'ioctl(DRM_IOCTL_MODE_PAGE_FLIP)';
     const p = this.#enter(dev, f, syscall, true);
-    const fail = (e: number): Error => systemError(e, syscall);
-    if (flags & ~DRM_MODE_PAGE_FLIP_FLAGS) throw fail(EINVAL);
-    if (flags & ~DRM_MODE_PAGE_FLIP_EVENT) throw fail(EINVAL); // vkms: no async flips, no flip targets
-    if (crtcId !== p.crtcId) throw fail(ENOENT);
-    if (p.fbId === 0 || p.mode === null) throw fail(EBUSY); // nothing scanned out: "presumably due to a hotplug"
+    const fail = (e: ErrnoName): Error => systemError(e, syscall);
+    if (flags & ~DRM_MODE_PAGE_FLIP_FLAGS) throw fail('EINVAL');
+    if (flags & ~DRM_MODE_PAGE_FLIP_EVENT) throw fail('EINVAL'); // vkms: no async flips, no flip targets
+    if (crtcId !== p.crtcId) throw fail('ENOENT');
+    if (p.fbId === 0 || p.mode === null) throw fail('EBUSY'); // nothing scanned out: "presumably due to a hotplug"
     const fb = p.fbs.get(fbId);
-    if (fb === undefined) throw fail(ENOENT);
+    if (fb === undefined) throw fail('ENOENT');
     const cur = p.fbs.get(p.fbId)!;
-    if (p.mode.hdisplay > fb.width || p.mode.vdisplay > fb.height) throw fail(ENOSPC);
-    if (fb.format !== cur.format) throw fail(EINVAL);
-    if (p.flipPending) throw fail(EBUSY);
+    if (p.mode.hdisplay > fb.width || p.mode.vdisplay > fb.height) throw fail('ENOSPC');
+    if (fb.format !== cur.format) throw fail('EINVAL');
+    if (p.flipPending) throw fail('EBUSY');
     p.flipPending = true;
     const host = this.#host;
     const timer = setTimeout(() => {
@@ -265,4 +286,55 @@ export class KmsModel {
     this.#events.set(f, []);
     return q;
   }
+}
+
+/** The KMS model; before drmDriver, which adds the devices to it. */
+export const kmsDriver: Driver = (m) => {
+  m.kms = new KmsModel(m);
+};
+
+/** The KMS ioctls and the event queue of the DRM files (native/kms.cc), answered by the Machine's model. */
+export function kmsOps(m: Machine): KmsOps {
+  return {
+    kmsGetResources(fd) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)');
+      return m.kms.getResources(f.dev, f);
+    },
+
+    kmsGetConnector(fd, connectorId) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+      return m.kms.getConnector(f.dev, f, connectorId);
+    },
+
+    kmsGetCrtc(fd, crtcId) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+      return m.kms.getCrtc(f.dev, f, crtcId);
+    },
+
+    kmsSetCrtc(fd, crtcId, fbId, x, y, connectorIds, mode) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_SETCRTC)');
+      m.kms.setCrtc(f.dev, f, crtcId, fbId, x, y, connectorIds, mode);
+    },
+
+    kmsAddFb2(fd, width, height, format, handles, pitches, offsets, flags) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_ADDFB2)');
+      return m.kms.addFb2(f.dev, f, width, height, format, handles, pitches, offsets, flags);
+    },
+
+    kmsRmFb(fd, fbId) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+      m.kms.rmFb(f.dev, f, fbId);
+    },
+
+    kmsPageFlip(fd, crtcId, fbId, flags, userData) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_PAGE_FLIP)');
+      m.kms.pageFlip(f.dev, f, crtcId, fbId, flags, userData);
+    },
+
+    drmReadEvents(fd) {
+      const f = m.get(fd, 'read');
+      if (f.kind !== 'drm') throw systemError('EINVAL', 'read'); // no read op, or not an event queue
+      return m.kms.readEvents(f);
+    },
+  };
 }

@@ -1,0 +1,265 @@
+/**
+ * The argument specification of the Backend: for every method, its arguments in order, each with a
+ * kind. The kinds are the addon's argument checks (native/args.h: ArgFd, ArgU32, ArgI32, ArgSize,
+ * ArgInt64, ArgString, ArgBytes, and the list and object readers of udmabuf.cc, kms.cc, fd.cc,
+ * mapping.cc), so one table says what both backends accept.
+ *
+ * `withArgChecks(impl)` applies it: both backends are wrapped (native.ts and mock/index.ts), so a bad
+ * argument throws the same TypeError / RangeError, with the same code and message, before either
+ * backend runs. The addon keeps its own checks (they protect memory) with the same messages; the
+ * contract test (test/06-backend-contracts.test.ts) compares all three.
+ *
+ * Kept cheap: the checks of each method are compiled once into an array of closures, and the wrapper
+ * of an n-argument method takes n named parameters (no rest array, no allocation per call).
+ */
+import { types } from 'node:util';
+import { MAP_FIXED, MAP_FIXED_NOREPLACE } from '../constants';
+import { invalidArgType, invalidArgValue, MAX_SAFE, outOfRange, validateInt } from '../errors';
+import type { Backend, BackendMethod } from './types';
+
+/**
+ * What one argument must be.
+ * - fd: an integer in [0, 2^31-1] (ArgFd); u32 [0, 2^32-1]; i32 [-2^31, 2^31-1]; size: a safe
+ *   integer >= 0 (ArgSize, also the u64 fields); int64: any safe integer.
+ * - string: a string without NUL (ArgString: a NUL would silently shorten a path or a name).
+ * - bytes: a Uint8Array (a Buffer is one).
+ * - mapFlags: an i32 without MAP_FIXED / MAP_FIXED_NOREPLACE (they would let JS replace any mapping).
+ * - maxFds: recvFds' bound of its control buffer, [0, 65536].
+ * - fd[]: an array of fds; u32[N]: an array of at most N u32 values.
+ * - udmabufItems: an array of objects { memfd: fd, offset: size, size: size }.
+ * - mode|null: null, or a KMS mode object (u32 clock, vrefresh, flags, type; u16 timings; string name).
+ * - mapping: a MapHandle; each backend checks that it made it ("a mapping made by this backend").
+ */
+export type ArgKind =
+  | 'fd' | 'u32' | 'i32' | 'size' | 'int64' | 'string' | 'bytes' | 'mapFlags' | 'maxFds' | 'fd[]' | 'u32[4]'
+  | 'u32[65536]' | 'udmabufItems' | 'mode|null' | 'mapping';
+
+/** `name:kind`, or `name?:kind` for an argument that may be left out (undefined). */
+type ArgDecl = `${string}:${ArgKind}`;
+
+/** One declaration list per Backend method, as long as its parameter list. */
+type Declarations = { readonly [K in BackendMethod]: readonly ArgDecl[] & { length: Parameters<Backend[K]>['length'] } };
+
+const DECLARATIONS = {
+  // files (native/fd.cc)
+  open: ['path:string', 'flags:i32'],
+  close: ['fd:fd'],
+  dup: ['fd:fd'],
+  fstat: ['fd:fd'],
+  stat: ['path:string'],
+  lseek: ['fd:fd', 'offset:int64', 'whence:i32'],
+  getFlags: ['fd:fd'],
+  read: ['fd:fd', 'length:size'],
+  write: ['fd:fd', 'data:bytes', 'position?:size'],
+  pread: ['fd:fd', 'length:size', 'position:size'],
+  readTextFile: ['path:string'],
+  readdir: ['path:string'],
+  readlink: ['path:string'],
+  access: ['path:string', 'mode:i32'],
+  // memfd (native/fd.cc)
+  memfdCreate: ['name:string', 'flags:u32'],
+  ftruncate: ['fd:fd', 'size:size'],
+  addSeals: ['fd:fd', 'seals:i32'],
+  getSeals: ['fd:fd'],
+  // udmabuf (native/udmabuf.cc)
+  udmabufCreate: ['dev:fd', 'memfd:fd', 'offset:size', 'size:size', 'flags:u32'],
+  udmabufCreateList: ['dev:fd', 'flags:u32', 'items:udmabufItems'],
+  // dma-heap (native/heap.cc): heap_flags is a __u64
+  heapAlloc: ['heap:fd', 'len:size', 'fdFlags:u32', 'heapFlags:size'],
+  // dma-buf (native/dmabuf.cc): the SYNC flags are a __u64
+  dmabufSync: ['fd:fd', 'flags:size'],
+  dmabufSyncAsync: ['fd:fd', 'flags:size'],
+  dmabufSetName: ['fd:fd', 'name:string'],
+  dmabufExportSyncFile: ['fd:fd', 'flags:u32'],
+  dmabufImportSyncFile: ['fd:fd', 'flags:u32', 'syncFile:fd'],
+  // sync_file (native/sync.cc)
+  syncFileInfo: ['fd:fd'],
+  syncFileMerge: ['name:string', 'fd1:fd', 'fd2:fd'],
+  // poll (native/fd.cc)
+  poll: ['fd:fd', 'events:i32', 'timeoutMs:i32'],
+  pollAsync: ['fd:fd', 'events:i32', 'timeoutMs:i32'],
+  // mappings (native/mapping.cc)
+  mmap: ['fd:fd', 'length:size', 'prot:i32', 'flags:mapFlags', 'offset:size'],
+  mapBuffer: ['mapping:mapping'],
+  mapRead: ['mapping:mapping', 'offset:size', 'target:bytes'],
+  munmap: ['mapping:mapping'],
+  isMapped: ['mapping:mapping'],
+  // DRM (native/drm.cc): capabilities and their values are __u64
+  drmVersion: ['fd:fd'],
+  drmGetCap: ['fd:fd', 'capability:size'],
+  drmSetClientCap: ['fd:fd', 'capability:size', 'value:size'],
+  drmCreateDumb: ['fd:fd', 'width:u32', 'height:u32', 'bpp:u32', 'flags:u32'],
+  drmMapDumb: ['fd:fd', 'handle:u32'],
+  drmDestroyDumb: ['fd:fd', 'handle:u32'],
+  drmGemClose: ['fd:fd', 'handle:u32'],
+  drmPrimeHandleToFd: ['fd:fd', 'handle:u32', 'flags:u32'],
+  drmPrimeFdToHandle: ['fd:fd', 'dmabuf:fd'],
+  vgemFenceAttach: ['fd:fd', 'handle:u32', 'flags:u32'],
+  vgemFenceSignal: ['fd:fd', 'fence:u32'],
+  // sw_sync (native/sync.cc)
+  swSyncCreateFence: ['timeline:fd', 'value:u32', 'name:string'],
+  swSyncInc: ['timeline:fd', 'count:u32'],
+  // fd passing (native/fd.cc)
+  sendFds: ['socket:fd', 'data:bytes', 'fds:fd[]'],
+  recvFds: ['socket:fd', 'maxData:size', 'maxFds:maxFds'],
+  // KMS (native/kms.cc): at most 2^16 connectors, 4 planes; user_data is a __u64
+  kmsGetResources: ['fd:fd'],
+  kmsGetConnector: ['fd:fd', 'connectorId:u32'],
+  kmsGetCrtc: ['fd:fd', 'crtcId:u32'],
+  kmsSetCrtc: ['fd:fd', 'crtcId:u32', 'fbId:u32', 'x:u32', 'y:u32', 'connectorIds:u32[65536]', 'mode:mode|null'],
+  kmsAddFb2: ['fd:fd', 'width:u32', 'height:u32', 'format:u32', 'handles:u32[4]', 'pitches:u32[4]', 'offsets:u32[4]',
+    'flags:u32'],
+  kmsRmFb: ['fd:fd', 'fbId:u32'],
+  kmsPageFlip: ['fd:fd', 'crtcId:u32', 'fbId:u32', 'flags:u32', 'userData:size'],
+  drmReadEvents: ['fd:fd'],
+} as const satisfies Declarations;
+
+export interface ArgSpec {
+  readonly name: string;
+  readonly kind: ArgKind;
+  /** May be undefined (left out). */
+  readonly optional: boolean;
+}
+
+function parse(decl: ArgDecl): ArgSpec {
+  const at = decl.lastIndexOf(':');
+  const name = decl.slice(0, at);
+  const optional = name.endsWith('?');
+  return { name: optional ? name.slice(0, -1) : name, kind: decl.slice(at + 1) as ArgKind, optional };
+}
+
+/** The specification: every Backend method's arguments, in order. */
+export const ARG_SPEC: { readonly [K in BackendMethod]: readonly ArgSpec[] } = Object.fromEntries(
+  Object.entries(DECLARATIONS).map(([method, decls]) => [method, (decls as readonly ArgDecl[]).map(parse)]),
+) as unknown as { [K in BackendMethod]: readonly ArgSpec[] };
+
+export const BACKEND_METHODS = Object.keys(DECLARATIONS) as BackendMethod[];
+
+// ---- the checks ---------------------------------------------------------------------------------------
+
+/** Throws the argument's TypeError / RangeError, or returns. */
+export type Check = (value: unknown) => void;
+
+const I32_MIN = -(2 ** 31);
+const I32_MAX = 2 ** 31 - 1;
+const U32_MAX = 2 ** 32 - 1;
+const MAX_FDS = 65536;
+const MODE_U32 = new Set(['clock', 'vrefresh', 'flags', 'type']);
+/** The fields of struct drm_mode_modeinfo in the order kms.cc reads them. */
+const MODE_FIELDS = ['clock', 'hdisplay', 'hsyncStart', 'hsyncEnd', 'htotal', 'hskew', 'vdisplay', 'vsyncStart',
+  'vsyncEnd', 'vtotal', 'vscan', 'vrefresh', 'flags', 'type'] as const;
+
+const int = (name: string, min: number, max: number): Check => (v) => { validateInt(v, name, min, max); };
+const fdCheck = (name: string): Check => int(name, 0, I32_MAX);
+const u32Check = (name: string): Check => int(name, 0, U32_MAX);
+const sizeCheck = (name: string): Check => int(name, 0, MAX_SAFE);
+
+/** napi's IsObject(): an object or a function, not null. */
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  (typeof v === 'object' && v !== null) || typeof v === 'function';
+
+function arrayOf(name: string, v: unknown): readonly unknown[] {
+  if (!Array.isArray(v)) throw invalidArgType(name, 'an instance of Array', v);
+  return v;
+}
+
+function u32ListCheck(name: string, max: number): Check {
+  return (v) => {
+    const a = arrayOf(name, v);
+    if (a.length > max) throw outOfRange(`${name}.length`, `<= ${max}`, a.length);
+    for (let i = 0; i < a.length; i++) validateInt(a[i], `${name}[${i}]`, 0, U32_MAX);
+  };
+}
+
+function compile(a: ArgSpec, mapping: Check | undefined): Check {
+  const { name } = a;
+  switch (a.kind) {
+    case 'fd': return fdCheck(name);
+    case 'u32': return u32Check(name);
+    case 'i32': return int(name, I32_MIN, I32_MAX);
+    case 'size': return sizeCheck(name);
+    case 'int64': return int(name, -MAX_SAFE, MAX_SAFE);
+    case 'maxFds': return int(name, 0, MAX_FDS);
+    case 'string': return (v) => {
+      if (typeof v !== 'string') throw invalidArgType(name, 'of type string', v);
+      if (v.includes('\0')) throw invalidArgValue(name, v, 'must be a string without null bytes');
+    };
+    case 'bytes': return (v) => {
+      if (!types.isUint8Array(v)) throw invalidArgType(name, 'an instance of Uint8Array', v);
+    };
+    case 'mapFlags': return (v) => {
+      validateInt(v, name, I32_MIN, I32_MAX);
+      if ((v as number) & (MAP_FIXED | MAP_FIXED_NOREPLACE)) throw invalidArgValue(name, v, 'must not contain MAP_FIXED');
+    };
+    case 'fd[]': return (v) => {
+      const list = arrayOf(name, v);
+      for (let i = 0; i < list.length; i++) validateInt(list[i], `${name}[${i}]`, 0, I32_MAX);
+    };
+    case 'u32[4]': return u32ListCheck(name, 4);
+    case 'u32[65536]': return u32ListCheck(name, 65536);
+    case 'udmabufItems': return (v) => {
+      const items = arrayOf(name, v);
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
+        const at = `${name}[${i}]`;
+        if (!isObject(it)) throw invalidArgType(at, 'of type object', it);
+        validateInt(it.memfd, `${at}.memfd`, 0, I32_MAX);
+        validateInt(it.offset, `${at}.offset`, 0, MAX_SAFE);
+        validateInt(it.size, `${at}.size`, 0, MAX_SAFE);
+      }
+    };
+    case 'mode|null': return (v) => {
+      if (v === null) return;
+      if (!isObject(v) || Array.isArray(v)) throw invalidArgType(name, 'of type object or null', v);
+      for (const k of MODE_FIELDS) validateInt(v[k], `${name}.${k}`, 0, MODE_U32.has(k) ? U32_MAX : 0xffff);
+      if (typeof v.name !== 'string') throw invalidArgType(`${name}.name`, 'of type string', v.name);
+    };
+    case 'mapping': return mapping ?? (() => undefined);
+  }
+}
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** fn behind its checks, as a function of exactly as many parameters (no rest array per call). */
+function guard(fn: Fn, checks: readonly Check[]): Fn {
+  const [c0, c1, c2, c3, c4, c5, c6, c7] = checks;
+  switch (checks.length) {
+    case 0: return fn;
+    case 1: return (a) => { c0!(a); return fn(a); };
+    case 2: return (a, b) => { c0!(a); c1!(b); return fn(a, b); };
+    case 3: return (a, b, c) => { c0!(a); c1!(b); c2!(c); return fn(a, b, c); };
+    case 4: return (a, b, c, d) => { c0!(a); c1!(b); c2!(c); c3!(d); return fn(a, b, c, d); };
+    case 5: return (a, b, c, d, e) => { c0!(a); c1!(b); c2!(c); c3!(d); c4!(e); return fn(a, b, c, d, e); };
+    case 7: return (a, b, c, d, e, f, g) => {
+      c0!(a); c1!(b); c2!(c); c3!(d); c4!(e); c5!(f); c6!(g);
+      return fn(a, b, c, d, e, f, g);
+    };
+    case 8: return (a, b, c, d, e, f, g, h) => {
+      c0!(a); c1!(b); c2!(c); c3!(d); c4!(e); c5!(f); c6!(g); c7!(h);
+      return fn(a, b, c, d, e, f, g, h);
+    };
+    default: throw new Error(`withArgChecks: no guard for ${checks.length} arguments`);
+  }
+}
+
+/** The checks of one argument list (optional arguments accept undefined). */
+export function compileChecks(spec: readonly ArgSpec[], mapping?: Check): Check[] {
+  return spec.map((a) => {
+    const check = compile(a, mapping);
+    return a.optional ? (v: unknown) => { if (v !== undefined) check(v); } : check;
+  });
+}
+
+/**
+ * A copy of impl (every own property kept: name, pageSize, test hooks) whose Backend methods check
+ * their arguments against ARG_SPEC first. `mapping` is the backend's own check of a MapHandle.
+ */
+export function withArgChecks<T extends Backend>(impl: T, mapping: Check): T {
+  const out = { ...impl } as Record<string, unknown>;
+  for (const method of BACKEND_METHODS) {
+    const fn = impl[method] as unknown as Fn;
+    if (typeof fn !== 'function') throw new Error(`withArgChecks: the backend has no ${method}()`);
+    out[method] = guard(fn, compileChecks(ARG_SPEC[method], mapping));
+  }
+  return out as T;
+}
