@@ -97,6 +97,11 @@ Napi::Value SwSyncCreateFence(const Napi::CallbackInfo& info) {
   CopyName(d.name, ArgString(info, 2, "name"));
   d.fence = -1;
   IoctlOrThrow(env, timeline, SW_SYNC_IOC_CREATE_FENCE, &d, "ioctl(SW_SYNC_IOC_CREATE_FENCE)");
+  // Another driver may take the ioctl by its number and succeed without writing a fence (a dma-heap
+  // runs it as ALLOC): there is no fd to hand out or track.
+  if (d.fence < 0) {
+    ThrowInvalidArgValue(env, "timeline", "is not a sw_sync timeline: the ioctl succeeded without a fence", info[0]);
+  }
   return TrackFd(env, d.fence);  // close-on-exec: the kernel makes sync_file fds O_CLOEXEC
 }
 

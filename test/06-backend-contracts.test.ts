@@ -11,13 +11,13 @@
 import assert from 'node:assert/strict';
 import { ARG_SPEC, BACKEND_METHODS, type ArgKind, type ArgSpec } from '../src/backend/args';
 import { createMockBackend } from '../src/backend/mock';
-import { loadNative } from '../src/backend/native';
+import { loadNative, type NativeBackend } from '../src/backend/native';
 import type { Backend, BackendMethod, Fd, MapHandle } from '../src/backend/types';
 import {
   DMA_BUF_SYNC_RW, DRM_RDWR, F_SEAL_SHRINK, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED, MFD_ALLOW_SEALING,
   O_ACCMODE, O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE,
 } from '../src/constants';
-import { backend, inVm, needsDriver, needsHeap, needsUdmabuf, PAGE, throwsErrno } from './support/index';
+import { backend, inVm, needsDriver, needsHeap, needsUdmabuf, PAGE, throwsCode, throwsErrno } from './support/index';
 
 // ---- (a) the argument specification ----------------------------------------------------------------
 
@@ -293,5 +293,13 @@ describe('backend contract: a dma-heap takes any ioctl number 0 for ALLOC (dma_h
     throwsErrno(() => b.drmGetCap(heap, 1), 'EINVAL', { syscall: 'ioctl(DRM_IOCTL_GET_CAP)' });
     // the name's bytes 4..7 are the allocation's fd field, which must be 0
     throwsErrno(() => b.swSyncCreateFence(heap, PAGE(), 'abcde'), 'EINVAL', { syscall: 'ioctl(SW_SYNC_IOC_CREATE_FENCE)' });
+    // a shorter name: the kernel allocates and succeeds, the fence field stays -1; neither backend
+    // hands out (or tracks) -1, and the buffer the kernel made is left as the kernel leaves it
+    const before = systemHeapBuffers();
+    throwsCode(() => b.swSyncCreateFence(heap, PAGE(), ''), 'ERR_INVALID_ARG_VALUE', TypeError);
+    const fresh = [...systemHeapBuffers()].filter(([fd]) => !before.has(fd));
+    assert.equal(fresh.length, 1, 'the kernel allocated one buffer');
+    b.close(fresh[0][0]);
+    if (b.name === 'native') assert.ok(!(b as NativeBackend).trackedFds().includes(-1), '-1 is not tracked');
   });
 });

@@ -4,7 +4,7 @@
  * debugfs (each open a new timeline; CREATE_FENCE, INC).
  */
 import { O_RDONLY } from '../../constants';
-import { systemError } from '../../errors';
+import { invalidArgValue, systemError } from '../../errors';
 import type { Fd, SwSyncOps, SyncFileOps } from '../types';
 import { SyncPayload, Timeline } from './fences';
 import { heapIoctlNr0 } from './heap';
@@ -49,16 +49,19 @@ export function syncFileOps(m: Machine): SyncFileOps {
  * as its ALLOC (heap.ts) over the struct the addon fills (value, name[32], fence -1): the name's bytes
  * 4..19 are the fd and flag fields, so a name of 5 bytes or more is EINVAL, and a shorter one allocates
  * value + (name bytes 0..3 << 32) bytes. The new fd is written over the name; what the addon reads
- * back, the fence field, is still -1.
+ * back, the fence field, is still -1, which both backends refuse to hand out (ERR_INVALID_ARG_VALUE).
  */
-function heapCreateFence(m: Machine, f: HeapFile, value: number, name: string): Fd {
+function heapCreateFence(m: Machine, f: HeapFile, timelineFd: Fd, value: number, name: string): Fd {
   const arg = new Uint8Array(40);
   const v = new DataView(arg.buffer);
   v.setUint32(0, value, true);
   arg.set(Buffer.from(nameField(name)), 4);
   v.setInt32(36, -1, true);
   const back = heapIoctlNr0(m, f, 'ioctl(SW_SYNC_IOC_CREATE_FENCE)', arg, true);
-  return new DataView(back.buffer, back.byteOffset).getInt32(36, true);
+  const fence = new DataView(back.buffer, back.byteOffset).getInt32(36, true);
+  // as the addon: success without a fence is no fd to hand out
+  if (fence < 0) throw invalidArgValue('timeline', timelineFd, 'is not a sw_sync timeline: the ioctl succeeded without a fence');
+  return fence;
 }
 
 export function swSyncOps(m: Machine): SwSyncOps {
@@ -66,7 +69,7 @@ export function swSyncOps(m: Machine): SwSyncOps {
     swSyncCreateFence(timeline, value, name) { // the name is copied by the kernel, never shown
       const syscall = 'ioctl(SW_SYNC_IOC_CREATE_FENCE)';
       const f = m.get(timeline, syscall);
-      if (f.kind === 'heap') return heapCreateFence(m, f, value, name);
+      if (f.kind === 'heap') return heapCreateFence(m, f, timeline, value, name);
       const t = m.ioctl(timeline, syscall, 'sw_sync');
       return m.install(newSyncFile(m, new SyncPayload(m.hub, [t.timeline.createFence(value)])));
     },
