@@ -107,7 +107,7 @@ describe('lifecycle: use after close, for every class', function () {
     const d = b.dup();
     const views = [b.map().bytes, b.map('write').bytes, d.map().bytes];
     b.close();
-    // The mock shares one ArrayBuffer among a buffer's mappings (see mock.ts, Limits): there, views
+    // The mock shares one ArrayBuffer among a buffer's mappings (see src/backend/mock/index.ts, Limits): there, views
     // detach when the last mapping goes. On the kernel every mapping has its own.
     if (isNative()) assert.deepEqual(views.map((v) => v.length), [0, 0, PAGE()], 'only the closed buffer\'s views detach');
     b.close();
