@@ -7,6 +7,9 @@
  *
  * ENFILE (the system-wide table) takes the same paths with another errno; it cannot be reached here
  * without lowering fs.file-max for the whole machine, and root is exempt from it anyway.
+ *
+ * On the mock, the child runs a model whose RLIMIT_NOFILE is the same number (option `nofile`), and
+ * counts the model's fds.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -14,13 +17,18 @@ import { inVm, isMock } from './support/index';
 import { runChild } from './support/child';
 
 const INDEX_JS = path.resolve(__dirname, '..', 'src', 'index.js');
+const MOCK_JS = path.resolve(__dirname, '..', 'src', 'backend', 'mock', 'index.js');
 const LIMIT = 128;
 
 // The child: for each fd-making path, make objects until one fails, then close them all.
 const CHILD = `
 const lib = require(${JSON.stringify(INDEX_JS)});
 const fs = require('fs');
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+if (lib.getBackend().name === 'mock') {
+  lib.setBackend(require(${JSON.stringify(MOCK_JS)}).createMockBackend({ nofile: ${LIMIT} }));
+}
+const b = lib.getBackend();
+const fdCount = () => b.name === 'mock' ? b.openFds().length : fs.readdirSync('/proc/self/fd').length;
 const out = {};
 function exhaust(name, setup, make) {
   let ctx;
@@ -73,13 +81,9 @@ describe('fd exhaustion (RLIMIT_NOFILE): EMFILE is a coded error on every fd-mak
   this.timeout(180_000);
 
   it(`in a child limited to ${LIMIT} fds`, async function () {
-    if (isMock()) {
-      this.test!.title += ' (skipped: the mock models no RLIMIT_NOFILE; it has no fd limit)';
-      this.skip();
-    }
-    if (process.platform !== 'linux') this.skip();
-    const r = await runChild('/bin/sh', ['-c', `ulimit -n ${LIMIT} && exec "$0" -e "$1"`, process.execPath, CHILD],
-      { timeout: 150_000 });
+    const r = isMock() ? await runChild(process.execPath, ['-e', CHILD], { timeout: 150_000 })
+      : await runChild('/bin/sh', ['-c', `ulimit -n ${LIMIT} && exec "$0" -e "$1"`, process.execPath, CHILD],
+        { timeout: 150_000 });
     assert.equal(r.signal, null, r.stderr);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Outcome>;
@@ -96,10 +100,10 @@ describe('fd exhaustion (RLIMIT_NOFILE): EMFILE is a coded error on every fd-mak
       assert.equal(o.again, true, `${name}: works again after closing (${o.again})`);
     }
     assert.ok(ran.includes('memfd'), 'memfd always runs');
-    if (inVm) {
+    if (inVm || isMock()) {
       for (const name of ['udmabuf.create', 'heap.allocate', 'heaps.open', 'DmaBuf.dup', 'DmaBuf.fromFd', 'drm.open',
         'DumbBuffer.export', 'exportSyncFile', 'SyncFile.merge']) {
-        assert.ok(ran.includes(name), `${name} ran in the VM (${out[name]?.unavailable ?? 'missing'})`);
+        assert.ok(ran.includes(name), `${name} ran (${out[name]?.unavailable ?? 'missing'})`);
       }
     } else {
       const skipped = Object.entries(out).filter(([, o]) => o.unavailable !== undefined).map(([n, o]) => `${n}: ${o.unavailable}`);

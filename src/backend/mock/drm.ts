@@ -208,7 +208,7 @@ export function drmOps(m: Machine): DrmOps {
         e = { handle, dmabuf };
         f.prime.set(bo, e);
       }
-      return m.install(e.dmabuf, (fl & DRM_CLOEXEC) !== 0);
+      return m.install(e.dmabuf, (fl & DRM_CLOEXEC) !== 0, syscall);
     },
 
     drmPrimeFdToHandle(fd, dmabuf) {

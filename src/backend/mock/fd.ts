@@ -86,11 +86,11 @@ function readFile(f: OpenFile, length: number, position: number | null, syscall:
 
 export function fileOps(m: Machine): FileOps {
   return {
-    open: (p, flags) => m.install(openFile(m, normal(p), flags)),
+    open: (p, flags) => m.install(openFile(m, normal(p), flags), true, 'open'),
 
     close: (fd) => m.close(fd),
 
-    dup: (fd) => m.install(m.get(fd, 'dup')),
+    dup: (fd) => m.install(m.get(fd, 'dup'), true, 'dup'),
 
     fstat: (fd) => statOf(m, m.get(fd, 'fstat')),
 

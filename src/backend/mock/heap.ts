@@ -49,7 +49,7 @@ function allocate(m: Machine, h: HeapState, d: AllocationData, syscall: string):
   h.used += bytes;
   const bo = new Bo(new Store(bytes), h.name, 'heap', null);
   const f = newDmabuf(m, bo, d.fdFlags & O_ACCMODE, () => { h.used -= bytes; });
-  return m.install(f, (d.fdFlags & O_CLOEXEC) !== 0);
+  return m.install(f, (d.fdFlags & O_CLOEXEC) !== 0, syscall);
 }
 
 /**

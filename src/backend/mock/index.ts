@@ -86,6 +86,11 @@ export interface MockOptions {
   kernel?: string;
   /** RAM for the system heap (default 8 GiB; pages are only allocated when touched). */
   memory?: number;
+  /**
+   * RLIMIT_NOFILE: how many fds may be open at once; the one past it is EMFILE from the call that
+   * would make it (default 1048576, the kernel's nr_open).
+   */
+  nofile?: number;
 }
 
 export interface ResolvedMockOptions {
@@ -96,6 +101,7 @@ export interface ResolvedMockOptions {
   swSync: boolean;
   kernel: string;
   memory: number;
+  nofile: number;
 }
 
 /** Test hooks beside the Backend API. */
@@ -126,6 +132,7 @@ function resolve(o: MockOptions): ResolvedMockOptions {
     swSync: o.swSync ?? true,
     kernel: o.kernel ?? '6.12.0-mock',
     memory,
+    nofile: validateInt(o.nofile ?? 1 << 20, 'options.nofile', 1),
   };
 }
 

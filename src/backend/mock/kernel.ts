@@ -220,7 +220,16 @@ export class Machine {
    * fd_install of f, close-on-exec unless said otherwise. The kernel takes the lowest free number; the
    * model counts up, so that a closed number is never reused.
    */
-  install(f: OpenFile, cloexec = true): Fd {
+  /**
+   * Give f an fd. Past options.nofile open fds this is EMFILE from SYSCALL, and f is released (the
+   * kernel frees what it made when no fd can be had: a heap's buffer, a udmabuf, a sync file).
+   */
+  install(f: OpenFile, cloexec = true, syscall = 'open'): Fd {
+    if (this.fds.size >= this.o.nofile) {
+      f.refs++;
+      this.unref(f);
+      throw systemError('EMFILE', syscall);
+    }
     const fd = this.#nextFd++;
     this.fds.set(fd, f);
     if (!cloexec) this.noCloexec.add(fd);

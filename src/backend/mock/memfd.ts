@@ -27,7 +27,7 @@ export function memfdOps(m: Machine): MemfdOps {
       let seals = (flags & (MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL)) ? 0 : F_SEAL_SEAL;
       if (flags & MFD_NOEXEC_SEAL) seals |= F_SEAL_EXEC;
       const node: ShmInode = { ino: m.ino(), mem: new Extents(), writableMaps: 0, seals, name, memfd: true };
-      return m.install(m.file(`/memfd:${name}`, O_RDWR, { kind: 'memfd', node }, node.ino));
+      return m.install(m.file(`/memfd:${name}`, O_RDWR, { kind: 'memfd', node }, node.ino), true, syscall);
     },
 
     ftruncate(fd, size) {

@@ -68,7 +68,7 @@ function create(m: Machine, dev: Fd, flags: number, items: readonly UdmabufItem[
   }
   pages.pinned = true;
   const f = newDmabuf(m, new Bo(pages, 'udmabuf', 'udmabuf', null), O_RDWR);
-  return m.install(f, (flags & UDMABUF_FLAGS_CLOEXEC) !== 0);
+  return m.install(f, (flags & UDMABUF_FLAGS_CLOEXEC) !== 0, syscall);
 }
 
 export function udmabufOps(m: Machine): UdmabufOps {
