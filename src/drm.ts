@@ -163,6 +163,8 @@ function open(target: string | OpenQuery): Device {
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === 'EACCES' || code === 'EPERM') refused.push(path);
+      // a node that is gone or not ours is skipped; running out of fds or memory is the caller's news
+      else if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') throw withPath(e, path);
       continue;
     }
     let name: string;
