@@ -29,6 +29,37 @@ describe('backend: mock only (the model)', function () {
     b.reset();
   });
 
+  describe('the kernel version it models', function () {
+    it('from Linux 6.17 a signalled fence is named signaled-timeline / detached-driver; before, by its driver', function () {
+      for (const [kernel, names] of [['6.12.0-mock', ['t', 'sw_sync']], ['6.17.0-mock', ['signaled-timeline', 'detached-driver']]] as const) {
+        const k = createMockBackend({ kernel });
+        const tl = k.open('/sys/kernel/debug/sync/sw_sync', O_RDWR);
+        const f = k.swSyncCreateFence(tl, 1, 'f');
+        assert.equal(k.syncFileInfo(f).fences[0]!.driverName, 'sw_sync', 'unsignalled: the driver names it');
+        k.swSyncInc(tl, 1);
+        const info = k.syncFileInfo(f).fences[0]!;
+        assert.equal(info.driverName, names[1], kernel);
+        if (names[0] !== 't') assert.equal(info.objName, names[0], kernel);
+        k.reset();
+      }
+    });
+
+    it('RLIMIT_NOFILE (option nofile): the fd past it is EMFILE from the call that would make it, and nothing is kept', function () {
+      const k = createMockBackend({ nofile: 3 });
+      const fds = [k.memfdCreate('a', 0), k.memfdCreate('b', 0), k.memfdCreate('c', 0)];
+      throwsErrno(() => k.memfdCreate('d', 0), 'EMFILE', { syscall: 'memfd_create' });
+      throwsErrno(() => k.dup(fds[0]!), 'EMFILE', { syscall: 'dup' });
+      k.close(fds[2]!);
+      const heap = k.open('/dev/dma_heap/linux,cma', O_RDONLY);
+      throwsErrno(() => k.heapAlloc(heap, MiB, O_RDWR, 0), 'EMFILE', { syscall: ALLOC });
+      k.close(fds[1]!);
+      // the CMA budget was given back by the refused allocation: all of it can still be had
+      const all = k.heapAlloc(heap, k.options.heaps.find((h) => h.name === 'linux,cma')!.size, O_RDWR, 0);
+      k.close(all);
+      k.reset();
+    });
+  });
+
   describe('the machine it models', function () {
     it('is named mock and has 4 KiB pages', function () {
       assert.equal(b.name, 'mock');

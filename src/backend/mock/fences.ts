@@ -21,10 +21,15 @@ export class Fence {
     return this.signaled ? (this.error || 1) : 0;
   }
 
-  info(): SyncFenceInfo {
+  /**
+   * SYNC_IOC_FILE_INFO's view of the fence. Since Linux 6.17 the names of a signalled fence are no
+   * longer asked of its driver (which may be gone): 'signaled-timeline' and 'detached-driver'.
+   */
+  info(detachedNames = false): SyncFenceInfo {
+    const detached = detachedNames && this.signaled;
     return {
-      objName: this.timeline, driverName: this.driver, status: this.status, flags: 0,
-      timestampNs: this.signaled ? this.timestampNs : 0n,
+      objName: detached ? 'signaled-timeline' : this.timeline, driverName: detached ? 'detached-driver' : this.driver,
+      status: this.status, flags: 0, timestampNs: this.signaled ? this.timestampNs : 0n,
     };
   }
 }
@@ -128,8 +133,8 @@ export class SyncPayload {
     return `dma_fence_array-unbound${this.#arrayContext}-1`;
   }
 
-  info(): SyncFileInfo {
-    return { name: this.name, status: this.status, flags: 0, fences: this.fences.map((f) => f.info()) };
+  info(detachedNames = false): SyncFileInfo {
+    return { name: this.name, status: this.status, flags: 0, fences: this.fences.map((f) => f.info(detachedNames)) };
   }
 
   /** SYNC_IOC_MERGE: the union of both, one fence per context (the later seqno wins). */

@@ -32,14 +32,14 @@ export const swSyncDriver: Driver = (m) => {
 
 export function syncFileOps(m: Machine): SyncFileOps {
   return {
-    syncFileInfo: (fd) => m.ioctl(fd, 'ioctl(SYNC_IOC_FILE_INFO)', 'syncfile').sync.info(),
+    syncFileInfo: (fd) => m.ioctl(fd, 'ioctl(SYNC_IOC_FILE_INFO)', 'syncfile').sync.info(detachedFenceNames(m)),
 
     syncFileMerge(name, fd1, fd2) {
       const syscall = 'ioctl(SYNC_IOC_MERGE)';
       const a = m.ioctl(fd1, syscall, 'syncfile');
       const b = m.fds.get(fd2);
       if (b?.kind !== 'syncfile') throw systemError('ENOENT', syscall);
-      return m.install(newSyncFile(m, SyncPayload.merge(m.hub, nameField(name), a.sync, b.sync)));
+      return m.install(newSyncFile(m, SyncPayload.merge(m.hub, nameField(name), a.sync, b.sync)), true, syscall);
     },
   };
 }
@@ -64,6 +64,12 @@ function heapCreateFence(m: Machine, f: HeapFile, timelineFd: Fd, value: number,
   return fence;
 }
 
+/** Linux 6.17 and later name signalled fences 'signaled-timeline' / 'detached-driver'. */
+function detachedFenceNames(m: Machine): boolean {
+  const v = /^(\d+)\.(\d+)/.exec(m.o.kernel);
+  return v !== null && Number(v[1]) * 1000 + Number(v[2]) >= 6017;
+}
+
 export function swSyncOps(m: Machine): SwSyncOps {
   return {
     swSyncCreateFence(timeline, value, name) { // the name is copied by the kernel, never shown
@@ -71,7 +77,7 @@ export function swSyncOps(m: Machine): SwSyncOps {
       const f = m.get(timeline, syscall);
       if (f.kind === 'heap') return heapCreateFence(m, f, timeline, value, name);
       const t = m.ioctl(timeline, syscall, 'sw_sync');
-      return m.install(newSyncFile(m, new SyncPayload(m.hub, [t.timeline.createFence(value)])));
+      return m.install(newSyncFile(m, new SyncPayload(m.hub, [t.timeline.createFence(value)])), true, syscall);
     },
 
     swSyncInc: (timeline, count) => m.ioctl(timeline, 'ioctl(SW_SYNC_IOC_INC)', 'sw_sync').timeline.inc(count),
