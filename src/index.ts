@@ -12,6 +12,8 @@ export type { DrmDeviceInfo, DumbOptions, OpenQuery, NodeKind } from './drm';
 export { DmaBuf, Mapping, parseFdinfo, ACCESS_MODES } from './dmabuf';
 export type { Access, DmaBufInfo, MapOptions } from './dmabuf';
 export { SyncFile } from './syncfile';
+export { formats, fourccString, fourccValue } from './formats';
+export type { FrameLayout, LayoutOptions, PixelFormatInfo, PlaneFormat, PlaneLayout, V4l2Format } from './formats';
 export type { WaitOptions } from './wait';
 export { systemError, errnoName, errnoValue, isSystemError } from './errors';
 export type { DmabufSystemError, CodedError } from './errors';
