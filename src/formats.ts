@@ -59,6 +59,11 @@ export interface FrameLayout {
 export interface LayoutOptions {
   /** The first plane's pitch is rounded up to a multiple of this (default 1: no padding). */
   pitchAlign?: number;
+  /**
+   * The first plane's pitch, when someone else chose it (a DRM dumb buffer's, a V4L2 driver's
+   * bytesperline): at least width × cpp; pitchAlign is then not applied.
+   */
+  pitch?: number;
   /** 'one' (default) or 'per-plane'. */
   buffers?: 'one' | 'per-plane';
 }
@@ -157,7 +162,8 @@ class Format implements PixelFormatInfo {
       throw invalidArgValue('options.buffers', buffers, "must be 'one' or 'per-plane'");
     }
     const first = this.planes[0]!;
-    const pitch0 = Math.ceil((width * first.cpp) / align) * align;
+    const min = width * first.cpp;
+    const pitch0 = o.pitch === undefined ? Math.ceil(min / align) * align : validateInt(o.pitch, 'options.pitch', min, 0x7fffffff);
     let offset = 0;
     const planes: PlaneLayout[] = this.planes.map((p, i) => {
       // Chroma pitches follow the first plane's (its padding included), as V4L2's helpers and the

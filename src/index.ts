@@ -13,6 +13,11 @@ export { DmaBuf, Mapping, parseFdinfo, ACCESS_MODES } from './dmabuf';
 export type { Access, DmaBufInfo, MapOptions } from './dmabuf';
 export { SyncFile } from './syncfile';
 export { formats, fourccString, fourccValue } from './formats';
+export { Frame, FramePool, DRM_FORMAT_MOD_LINEAR } from './frame';
+export type {
+  FrameDescription, FrameProvider, FrameAllocateOptions, FramePlane, FramePlaneInput, FrameFromOptions, FramePoolOptions,
+  FramePoolStats,
+} from './frame';
 export type { FrameLayout, LayoutOptions, PixelFormatInfo, PlaneFormat, PlaneLayout, V4l2Format } from './formats';
 export type { WaitOptions } from './wait';
 export { systemError, errnoName, errnoValue, isSystemError } from './errors';

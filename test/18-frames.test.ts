@@ -1,0 +1,224 @@
+/**
+ * Frames (images in dma-bufs) and frame pools, from every provider: udmabuf, the system heap, a CMA
+ * heap where there is one, and vgem dumb buffers (whose pitch is the kernel's). Both backends, and
+ * every kernel in the VM.
+ */
+import assert from 'node:assert/strict';
+import {
+  DmaBuf, Frame, FramePool, drm, formats, heaps, udmabuf, type FrameProvider,
+} from '../src/index';
+import { CMA_HEAP_NAMES } from '../src/heap';
+import { drmDevices, inVm, isNative, needsHeap, needsUdmabuf, openFdCount, throwsCode } from './support/index';
+
+interface Case {
+  label: string;
+  need: (ctx: Mocha.Context) => FrameProvider;
+}
+
+const PROVIDERS: Case[] = [
+  { label: 'udmabuf', need: (ctx) => { needsUdmabuf(ctx); return 'udmabuf'; } },
+  { label: 'heap:system', need: (ctx) => { needsHeap(ctx, 'system'); return 'heap:system'; } },
+  {
+    label: 'a CMA heap', need: (ctx) => {
+      const cma = heaps.list().find((h) => CMA_HEAP_NAMES.includes(h.name));
+      if (!cma) {
+        ctx.test!.title += ' (skipped: no CMA heap on this kernel)';
+        return ctx.skip() as never;
+      }
+      return `heap:${cma.name}`;
+    },
+  },
+  {
+    label: 'vgem dumb buffers', need: (ctx) => {
+      const v = drmDevices().find((d) => d.driver === 'vgem' && d.kind === 'card');
+      if (!v) {
+        if (inVm) throw new Error('no vgem card in the VM');
+        ctx.test!.title += ' (skipped: no vgem card)';
+        return ctx.skip() as never;
+      }
+      return `drm:${v.path}`;
+    },
+  },
+];
+
+/** A pattern that differs per plane and per byte, so a wrong offset or pitch shows. */
+function fill(planes: Uint8Array[], seed: number): void {
+  planes.forEach((p, i) => { for (let j = 0; j < p.length; j++) p[j] = (j * 7 + i * 31 + seed) & 0xff; });
+}
+function check(planes: Uint8Array[], seed: number): void {
+  planes.forEach((p, i) => {
+    for (let j = 0; j < p.length; j += 97) assert.equal(p[j], (j * 7 + i * 31 + seed) & 0xff, `plane ${i} byte ${j}`);
+  });
+}
+
+describe('Frame: images in dma-bufs', function () {
+  for (const c of PROVIDERS) {
+    it(`NV12 and XRGB8888 from ${c.label}, in one buffer and per plane: planes, pitches, contents`, function () {
+      const provider = c.need(this);
+      const fds = isNative() ? openFdCount() : 0;
+      for (const buffers of ['one', 'per-plane'] as const) {
+        using f = Frame.allocate({ width: 64, height: 48, format: 'NV12' }, { provider, buffers });
+        assert.equal(f.format.name, 'NV12');
+        assert.equal(f.modifier, 0n);
+        assert.equal(f.planes.length, 2);
+        assert.equal(f.buffers.length, buffers === 'one' ? 1 : 2);
+        const [y, uv] = f.planes as [typeof f.planes[0], typeof f.planes[0]];
+        assert.ok(y.pitch >= 64 && uv.pitch >= 64, `pitches ${y.pitch}, ${uv.pitch}`);
+        assert.equal(y.size, y.pitch * 48);
+        assert.equal(uv.size, uv.pitch * 24);
+        if (buffers === 'one') {
+          assert.equal(y.offset, 0);
+          assert.equal(uv.offset, y.size, 'the chroma follows the luma');
+          assert.equal(uv.pitch, y.pitch, 'NV12 chroma has the luma pitch');
+          assert.ok(y.buffer.size >= y.size + uv.size);
+        } else {
+          assert.deepEqual(f.planes.map((p) => p.offset), [0, 0]);
+          assert.notEqual(y.buffer, uv.buffer);
+        }
+        f.access('write', (planes) => {
+          assert.deepEqual(planes.map((p) => p.length), [y.size, uv.size]);
+          fill(planes, 5);
+        });
+        f.access('read', (planes) => check(planes, 5));
+        for (const b of f.buffers) assert.equal(b.openAccesses.size, 0, 'every START has its END');
+      }
+      using x = Frame.allocate({ width: 33, height: 7, format: 'XRGB8888' }, { provider });
+      assert.ok(x.planes[0]!.pitch >= 33 * 4);
+      if (c.label === 'vgem dumb buffers') {
+        // the kernel's pitch: what a dumb buffer of the same size gets
+        using dev = drm.open((provider as string).slice(4));
+        using d = dev.createDumb({ width: 33, height: 7, bpp: 32 });
+        assert.equal(x.planes[0]!.pitch, d.pitch);
+      } else {
+        assert.equal(x.planes[0]!.pitch, 33 * 4, 'no padding without pitchAlign');
+      }
+      x.close();
+      if (isNative()) assert.equal(openFdCount(), fds, 'closing the frames closed every fd');
+    });
+  }
+
+  it('pitchAlign pads the first plane and the others follow; a name goes on every buffer', function () {
+    needsUdmabuf(this);
+    using f = Frame.allocate({ width: 100, height: 10, format: 'YUV420' }, { provider: 'udmabuf', pitchAlign: 64, name: 'frame-test' });
+    assert.deepEqual(f.planes.map((p) => p.pitch), [128, 64, 64]);
+    assert.deepEqual(f.planes.map((p) => p.offset), [0, 1280, 1280 + 320]);
+    assert.equal(f.buffers[0]!.info().name, 'frame-test');
+    const layout = formats.get('YUV420').layout(100, 10, { pitchAlign: 64 });
+    assert.deepEqual(f.planes.map((p) => [p.offset, p.pitch, p.size]), layout.planes.map((p) => [p.offset, p.pitch, p.size]));
+  });
+
+  it('END always: when fn throws, and after an async fn settles', async function () {
+    needsUdmabuf(this);
+    using f = Frame.allocate({ width: 16, height: 16, format: 'NV12' }, { provider: 'udmabuf', buffers: 'per-plane' });
+    assert.throws(() => f.access('write', () => { throw new Error('mine'); }), /mine/);
+    for (const b of f.buffers) assert.equal(b.openAccesses.size, 0);
+    const v = await f.access('write', async (planes) => { await new Promise((r) => setImmediate(r)); fill(planes, 9); return 42; });
+    assert.equal(v, 42);
+    for (const b of f.buffers) assert.equal(b.openAccesses.size, 0);
+    assert.equal(await f.accessAsync('read', (planes) => { check(planes, 9); return 7; }), 7);
+    for (const b of f.buffers) assert.equal(b.openAccesses.size, 0);
+  });
+
+  it('Frame.from wraps buffers you have: duplicates by default, takes them over with dup: false', function () {
+    needsUdmabuf(this);
+    const layout = formats.get('NV12').layout(32, 32);
+    const buf = udmabuf.create(layout.sizes[0]!);
+    const f = Frame.from({ width: 32, height: 32, format: 'NV12', planes: layout.planes.map((p) => ({ buffer: buf, offset: p.offset, pitch: p.pitch })) });
+    assert.equal(f.buffers.length, 1);
+    assert.notEqual(f.buffers[0], buf, 'a duplicate');
+    assert.equal(f.buffers[0]!.inode, buf.inode, 'of the same buffer');
+    f.access('write', (planes) => fill(planes, 3));
+    f.close();
+    assert.equal(buf.closed, false, 'yours stays open');
+    buf.access('read', (bytes) => assert.equal(bytes[1], (7 + 3) & 0xff));
+    const g = Frame.from({ width: 32, height: 32, format: 'NV12', dup: false, planes: layout.planes.map((p) => ({ buffer: buf, offset: p.offset, pitch: p.pitch })) });
+    assert.equal(g.buffers[0], buf);
+    g.close();
+    assert.equal(buf.closed, true, 'taken over: closed with the frame');
+  });
+
+  it('Frame.from refuses planes that do not fit, and bad arguments, with coded errors', function () {
+    needsUdmabuf(this);
+    using buf = udmabuf.create(4096);
+    throwsCode(() => Frame.from({ width: 64, height: 64, format: 'NV12', planes: [{ buffer: buf, pitch: 64 }] }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    throwsCode(() => Frame.from({ width: 64, height: 64, format: 'NV12', planes: [{ buffer: buf, pitch: 64 }, { buffer: buf, offset: 4096, pitch: 64 }] }),
+      'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.from({ width: 64, height: 8, format: 'XRGB8888', planes: [{ buffer: buf, pitch: 100 }] }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.from({ width: 64, height: 8, format: 'XRGB8888', planes: [{ buffer: {} as DmaBuf, pitch: 256 }] }), 'ERR_INVALID_ARG_TYPE', TypeError);
+    throwsCode(() => Frame.from({ width: 64, height: 8, format: 'NOPE', planes: [] }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    throwsCode(() => Frame.allocate({ width: 0, height: 8, format: 'NV12' }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.allocate({ width: 8, height: 8, format: 'NV12' }, { provider: 'floppy' }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    throwsCode(() => Frame.allocate({ width: 8, height: 8, format: 'NV12' }, { buffers: 'two' as 'one' }), 'ERR_INVALID_ARG_VALUE', TypeError);
+  });
+
+  it('close() is idempotent; a closed frame refuses access and its views are detached', function () {
+    needsUdmabuf(this);
+    const f = Frame.allocate({ width: 16, height: 16, format: 'XRGB8888' }, { provider: 'udmabuf' });
+    let kept: Uint8Array | undefined;
+    f.access('write', (planes) => { kept = planes[0]; });
+    f.close();
+    f.close();
+    assert.equal(f.closed, true);
+    assert.equal(kept!.length, 0, 'the view detached with the mapping');
+    throwsCode(() => f.access('read', () => undefined), 'ERR_DMABUF_CLOSED');
+  });
+});
+
+describe('FramePool: a fixed set of frames, recycled', function () {
+  it('acquire until empty (ERR_DMABUF_BUSY), release, and the same frames come back', async function () {
+    needsUdmabuf(this);
+    const fds = isNative() ? openFdCount() : 0;
+    const pool = new FramePool({ width: 32, height: 16, format: 'NV12', count: 2, provider: 'udmabuf' });
+    const inodes = new Set(pool.frames.map((f) => f.buffers[0]!.inode));
+    const a = pool.acquire();
+    const b = pool.acquire();
+    throwsCode(() => pool.acquire(), 'ERR_DMABUF_BUSY');
+    assert.deepEqual(pool.stats(), { count: 2, free: 0, out: 2, acquired: 2, waited: 0 });
+    a.access('write', (planes) => fill(planes, 1));
+    a.release();
+    throwsCode(() => a.access('read', () => undefined), 'ERR_INVALID_STATE');
+    const again = pool.acquire();
+    assert.equal(again, a, 'recycled, not reallocated');
+    again.access('read', (planes) => check(planes, 1));
+    // a waiter gets the next release
+    const waiting = pool.acquireAsync({ timeout: 5000 });
+    b.release();
+    assert.equal(await waiting, b);
+    await assert.rejects(pool.acquireAsync({ timeout: 30 }), { code: 'ERR_DMABUF_TIMEOUT' });
+    const ac = new AbortController();
+    const aborted = pool.acquireAsync({ signal: ac.signal });
+    ac.abort();
+    await assert.rejects(aborted, { name: 'AbortError' });
+    assert.equal(pool.stats().waited, 3);
+    for (const f of pool.frames) assert.ok(inodes.has(f.buffers[0]!.inode));
+    again.close(); // a pool frame's close is a release
+    assert.equal(pool.stats().free, 1);
+    pool.close();
+    pool.close();
+    throwsCode(() => pool.acquire(), 'ERR_DMABUF_CLOSED');
+    b.release(); // out when the pool closed: freed now
+    if (isNative()) assert.equal(openFdCount(), fds, 'every frame freed');
+  });
+
+  it('using: a frame acquired with `using` goes back to the pool', function () {
+    needsUdmabuf(this);
+    using pool = new FramePool({ width: 8, height: 8, format: 'XRGB8888', count: 1, provider: 'udmabuf' });
+    {
+      using f = pool.acquire();
+      assert.equal(pool.stats().free, 0);
+      void f;
+    }
+    assert.equal(pool.stats().free, 1);
+  });
+
+  it('bad options are coded errors, and a pool that cannot be filled frees what it made', function () {
+    throwsCode(() => new FramePool({ width: 8, height: 8, format: 'NV12', count: 0 }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => new FramePool(null as unknown as { width: 8; height: 8; format: 'NV12'; count: 1 }), 'ERR_INVALID_ARG_TYPE', TypeError);
+    needsUdmabuf(this);
+    const fds = isNative() ? openFdCount() : 0;
+    // more than udmabuf's size_limit_mb per frame: the first allocation already fails
+    assert.throws(() => new FramePool({ width: 8192, height: 8192, format: 'XRGB8888', count: 2, provider: 'udmabuf' }),
+      (e: { code?: string }) => e.code === 'EINVAL' || e.code === 'ENOMEM');
+    if (isNative()) assert.equal(openFdCount(), fds);
+  });
+});
