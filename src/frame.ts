@@ -303,8 +303,16 @@ export class Frame extends Closeable {
       throw e;
     }
     if (result instanceof Promise) return result.finally(end) as T;
-    // a clean END reports its error; the caller's own error wins above
-    for (const b of begun.reverse()) b.endAccess(access);
+    // every buffer gets its END; the first END that fails is reported (the caller's own error wins above)
+    let failed: unknown;
+    for (const b of begun.reverse()) {
+      try {
+        b.endAccess(access);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+    if (failed !== undefined) throw failed;
     return result;
   }
 
