@@ -112,6 +112,14 @@ uint32_t ValueU32(Napi::Env env, Napi::Value v, const std::string& name) {
   return static_cast<uint32_t>(CheckedNumber(env, v, name, 0, 4294967295.0));
 }
 
+uint64_t ValueBigU64(Napi::Env env, Napi::Value v, const std::string& name) {
+  if (!v.IsBigInt()) ThrowInvalidArgType(env, name, "of type bigint", v);
+  bool lossless = false;
+  uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) ThrowOutOfRange(env, name, ">= 0n && <= 18446744073709551615n", v);
+  return x;
+}
+
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return ValueFd(info.Env(), Arg(info, i), name);
 }

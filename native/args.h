@@ -28,6 +28,8 @@ Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* 
 int ValueFd(Napi::Env env, Napi::Value v, const std::string& name);
 uint64_t ValueSize(Napi::Env env, Napi::Value v, const std::string& name);
 uint32_t ValueU32(Napi::Env env, Napi::Value v, const std::string& name);
+// A bigint in [0, 2^64-1] (a __u64 that may use all 64 bits, e.g. a format modifier).
+uint64_t ValueBigU64(Napi::Env env, Napi::Value v, const std::string& name);
 // An integer number in [min, max] (both within +-(2^53-1)), as a double that casts without overflow.
 double CheckedNumber(Napi::Env env, Napi::Value v, const std::string& name, double min, double max);
 

@@ -168,6 +168,27 @@ static_assert(sizeof(drm_mode_fb_cmd2) == 104 && offsetof(drm_mode_fb_cmd2, hand
                   offsetof(drm_mode_fb_cmd2, modifier) == 72,
               "drm_mode_fb_cmd2");
 
+struct drm_mode_get_plane_res {
+  __u64 plane_id_ptr;
+  __u32 count_planes;
+};
+static_assert(offsetof(drm_mode_get_plane_res, count_planes) == 8, "drm_mode_get_plane_res");
+#if defined(__LP64__)
+static_assert(sizeof(drm_mode_get_plane_res) == 16, "drm_mode_get_plane_res (LP64)");
+#endif
+
+struct drm_mode_get_plane {
+  __u32 plane_id;
+  __u32 crtc_id;
+  __u32 fb_id;
+  __u32 possible_crtcs;
+  __u32 gamma_size;
+  __u32 count_format_types;
+  __u64 format_type_ptr;
+};
+static_assert(sizeof(drm_mode_get_plane) == 32 && offsetof(drm_mode_get_plane, format_type_ptr) == 24,
+              "drm_mode_get_plane");
+
 struct drm_mode_crtc_page_flip {
   __u32 crtc_id;
   __u32 fb_id;
@@ -262,6 +283,12 @@ static_assert(DRM_IOCTL_MODE_CREATE_DUMB == 0xC02064B2, "DRM_IOCTL_MODE_CREATE_D
 static_assert(DRM_IOCTL_MODE_MAP_DUMB == 0xC01064B3, "DRM_IOCTL_MODE_MAP_DUMB");
 #define DRM_IOCTL_MODE_DESTROY_DUMB DRM_IOWR(0xB4, struct drm_mode_destroy_dumb)
 static_assert(DRM_IOCTL_MODE_DESTROY_DUMB == 0xC00464B4, "DRM_IOCTL_MODE_DESTROY_DUMB");
+#define DRM_IOCTL_MODE_GETPLANERESOURCES DRM_IOWR(0xB5, struct drm_mode_get_plane_res)
+#if defined(__LP64__)
+static_assert(DRM_IOCTL_MODE_GETPLANERESOURCES == 0xC01064B5, "DRM_IOCTL_MODE_GETPLANERESOURCES (LP64)");
+#endif
+#define DRM_IOCTL_MODE_GETPLANE DRM_IOWR(0xB6, struct drm_mode_get_plane)
+static_assert(DRM_IOCTL_MODE_GETPLANE == 0xC02064B6, "DRM_IOCTL_MODE_GETPLANE");
 #define DRM_IOCTL_MODE_ADDFB2 DRM_IOWR(0xB8, struct drm_mode_fb_cmd2)
 static_assert(DRM_IOCTL_MODE_ADDFB2 == 0xC06864B8, "DRM_IOCTL_MODE_ADDFB2");
 

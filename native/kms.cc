@@ -1,5 +1,5 @@
 // KMS modesetting ioctls (include/uapi/drm/drm_mode.h) and the DRM event queue (drm.h: read(2) of a
-// DRM fd): resources, connectors with their modes, CRTCs, framebuffers, SETCRTC, PAGE_FLIP. Thin and
+// DRM fd): resources, connectors with their modes, CRTCs, planes, framebuffers, SETCRTC, PAGE_FLIP. Thin and
 // syscall-shaped: which connector, which mode and when to wait are TypeScript's (src/display.ts).
 // Structs and ioctl numbers: drm_uapi.h.
 #include <poll.h>
@@ -127,6 +127,17 @@ void U32ListInto(Napi::Env env, Napi::Value v, const std::string& name, __u32 (&
   std::copy(list.begin(), list.end(), dst);
 }
 
+// An array of at most N bigints in [0, 2^64-1], into a fixed array of a struct (the rest: 0).
+template <size_t N>
+void U64ListInto(Napi::Env env, Napi::Value v, const std::string& name, __u64 (&dst)[N]) {
+  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() > N) {
+    ThrowOutOfRange(env, name + ".length", "<= " + std::to_string(N), Napi::Number::New(env, a.Length()));
+  }
+  for (uint32_t i = 0; i < a.Length(); i++) dst[i] = ValueBigU64(env, a.Get(i), name + "[" + std::to_string(i) + "]");
+}
+
 Napi::Value GetResources(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
@@ -246,9 +257,54 @@ Napi::Value AddFb2(const Napi::CallbackInfo& info) {
   U32ListInto(env, Arg(info, 4), "handles", f.handles);
   U32ListInto(env, Arg(info, 5), "pitches", f.pitches);
   U32ListInto(env, Arg(info, 6), "offsets", f.offsets);
-  f.flags = ArgU32(info, 7, "flags");
+  U64ListInto(env, Arg(info, 7), "modifiers", f.modifier);
+  f.flags = ArgU32(info, 8, "flags");
   IoctlOrThrow(env, fd, DRM_IOCTL_MODE_ADDFB2, &f, "ioctl(DRM_IOCTL_MODE_ADDFB2)");
   return Napi::Number::New(env, f.fb_id);
+}
+
+// The planes of the device: overlay planes only, unless this file set DRM_CLIENT_CAP_UNIVERSAL_PLANES.
+Napi::Value GetPlaneResources(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_GETPLANERESOURCES)";
+  std::vector<__u32> ids;
+  drm_mode_get_plane_res r {};
+  for (int attempt = 0;; attempt++) {
+    r = drm_mode_get_plane_res {};
+    Point(r.plane_id_ptr, r.count_planes, ids);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETPLANERESOURCES, &r, kSyscall);
+    if (Filled(env, kSyscall, attempt, {{r.count_planes, ids.size()}})) break;
+    ids.assign(r.count_planes, 0);
+  }
+  return U32Array(env, ids, r.count_planes);
+}
+
+// One plane: the CRTCs it can go on (bit mask of GETRESOURCES' CRTC indices), what it shows now and
+// the pixel formats it takes (fourccs; their modifiers are in the IN_FORMATS property blob).
+Napi::Value GetPlane(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  __u32 id = ArgU32(info, 1, "planeId");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_GETPLANE)";
+  std::vector<__u32> formats;
+  drm_mode_get_plane p {};
+  for (int attempt = 0;; attempt++) {
+    p = drm_mode_get_plane {};
+    p.plane_id = id;
+    Point(p.format_type_ptr, p.count_format_types, formats);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETPLANE, &p, kSyscall);
+    if (Filled(env, kSyscall, attempt, {{p.count_format_types, formats.size()}})) break;
+    formats.assign(p.count_format_types, 0);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, p.plane_id));
+  out.Set("crtcId", Napi::Number::New(env, p.crtc_id));
+  out.Set("fbId", Napi::Number::New(env, p.fb_id));
+  out.Set("possibleCrtcs", Napi::Number::New(env, p.possible_crtcs));
+  out.Set("gammaSize", Napi::Number::New(env, p.gamma_size));
+  out.Set("formats", U32Array(env, formats, p.count_format_types));
+  return out;
 }
 
 Napi::Value RmFb(const Napi::CallbackInfo& info) {
@@ -322,6 +378,8 @@ const Export kExports[] = {
     {"kmsGetConnector", GetConnector},
     {"kmsGetCrtc", GetCrtc},
     {"kmsSetCrtc", SetCrtc},
+    {"kmsGetPlaneResources", GetPlaneResources},
+    {"kmsGetPlane", GetPlane},
     {"kmsAddFb2", AddFb2},
     {"kmsRmFb", RmFb},
     {"kmsPageFlip", PageFlip},

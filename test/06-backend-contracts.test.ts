@@ -47,6 +47,7 @@ const BAD: Record<ArgKind, unknown[]> = {
   'fd[]': ['x', null, {}, new Uint8Array(1), [1.5], [-1], [0, 'x'], [2 ** 31]],
   'u32[4]': ['x', null, {}, [-1], [1.5], ['1'], [2 ** 32], [0, 0, 0, 0, 0]],
   'u32[65536]': ['x', null, {}, [-1], [1.5], [2 ** 32], new Array(65537).fill(0)],
+  'u64[4]': ['x', null, {}, [0], [1.5], ['1'], [-1n], [2n ** 64n], [0n, 0n, 0n, 0n, 0n], [0n, 1]],
   udmabufItems: ['x', null, {}, [null], [1], ['x'], [{}], [[]], [function g() { /* a function */ }],
     [{ memfd: -1, offset: 0, size: 0 }], [{ memfd: 0, offset: 1.5, size: 0 }], [{ memfd: 0, offset: 0, size: -1 }],
     [{ memfd: 0, offset: 0, size: 0 }, 5]],
@@ -62,7 +63,7 @@ function good(kind: ArgKind, mapping: MapHandle): unknown {
     case 'string': return '/nonexistent-dmabuf-contract';
     case 'bytes': return new Uint8Array(1);
     case 'mapFlags': return MAP_SHARED;
-    case 'fd[]': case 'u32[4]': case 'u32[65536]': case 'udmabufItems': return [];
+    case 'fd[]': case 'u32[4]': case 'u32[65536]': case 'u64[4]': case 'udmabufItems': return [];
     case 'mode|null': return null;
     case 'mapping': return mapping;
     default: return 0;

@@ -25,14 +25,15 @@ import type { Backend, BackendMethod } from './types';
  * - bytes: a Uint8Array (a Buffer is one).
  * - mapFlags: an i32 without MAP_FIXED / MAP_FIXED_NOREPLACE (they would let JS replace any mapping).
  * - maxFds: recvFds' bound of its control buffer, [0, 65536].
- * - fd[]: an array of fds; u32[N]: an array of at most N u32 values.
+ * - fd[]: an array of fds; u32[N]: an array of at most N u32 values; u64[4]: at most 4 bigints in
+ *   [0, 2^64-1] (format modifiers use all 64 bits).
  * - udmabufItems: an array of objects { memfd: fd, offset: size, size: size }.
  * - mode|null: null, or a KMS mode object (u32 clock, vrefresh, flags, type; u16 timings; string name).
  * - mapping: a MapHandle; each backend checks that it made it ("a mapping made by this backend").
  */
 export type ArgKind =
   | 'fd' | 'u32' | 'i32' | 'size' | 'int64' | 'string' | 'bytes' | 'mapFlags' | 'maxFds' | 'fd[]' | 'u32[4]'
-  | 'u32[65536]' | 'udmabufItems' | 'mode|null' | 'mapping';
+  | 'u32[65536]' | 'u64[4]' | 'udmabufItems' | 'mode|null' | 'mapping';
 
 /** `name:kind`, or `name?:kind` for an argument that may be left out (undefined). */
 type ArgDecl = `${string}:${ArgKind}`;
@@ -107,8 +108,10 @@ const DECLARATIONS = {
   kmsGetConnector: ['fd:fd', 'connectorId:u32'],
   kmsGetCrtc: ['fd:fd', 'crtcId:u32'],
   kmsSetCrtc: ['fd:fd', 'crtcId:u32', 'fbId:u32', 'x:u32', 'y:u32', 'connectorIds:u32[65536]', 'mode:mode|null'],
+  kmsGetPlaneResources: ['fd:fd'],
+  kmsGetPlane: ['fd:fd', 'planeId:u32'],
   kmsAddFb2: ['fd:fd', 'width:u32', 'height:u32', 'format:u32', 'handles:u32[4]', 'pitches:u32[4]', 'offsets:u32[4]',
-    'flags:u32'],
+    'modifiers:u64[4]', 'flags:u32'],
   kmsRmFb: ['fd:fd', 'fbId:u32'],
   kmsPageFlip: ['fd:fd', 'crtcId:u32', 'fbId:u32', 'flags:u32', 'userData:size'],
   drmReadEvents: ['fd:fd'],
@@ -143,6 +146,7 @@ export type Check = (value: unknown) => void;
 const I32_MIN = -(2 ** 31);
 const I32_MAX = 2 ** 31 - 1;
 const U32_MAX = 2 ** 32 - 1;
+const U64_MAX = 2n ** 64n - 1n;
 const MAX_FDS = 65536;
 const MODE_U32 = new Set(['clock', 'vrefresh', 'flags', 'type']);
 /** The fields of struct drm_mode_modeinfo in the order kms.cc reads them. */
@@ -197,6 +201,15 @@ function compile(a: ArgSpec, mapping: Check | undefined): Check {
     };
     case 'u32[4]': return u32ListCheck(name, 4);
     case 'u32[65536]': return u32ListCheck(name, 65536);
+    case 'u64[4]': return (v) => {
+      const a = arrayOf(name, v);
+      if (a.length > 4) throw outOfRange(`${name}.length`, '<= 4', a.length);
+      for (let i = 0; i < a.length; i++) {
+        const x = a[i];
+        if (typeof x !== 'bigint') throw invalidArgType(`${name}[${i}]`, 'of type bigint', x);
+        if (x < 0n || x > U64_MAX) throw outOfRange(`${name}[${i}]`, `>= 0n && <= ${U64_MAX}n`, x);
+      }
+    };
     case 'udmabufItems': return (v) => {
       const items = arrayOf(name, v);
       for (let i = 0; i < items.length; i++) {
@@ -222,7 +235,7 @@ type Fn = (...args: unknown[]) => unknown;
 
 /** fn behind its checks, as a function of exactly as many parameters (no rest array per call). */
 function guard(fn: Fn, checks: readonly Check[]): Fn {
-  const [c0, c1, c2, c3, c4, c5, c6, c7] = checks;
+  const [c0, c1, c2, c3, c4, c5, c6, c7, c8] = checks;
   switch (checks.length) {
     case 0: return fn;
     case 1: return (a) => { c0!(a); return fn(a); };
@@ -237,6 +250,10 @@ function guard(fn: Fn, checks: readonly Check[]): Fn {
     case 8: return (a, b, c, d, e, f, g, h) => {
       c0!(a); c1!(b); c2!(c); c3!(d); c4!(e); c5!(f); c6!(g); c7!(h);
       return fn(a, b, c, d, e, f, g, h);
+    };
+    case 9: return (a, b, c, d, e, f, g, h, i) => {
+      c0!(a); c1!(b); c2!(c); c3!(d); c4!(e); c5!(f); c6!(g); c7!(h); c8!(i);
+      return fn(a, b, c, d, e, f, g, h, i);
     };
     default: throw new Error(`withArgChecks: no guard for ${checks.length} arguments`);
   }

@@ -80,7 +80,8 @@ function wrap(addon: RawAddon): NativeBackend {
     swSyncCreateFence: a.swSyncCreateFence, swSyncInc: a.swSyncInc,
     sendFds: a.sendFds, recvFds: a.recvFds,
     kmsGetResources: a.kmsGetResources, kmsGetConnector: a.kmsGetConnector, kmsGetCrtc: a.kmsGetCrtc,
-    kmsSetCrtc: a.kmsSetCrtc, kmsAddFb2: a.kmsAddFb2, kmsRmFb: a.kmsRmFb, kmsPageFlip: a.kmsPageFlip,
+    kmsSetCrtc: a.kmsSetCrtc, kmsGetPlaneResources: a.kmsGetPlaneResources, kmsGetPlane: a.kmsGetPlane,
+    kmsAddFb2: a.kmsAddFb2, kmsRmFb: a.kmsRmFb, kmsPageFlip: a.kmsPageFlip,
     drmReadEvents: a.drmReadEvents,
     fdRelease: a.fdRelease, trackedFds: a.trackedFds,
   } satisfies NativeBackend;

@@ -132,6 +132,19 @@ export interface KmsCrtc {
   mode: KmsModeInfo | null;
 }
 
+/** One plane (GETPLANE): primary, overlay or cursor (the type is a property: atomic display). */
+export interface KmsPlane {
+  id: number;
+  /** The CRTC it shows on now, 0 when off. */
+  crtcId: number;
+  fbId: number;
+  /** Bit i: the i-th CRTC of GETRESOURCES. */
+  possibleCrtcs: number;
+  gammaSize: number;
+  /** DRM fourccs it takes. */
+  formats: number[];
+}
+
 /** One event read from a DRM file; vblank and flip-complete events carry the drm_event_vblank fields. */
 export interface DrmEvent {
   /** DRM_EVENT_VBLANK 1, DRM_EVENT_FLIP_COMPLETE 2, DRM_EVENT_CRTC_SEQUENCE 3 */
@@ -313,9 +326,16 @@ export interface KmsOps {
   /** ioctl(DRM_IOCTL_MODE_SETCRTC); mode null = mode_valid 0 (off); fbId 0xffffffff keeps the current fb. */
   kmsSetCrtc(fd: Fd, crtcId: number, fbId: number, x: number, y: number, connectorIds: readonly number[],
     mode: KmsModeInfo | null): void;
-  /** ioctl(DRM_IOCTL_MODE_ADDFB2) with up to 4 planes; returns the framebuffer id. */
+  /** ioctl(DRM_IOCTL_MODE_GETPLANERESOURCES): plane ids (overlays only without UNIVERSAL_PLANES). */
+  kmsGetPlaneResources(fd: Fd): number[];
+  /** ioctl(DRM_IOCTL_MODE_GETPLANE), count then formats. */
+  kmsGetPlane(fd: Fd, planeId: number): KmsPlane;
+  /**
+   * ioctl(DRM_IOCTL_MODE_ADDFB2) with up to 4 planes; modifiers are read by the kernel only with
+   * flags & DRM_MODE_FB_MODIFIERS (else they must be 0). Returns the framebuffer id.
+   */
   kmsAddFb2(fd: Fd, width: number, height: number, format: number, handles: readonly number[],
-    pitches: readonly number[], offsets: readonly number[], flags: number): number;
+    pitches: readonly number[], offsets: readonly number[], modifiers: readonly bigint[], flags: number): number;
   /** ioctl(DRM_IOCTL_MODE_RMFB) */
   kmsRmFb(fd: Fd, fbId: number): void;
   /** ioctl(DRM_IOCTL_MODE_PAGE_FLIP); flags DRM_MODE_PAGE_FLIP_EVENT (1) queues a flip-complete event. */

@@ -71,7 +71,7 @@ export const drmDriver: Driver = (m) => {
     for (const [p, minor, render] of nodes) {
       m.node(p, 'chr', makedev(DRM_MAJOR, minor), render ? 0o666 : 0o660, (flags) => {
         const f = m.file(p, flags, {
-          kind: 'drm' as const, dev, render, clientId: m.nextClient++, handles: new Map<number, Bo>(),
+          kind: 'drm' as const, dev, render, clientCaps: new Map<number, number>(), clientId: m.nextClient++, handles: new Map<number, Bo>(),
           prime: new Map<Bo, { handle: number; dmabuf: DmabufFile }>(), fences: new Map<number, Fence>(), nextFence: 1,
         });
         f.release = () => { // drm_release
@@ -153,6 +153,12 @@ export function drmOps(m: Machine): DrmOps {
       if (max === undefined) throw systemError('EINVAL', syscall);
       if (capability !== DRM_CLIENT_CAP_ASPECT_RATIO && !f.dev.model.modeset) throw systemError('EOPNOTSUPP', syscall);
       if (value > max) throw systemError('EINVAL', syscall);
+      f.clientCaps.set(capability, value);
+      // drm_setclientcap: ATOMIC implies UNIVERSAL_PLANES (and ASPECT_RATIO)
+      if (capability === DRM_CLIENT_CAP_ATOMIC && value > 0) {
+        f.clientCaps.set(DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1);
+        f.clientCaps.set(DRM_CLIENT_CAP_ASPECT_RATIO, 1);
+      }
     },
 
     drmCreateDumb(fd, width, height, bpp) { // flags "must be zero" in the header, but no kernel checks it

@@ -78,6 +78,8 @@ export interface DrmFile extends FileBase {
   kind: 'drm';
   dev: DrmDevice;
   render: boolean;
+  /** DRM_IOCTL_SET_CLIENT_CAP values this file set. */
+  clientCaps: Map<number, number>;
   clientId: number;
   handles: Map<number, Bo>;
   /** drm_prime_file_private: object → its handle and dma-buf in this file (holds a dma-buf ref). */
@@ -337,3 +339,9 @@ export const procfs: Driver = (m) => {
       `CmaFree:        ${kb(cma.reduce((a, h) => a + h.size - h.used, 0))}`, ''].join('\n');
   });
 };
+
+/** The mock kernel's version (the `kernel` option, e.g. '7.2.13-mock') is at least major.minor. */
+export function kernelAtLeast(kernel: string, major: number, minor: number): boolean {
+  const v = /^(\d+)\.(\d+)/.exec(kernel);
+  return v !== null && Number(v[1]) * 1000 + Number(v[2]) >= major * 1000 + minor;
+}

@@ -8,23 +8,52 @@
  * CRTC or while a flip is pending EBUSY, framebuffer smaller than the mode ENOSPC, a driver without
  * modesetting (vgem) EOPNOTSUPP, render nodes EACCES.
  *
- * Not modelled: atomic and plane ioctls, GETENCODER, properties, the writeback connector, CRC.
+ * Planes (GETPLANERESOURCES, GETPLANE) are vkms's with enable_overlay and enable_cursor: a primary,
+ * the overlays and a cursor, all taking the same formats, which depend on the kernel version (the
+ * `kernel` option): 6.12 takes five RGB formats, 7.2 adds RGB/BGR orders, 4:2:0/4:2:2/4:4:4 YUV and
+ * more (both lists as the VM's kernels report them; kernels between are given 7.2's list). Without
+ * DRM_CLIENT_CAP_UNIVERSAL_PLANES only the overlays are listed. ADDFB2 checks what
+ * drm_internal_framebuffer_create, framebuffer_check and drm_gem_fb_init_with_funcs check, plane by
+ * plane: the format and modifier (linear only) against the planes, handles, pitches, offsets, and
+ * each plane's rows inside its object; EINVAL, ENOENT and ERANGE as the kernel gives them.
+ *
+ * Not modelled: atomic ioctls, GETENCODER, properties, the writeback connector, CRC; formats outside
+ * the library's table and the 16-bit ones below are unknown to the model's ADDFB2 (EINVAL).
  */
 import {
-  DRM_EVENT_FLIP_COMPLETE, DRM_FORMAT_ARGB8888, DRM_FORMAT_RGB565, DRM_FORMAT_XRGB8888, DRM_MODE_CONNECTED,
+  DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_EVENT_FLIP_COMPLETE, DRM_MODE_CONNECTED,
   DRM_MODE_CONNECTOR_VIRTUAL, DRM_MODE_FB_INTERLACED, DRM_MODE_FB_MODIFIERS, DRM_MODE_FLAG_NHSYNC, DRM_MODE_FLAG_NVSYNC,
   DRM_MODE_FLAG_PHSYNC, DRM_MODE_FLAG_PVSYNC, DRM_MODE_PAGE_FLIP_EVENT, DRM_MODE_PAGE_FLIP_FLAGS, DRM_MODE_SUBPIXEL_UNKNOWN,
   DRM_MODE_TYPE_DRIVER, DRM_MODE_TYPE_PREFERRED,
 } from '../../constants';
 import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
-import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsOps, KmsResources } from '../types';
+import { formats, fourccValue, type PlaneFormat } from '../../formats';
+import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsOps, KmsPlane, KmsResources } from '../types';
 import { drmFile } from './drm';
 import { Fence, type FenceHub } from './fences';
-import type { Driver, Machine } from './kernel';
+import { type Driver, kernelAtLeast, type Machine } from './kernel';
 
-/** Bytes per pixel of the formats the model's planes take. */
-const CPP: Record<number, number> = { [DRM_FORMAT_XRGB8888]: 4, [DRM_FORMAT_ARGB8888]: 4, [DRM_FORMAT_RGB565]: 2 };
+/** The planes of a format as the DRM core describes it (drm_format_info), or undefined if unknown. */
+function formatPlanes(fourcc: number): readonly PlaneFormat[] | undefined {
+  return formats.find(fourcc)?.planes ?? EXTRA_FORMATS.get(fourcc);
+}
+const RGB64: readonly PlaneFormat[] = [{ cpp: 8, hsub: 1, vsub: 1 }];
+const P01X: readonly PlaneFormat[] = [{ cpp: 2, hsub: 1, vsub: 1 }, { cpp: 4, hsub: 2, vsub: 2 }];
+/** Formats vkms takes that the library's table does not describe. */
+const EXTRA_FORMATS = new Map<number, readonly PlaneFormat[]>([
+  ...['XR48', 'XB48', 'AR48', 'AB48'].map((c): [number, readonly PlaneFormat[]] => [fourccValue(c), RGB64]),
+  ...['P010', 'P012', 'P016'].map((c): [number, readonly PlaneFormat[]] => [fourccValue(c), P01X]),
+]);
+/** vkms_formats[] as GETPLANE reports it on 6.12 and on 7.2. */
+const VKMS_FORMATS_6_12 = ['AR24', 'XR24', 'XR48', 'AR48', 'RG16'];
+const VKMS_FORMATS_7_2 = ['AR24', 'AB24', 'BA24', 'RA24', 'XR24', 'XB24', 'RG24', 'BG24', 'XR48', 'XB48', 'AR48', 'AB48',
+  'RG16', 'BG16', 'NV12', 'NV16', 'NV24', 'NV21', 'NV61', 'NV42', 'YU12', 'YU16', 'YU24', 'YV12', 'YV16', 'YV24', 'P010',
+  'P012', 'P016', 'R1  ', 'R2  ', 'R4  ', 'R8  '];
+/** vkms_output_init with enable_overlay (NUM_OVERLAY_PLANES) and enable_cursor. */
+const OVERLAY_PLANES = 8;
+const U32_MAX = 0xffffffff;
+const DRM_FORMAT_MOD_LINEAR = 0n;
 /** One vblank of the 60 Hz virtual display. */
 const VBLANK_NS = 16_666_667n;
 /** vkms_drv.h: XRES_MIN/YRES_MIN, XRES_MAX/YRES_MAX */
@@ -68,10 +97,11 @@ export interface KmsHost {
   readonly timers: Set<NodeJS.Timeout>;
 }
 
-/** The parts of a DRM file the model reads: its GEM handles (object sizes) and node kind. */
+/** The parts of a DRM file the model reads: its GEM handles (object sizes), node kind, client caps. */
 export interface KmsFile {
   readonly render: boolean;
   readonly handles: Map<number, { pages: { size: number } }>;
+  readonly clientCaps: ReadonlyMap<number, number>;
 }
 
 interface Fb {
@@ -80,6 +110,11 @@ interface Fb {
   width: number;
   height: number;
   format: number;
+}
+
+interface Plane {
+  id: number;
+  type: 'primary' | 'overlay' | 'cursor';
 }
 
 interface Pipe {
@@ -96,15 +131,17 @@ interface Pipe {
   mode: KmsModeInfo | null;
   sequence: number;
   flipPending: boolean;
+  planes: Plane[];
+  formats: number[];
 }
 
 export class KmsModel {
-  readonly #host: KmsHost;
+  readonly #host: KmsHost & { readonly o: { readonly kernel: string } };
   readonly #pipes = new WeakMap<object, Pipe>();
   readonly #events = new WeakMap<KmsFile, DrmEvent[]>();
   #virtualConnectors = 0;
 
-  constructor(host: KmsHost) {
+  constructor(host: KmsHost & { readonly o: { readonly kernel: string } }) {
     this.#host = host;
   }
 
@@ -113,6 +150,11 @@ export class KmsModel {
     const p: Pipe = {
       modeset, master: null, fbs: new Map(), nextId: 42, crtcId: 38, connectorId: 39, encoderIds: [40, 41],
       connectorTypeId: modeset ? ++this.#virtualConnectors : 0, fbId: 0, mode: null, sequence: 0, flipPending: false,
+      // ids below the CRTC's: the planes are created first (vkms_output_init)
+      planes: !modeset ? [] : [{ id: 20, type: 'primary' },
+        ...Array.from({ length: OVERLAY_PLANES }, (_, i): Plane => ({ id: 21 + i, type: 'overlay' })),
+        { id: 21 + OVERLAY_PLANES, type: 'cursor' }],
+      formats: (kernelAtLeast(this.#host.o.kernel, 6, 13) ? VKMS_FORMATS_7_2 : VKMS_FORMATS_6_12).map(fourccValue),
     };
     this.#pipes.set(dev, p);
   }
@@ -186,21 +228,61 @@ export class KmsModel {
     return { id, fbId: p.fbId, x: 0, y: 0, gammaSize: 256, mode: p.mode === null ? null : { ...p.mode } };
   }
 
+  getPlaneResources(dev: object, f: KmsFile): number[] {
+    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETPLANERESOURCES)');
+    const universal = (f.clientCaps.get(DRM_CLIENT_CAP_UNIVERSAL_PLANES) ?? 0) !== 0;
+    return p.planes.filter((x) => universal || x.type === 'overlay').map((x) => x.id);
+  }
+
+  getPlane(dev: object, f: KmsFile, id: number): KmsPlane {
+    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
+    const plane = p.planes.find((x) => x.id === id);
+    if (plane === undefined) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
+    const shown = plane.type === 'primary' && p.fbId !== 0;
+    return {
+      id, crtcId: shown ? p.crtcId : 0, fbId: shown ? p.fbId : 0, possibleCrtcs: 1, gammaSize: 0, formats: [...p.formats],
+    };
+  }
+
   addFb2(dev: object, f: KmsFile, width: number, height: number, format: number, handles: readonly number[],
-    pitches: readonly number[], offsets: readonly number[], flags: number): number {
+    pitches: readonly number[], offsets: readonly number[], modifiers: readonly bigint[], flags: number): number {
     const syscall = 'ioctl(DRM_IOCTL_MODE_ADDFB2)';
     const p = this.#enter(dev, f, syscall);
     const fail = (e: ErrnoName = 'EINVAL'): Error => systemError(e, syscall);
+    const at = <T>(list: readonly T[], i: number, zero: T): T => list[i] ?? zero;
+    // drm_internal_framebuffer_create
     if (flags & ~(DRM_MODE_FB_INTERLACED | DRM_MODE_FB_MODIFIERS)) throw fail();
-    const cpp = CPP[format];
-    if (cpp === undefined) throw fail(); // framebuffer_check: not a format this model knows
-    if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE) throw fail();
-    const h = handles[0] ?? 0, pitch = pitches[0] ?? 0, offset = offsets[0] ?? 0;
-    if (h === 0 || pitch < width * cpp) throw fail();
-    if (handles.slice(1).some((x) => x !== 0) || pitches.slice(1).some((x) => x !== 0)) throw fail(); // one plane
-    const bo = f.handles.get(h);
-    if (bo === undefined) throw fail('ENOENT'); // drm_gem_fb_create: object lookup
-    if (offset + pitch * (height - 1) + width * cpp > bo.pages.size) throw fail();
+    if (width < MIN_SIZE || height < MIN_SIZE || width > MAX_SIZE || height > MAX_SIZE) throw fail();
+    // framebuffer_check
+    const planes = formatPlanes(format);
+    if (planes === undefined) throw fail();
+    const withModifiers = (flags & DRM_MODE_FB_MODIFIERS) !== 0;
+    const rows = planes.map((pl) => ({ w: Math.ceil(width / pl.hsub), h: Math.ceil(height / pl.vsub) }));
+    for (let i = 0; i < planes.length; i++) {
+      const minPitch = rows[i]!.w * planes[i]!.cpp;
+      const pitch = at(pitches, i, 0), modifier = at(modifiers, i, 0n);
+      if (at(handles, i, 0) === 0) throw fail();
+      if (minPitch > U32_MAX) throw fail('ERANGE');
+      if (rows[i]!.h * pitch + at(offsets, i, 0) > U32_MAX) throw fail('ERANGE');
+      if (pitch < minPitch) throw fail();
+      if (modifier !== 0n && !withModifiers) throw fail();
+      if (withModifiers && modifier !== at(modifiers, 0, 0n)) throw fail();
+    }
+    for (let i = planes.length; i < 4; i++) {
+      if (at(modifiers, i, 0n) !== 0n) throw fail();
+      if (!withModifiers) continue; // pre-modifier userspace did not clear the unused planes
+      if (at(handles, i, 0) !== 0 || at(pitches, i, 0) !== 0 || at(offsets, i, 0) !== 0) throw fail();
+    }
+    // drm_gem_fb_init_with_funcs: some plane takes the format with that modifier (vkms: linear only)
+    if (!p.formats.includes(format) || at(modifiers, 0, 0n) !== DRM_FORMAT_MOD_LINEAR) throw fail();
+    for (let i = 0; i < planes.length; i++) {
+      const bo = f.handles.get(at(handles, i, 0));
+      if (bo === undefined) throw fail('ENOENT');
+      // the helper's plane size rounds down where framebuffer_check rounds up
+      const w = Math.floor(width / planes[i]!.hsub), h = Math.floor(height / planes[i]!.vsub);
+      const minSize = (h - 1) * at(pitches, i, 0) + w * planes[i]!.cpp + at(offsets, i, 0);
+      if (bo.pages.size < minSize) throw fail();
+    }
     const id = p.nextId++;
     p.fbs.set(id, { id, owner: f, width, height, format });
     return id;
@@ -316,9 +398,19 @@ export function kmsOps(m: Machine): KmsOps {
       m.kms.setCrtc(f.dev, f, crtcId, fbId, x, y, connectorIds, mode);
     },
 
-    kmsAddFb2(fd, width, height, format, handles, pitches, offsets, flags) {
+    kmsGetPlaneResources(fd) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_GETPLANERESOURCES)');
+      return m.kms.getPlaneResources(f.dev, f);
+    },
+
+    kmsGetPlane(fd, planeId) {
+      const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
+      return m.kms.getPlane(f.dev, f, planeId);
+    },
+
+    kmsAddFb2(fd, width, height, format, handles, pitches, offsets, modifiers, flags) {
       const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_ADDFB2)');
-      return m.kms.addFb2(f.dev, f, width, height, format, handles, pitches, offsets, flags);
+      return m.kms.addFb2(f.dev, f, width, height, format, handles, pitches, offsets, modifiers, flags);
     },
 
     kmsRmFb(fd, fbId) {

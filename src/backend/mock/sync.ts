@@ -8,7 +8,7 @@ import { invalidArgValue, systemError } from '../../errors';
 import type { Fd, SwSyncOps, SyncFileOps } from '../types';
 import { SyncPayload, Timeline } from './fences';
 import { heapIoctlNr0 } from './heap';
-import type { Driver, HeapFile, Machine, SyncFile } from './kernel';
+import { type Driver, type HeapFile, kernelAtLeast, type Machine, type SyncFile } from './kernel';
 
 /** CopyName() of the addon: a name field of char[32], cut to 31 bytes. */
 const nameField = (s: string): string => Buffer.from(s).subarray(0, 31).toString();
@@ -66,8 +66,7 @@ function heapCreateFence(m: Machine, f: HeapFile, timelineFd: Fd, value: number,
 
 /** Linux 6.17 and later name signalled fences 'signaled-timeline' / 'detached-driver'. */
 function detachedFenceNames(m: Machine): boolean {
-  const v = /^(\d+)\.(\d+)/.exec(m.o.kernel);
-  return v !== null && Number(v[1]) * 1000 + Number(v[2]) >= 6017;
+  return kernelAtLeast(m.o.kernel, 6, 17);
 }
 
 export function swSyncOps(m: Machine): SwSyncOps {
