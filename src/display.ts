@@ -11,15 +11,16 @@ import {
   DRM_EVENT_FLIP_COMPLETE, DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, DRM_MODE_CONNECTED, DRM_MODE_PAGE_FLIP_EVENT,
   DRM_MODE_TYPE_PREFERRED, POLLIN,
 } from './constants';
-import type { DmaBuf } from './dmabuf';
-import { Device, DumbBuffer } from './drm';
+import { Device } from './drm';
+import { formats } from './formats';
+import { dumbFramebuffer, Framebuffer } from './framebuffer';
 import { quietly } from './lifecycle';
 import {
   closedError, dmabufError, invalidArgType, invalidArgValue, stateError, validateInt, validateObject, withPath,
 } from './errors';
 import { waitReadable } from './wait';
 
-export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888 };
+export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, Framebuffer };
 
 const FORMATS = { XRGB8888: DRM_FORMAT_XRGB8888, ARGB8888: DRM_FORMAT_ARGB8888 } as const;
 export type PixelFormat = keyof typeof FORMATS;
@@ -299,12 +300,12 @@ export class Display implements Disposable {
     return this.#closed || this.device.closed;
   }
 
-  /** The framebuffer on screen through show()/flip(), or null. */
+  /** The framebuffer on screen through show()/flip(), or null (RMFB of the shown one blanks the CRTC). */
   get current(): Framebuffer | null {
-    return this.#current;
+    return this.#current?.released === false ? this.#current : null;
   }
 
-  /** Live framebuffers of this display. */
+  /** Live framebuffers made by createFramebuffer() (the device's addFramebuffer ones are the caller's). */
   get framebuffers(): readonly Framebuffer[] {
     return [...this.#framebuffers];
   }
@@ -332,38 +333,30 @@ export class Display implements Disposable {
     if (!Object.hasOwn(FORMATS, formatName)) {
       throw invalidArgValue('options.format', formatName, `must be one of ${Object.keys(FORMATS).map((f) => `'${f}'`).join(', ')}`);
     }
-    const format = FORMATS[formatName];
     const bo = this.device.createDumb({ width, height, bpp: 32 });
-    let id: number;
-    try {
-      id = this.#call(() => this.#backend.kmsAddFb2(this.device.fd, width, height, format, [bo.handle], [bo.pitch], [0], 0));
-    } catch (e) {
-      bo.destroy();
-      throw e;
-    }
-    const fb = new Framebuffer(this, id, bo, formatName, (x) => this.#released(x));
+    const fb = dumbFramebuffer(this.device, bo, formats.get(formatName), (x) => this.#framebuffers.delete(x));
     this.#framebuffers.add(fb);
     return fb;
   }
 
-  #released(fb: Framebuffer): void {
-    this.#framebuffers.delete(fb);
-    if (this.#current === fb) this.#current = null; // RMFB of the shown fb blanks the CRTC (no fb on its plane)
-  }
-
   #own(fb: unknown, name: string): Framebuffer {
     if (!(fb instanceof Framebuffer)) throw invalidArgType(name, 'an instance of Framebuffer', fb);
-    if (fb.display !== this) throw invalidArgValue(name, fb.id, 'belongs to another display');
+    if (fb.device !== this.device) throw invalidArgValue(name, fb.id, `belongs to another device (${fb.device.path})`);
     if (fb.released) throw closedError('Framebuffer');
     return fb;
   }
 
-  /** SETCRTC: the mode on the connector, scanning out fb. */
+  /**
+   * SETCRTC: the mode on the connector, scanning out fb: one of createFramebuffer() or any
+   * framebuffer of this device (device.addFramebuffer(frame)).
+   */
   show(fb: Framebuffer): void {
     this.#check();
     const f = this.#own(fb, 'fb');
     this.#call(() => this.#backend.kmsSetCrtc(this.device.fd, this.crtcId, f.id, 0, 0, [this.connector.id], this.mode.info),
-      (code) => (code === 'ENOSPC' ? `framebuffer ${f.width}x${f.height} is smaller than the mode ${this.mode.name}` : undefined));
+      (code) => code === 'ENOSPC' ? `framebuffer ${f.width}x${f.height} is smaller than the mode ${this.mode.name}`
+        : code === 'EINVAL' ? `the CRTC's primary plane refused the framebuffer (${f.format}, ${f.width}x${f.height})`
+          : undefined);
     this.#current = f;
   }
 
@@ -379,9 +372,13 @@ export class Display implements Disposable {
     if (this.#flipping) throw stateError('a flip is already pending on this display; await it first');
     const pump = pumpOf(this.device);
     const userData = pump.nextUserData();
+    const shown = this.current;
     this.#call(() => this.#backend.kmsPageFlip(this.device.fd, this.crtcId, f.id, DRM_MODE_PAGE_FLIP_EVENT, userData),
-      (code) => (code === 'EBUSY' || code === 'EINVAL') && this.#current === null
-        ? 'nothing is shown on this CRTC yet: show() a framebuffer first' : undefined);
+      (code) => (code === 'EBUSY' || code === 'EINVAL') && shown === null
+        ? 'nothing is shown on this CRTC yet: show() a framebuffer first'
+        : code === 'EINVAL' && shown !== null && shown.format !== f.format
+          ? `a page flip cannot change the format (${shown.format} is shown, this one is ${f.format}): show() it instead`
+          : undefined);
     this.#flipping = true;
     try {
       const e = await pump.expect(userData, timeout);
@@ -417,78 +414,5 @@ export class Display implements Disposable {
 
   [Symbol.dispose](): void {
     quietly(() => this.close());
-  }
-}
-
-/** A dumb buffer registered with the kernel as a framebuffer (fb id); RMFB and destroy on release. */
-export class Framebuffer implements Disposable {
-  readonly display: Display;
-  /** The kernel's framebuffer id. */
-  readonly id: number;
-  readonly buffer: DumbBuffer;
-  readonly format: PixelFormat;
-  #dmabuf: DmaBuf | null = null;
-  #released = false;
-  readonly #onRelease: (fb: Framebuffer) => void;
-
-  /** @internal use Display.createFramebuffer() */
-  constructor(display: Display, id: number, buffer: DumbBuffer, format: PixelFormat, onRelease: (fb: Framebuffer) => void) {
-    this.display = display;
-    this.id = id;
-    this.buffer = buffer;
-    this.format = format;
-    this.#onRelease = onRelease;
-  }
-
-  get width(): number {
-    return this.buffer.width;
-  }
-
-  get height(): number {
-    return this.buffer.height;
-  }
-
-  /** Bytes per row. */
-  get pitch(): number {
-    return this.buffer.pitch;
-  }
-
-  get released(): boolean {
-    return this.#released || this.buffer.destroyed;
-  }
-
-  /**
-   * Write the pixels with CPU access bracketed: the buffer is exported once as a dma-buf, mapped
-   * (zero-copy), and fn runs between DMA_BUF_IOCTL_SYNC START and END (END even if fn throws).
-   */
-  draw<T>(fn: (bytes: Uint8Array) => T): T {
-    if (this.released) throw closedError('Framebuffer');
-    this.#dmabuf ??= this.buffer.export();
-    return this.#dmabuf.access('write', fn);
-  }
-
-  /** RMFB (the CRTC goes blank if this one is on screen), then the dumb buffer. Idempotent. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#onRelease(this);
-    const device = this.display.device;
-    try {
-      this.#dmabuf?.close();
-      this.#dmabuf = null;
-      if (!device.closed) {
-        try {
-          device.backend.kmsRmFb(device.fd, this.id);
-        } catch (e) {
-          throw withPath(e, device.path);
-        }
-      }
-    } finally {
-      this.buffer.destroy();
-    }
-  }
-
-  [Symbol.dispose](): void {
-    quietly(() => this.release());
   }
 }

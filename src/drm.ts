@@ -17,6 +17,8 @@ import {
   closedError, dmabufError, invalidArgType, invalidArgValue, validateBoolean, validateInt, validateObject, validateString,
   withPath,
 } from './errors';
+import type { Frame } from './frame';
+import { addFramebuffer, type Framebuffer } from './framebuffer';
 import { deviceHint } from './hints';
 import { OwnedFd, quietly } from './lifecycle';
 
@@ -289,6 +291,17 @@ export class Device extends OwnedFd {
     const g = new GemHandle(this, handle, buf.inode);
     this.#imports.add(g);
     return g;
+  }
+
+  /**
+   * A framebuffer of the frame (ADDFB2), from any provider, without a copy: each distinct buffer of
+   * the frame is imported once (planes sharing a buffer share its handle), with the frame's pitches,
+   * offsets and, when the driver takes modifiers (DRM_CAP_ADDFB2_MODIFIERS), its modifier. The
+   * driver's refusals keep their errno (EINVAL: a format no plane takes, a bad pitch) with a hint.
+   * Display.show() and flip() take it; release() removes it.
+   */
+  addFramebuffer(frame: Frame): Framebuffer {
+    return addFramebuffer(this, frame);
   }
 
   #ref(handle: number, origin: HandleEntry['origin']): void {

@@ -5,41 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import {
-  DmaBuf, Frame, FramePool, drm, formats, heaps, udmabuf, type FrameProvider,
+  DmaBuf, Frame, FramePool, drm, formats, heaps, udmabuf,
 } from '../src/index';
-import { CMA_HEAP_NAMES } from '../src/heap';
-import { drmDevices, inVm, isNative, needsHeap, needsUdmabuf, openFdCount, throwsCode } from './support/index';
-
-interface Case {
-  label: string;
-  need: (ctx: Mocha.Context) => FrameProvider;
-}
-
-const PROVIDERS: Case[] = [
-  { label: 'udmabuf', need: (ctx) => { needsUdmabuf(ctx); return 'udmabuf'; } },
-  { label: 'heap:system', need: (ctx) => { needsHeap(ctx, 'system'); return 'heap:system'; } },
-  {
-    label: 'a CMA heap', need: (ctx) => {
-      const cma = heaps.list().find((h) => CMA_HEAP_NAMES.includes(h.name));
-      if (!cma) {
-        ctx.test!.title += ' (skipped: no CMA heap on this kernel)';
-        return ctx.skip() as never;
-      }
-      return `heap:${cma.name}`;
-    },
-  },
-  {
-    label: 'vgem dumb buffers', need: (ctx) => {
-      const v = drmDevices().find((d) => d.driver === 'vgem' && d.kind === 'card');
-      if (!v) {
-        if (inVm) throw new Error('no vgem card in the VM');
-        ctx.test!.title += ' (skipped: no vgem card)';
-        return ctx.skip() as never;
-      }
-      return `drm:${v.path}`;
-    },
-  },
-];
+import { isNative, needsUdmabuf, openFdCount, throwsCode } from './support/index';
+import { PROVIDERS } from './support/providers';
 
 /** A pattern that differs per plane and per byte, so a wrong offset or pitch shows. */
 function fill(planes: Uint8Array[], seed: number): void {

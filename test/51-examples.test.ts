@@ -108,4 +108,18 @@ describe('examples', function () {
     }
     assert.match(r.stdout, /flip/i);
   });
+
+  it('frames-on-screen: pool frames flipped on vkms through addFramebuffer (skipped without vkms)', async function () {
+    const r = await runExample('frames-on-screen');
+    assert.equal(r.status, 0, `frames-on-screen exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`frames-on-screen must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    assert.equal((r.stdout.match(/^flip \d+: frame \d/gm) ?? []).length, 12, r.stdout);
+    assert.match(r.stdout, /flip 12: .*"out":1/, 'after each flip only the frame on screen is out of the pool');
+    assert.match(r.stdout, /^NV12: (shown as fb \d+|refused by this kernel's vkms \(EINVAL: no plane of vkms takes NV12)/m, r.stdout);
+  });
 });
