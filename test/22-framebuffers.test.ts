@@ -12,7 +12,8 @@ import { createMockBackend } from '../src/backend/mock';
 import { CMA_HEAP_NAMES } from '../src/heap';
 import { DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_MODE_FB_MODIFIERS } from '../src/constants';
 import { vkmsCrc, type CrcReader } from './support/crc';
-import { backend, isMock, needsDriver, needsUdmabuf, throwsCode, throwsErrno } from './support/index';
+import { onlyOnBackend } from './support/backend';
+import { backend, needsDriver, needsUdmabuf, throwsCode, throwsErrno } from './support/index';
 import { PROVIDERS } from './support/providers';
 
 const XR24 = formats.get('XRGB8888').drm;
@@ -298,11 +299,8 @@ describe('Framebuffers of frames (ADDFB2)', function () {
 
 describe('Framebuffers on the mock of a 7.2 kernel (vkms with YUV planes)', function () {
   let saved: ReturnType<typeof getBackend> | undefined;
+  onlyOnBackend('mock');
   before(function () {
-    if (!isMock()) {
-      this.test!.parent!.title += ' (pending: the model of another kernel, on the mock backend only)';
-      this.skip();
-    }
     saved = getBackend();
     setBackend(createMockBackend({ kernel: '7.2.13-mock', drm: ['vgem', 'vkms'] }));
   });
