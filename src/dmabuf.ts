@@ -12,6 +12,7 @@ import {
   dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInt,
   validateObject, validateOneOf, validateString, withPath,
 } from './errors';
+import { fileTableHint } from './hints';
 import { OwnedFd, quietly, type FdIdentity } from './lifecycle';
 import { SyncFile } from './syncfile';
 import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
@@ -416,7 +417,12 @@ export class DmaBuf extends OwnedFd {
    */
   exportSyncFile(access: Access): SyncFile {
     validateOneOf(access, 'access', ACCESS_MODES);
-    const fd = this.backend.dmabufExportSyncFile(this.verifiedFd(), SYNC_FLAG[access]);
+    let fd: Fd;
+    try {
+      fd = this.backend.dmabufExportSyncFile(this.verifiedFd(), SYNC_FLAG[access]);
+    } catch (e) {
+      throw withPath(e, undefined, fileTableHint(this.backend, (e as { code?: string }).code));
+    }
     return new SyncFile(fd, this.backend);
   }
 

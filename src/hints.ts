@@ -3,6 +3,8 @@
  * a udev rule. Used by errors (as `hint`) and by probe().
  */
 
+import type { Backend } from './backend/types';
+
 type Iface = 'udmabuf' | 'heap' | 'drm' | 'sw_sync';
 
 const MISSING: Record<Iface, string> = {
@@ -34,4 +36,24 @@ export function deviceHint(iface: Iface, code: string | undefined): string | und
 
 export function udevRule(iface: Iface): string {
   return RULES[iface];
+}
+
+/**
+ * ENOMEM from a call that makes a sync file is also the kernel's answer when the system's open-file
+ * table is full (sync_file_alloc returns NULL whatever failed): say so when fs.file-nr shows it full.
+ */
+export function fileTableHint(backend: Backend, code: string | undefined): string | undefined {
+  if (code !== 'ENOMEM') return undefined;
+  try {
+    const [open, , max] = backend.readTextFile('/proc/sys/fs/file-nr').trim().split(/\s+/).map(Number);
+    if (open !== undefined && max !== undefined && open >= max) {
+      return `the system's open-file table is full (${open} open, fs.file-max ${max}): the kernel reports that as ENOMEM here`;
+    }
+  } catch (e) {
+    // reading it needs a file too: ENFILE says the same
+    if ((e as { code?: string }).code === 'ENFILE') {
+      return 'the system\'s open-file table is full (fs.file-max; even /proc/sys/fs/file-nr cannot be opened): the kernel reports that as ENOMEM here';
+    }
+  }
+  return undefined;
 }

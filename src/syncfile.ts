@@ -5,7 +5,8 @@
 import type { Backend, Fd, SyncFileInfo } from './backend/types';
 import { getBackend } from './backend/index';
 import { POLLIN } from './constants';
-import { invalidArgType, validateInt, validateObject, validateString } from './errors';
+import { invalidArgType, validateInt, validateObject, validateString, withPath } from './errors';
+import { fileTableHint } from './hints';
 import { OwnedFd } from './lifecycle';
 import { waitReadable, type WaitOptions } from './wait';
 
@@ -55,6 +56,12 @@ export class SyncFile extends OwnedFd {
   merge(other: SyncFile, name = 'merged'): SyncFile {
     if (!(other instanceof SyncFile)) throw invalidArgType('other', 'an instance of SyncFile', other);
     validateString(name, 'name');
-    return new SyncFile(this.backend.syncFileMerge(name, this.fd, other.fd), this.backend);
+    let fd: Fd;
+    try {
+      fd = this.backend.syncFileMerge(name, this.fd, other.fd);
+    } catch (e) {
+      throw withPath(e, undefined, fileTableHint(this.backend, (e as { code?: string }).code));
+    }
+    return new SyncFile(fd, this.backend);
   }
 }

@@ -85,7 +85,7 @@ export function dmabufOps(m: Machine): DmabufOps {
       const f = m.ioctl(fd, syscall, 'dmabuf');
       checkSyncFileFlags(flags, syscall);
       const fences = f.bo.resv.pending((flags & DMA_BUF_SYNC_WRITE) !== 0);
-      return m.install(newSyncFile(m, new SyncPayload(m.hub, fences.length ? fences : [m.hub.stub])), true, syscall);
+      return m.install(newSyncFile(m, new SyncPayload(m.hub, fences.length ? fences : [m.hub.stub])), true, syscall, 'ENOMEM');
     },
 
     dmabufImportSyncFile(fd, flags, syncFile) {

@@ -91,6 +91,11 @@ export interface MockOptions {
    * would make it (default 1048576, the kernel's nr_open).
    */
   nofile?: number;
+  /**
+   * fs.file-max: how many open files may exist at once; creating one more is ENFILE (a dup is not a
+   * new file). The kernel exempts CAP_SYS_ADMIN; the model has no capabilities (default 2^53 - 1).
+   */
+  fileMax?: number;
 }
 
 export interface ResolvedMockOptions {
@@ -102,6 +107,7 @@ export interface ResolvedMockOptions {
   kernel: string;
   memory: number;
   nofile: number;
+  fileMax: number;
 }
 
 /** Test hooks beside the Backend API. */
@@ -133,6 +139,7 @@ function resolve(o: MockOptions): ResolvedMockOptions {
     kernel: o.kernel ?? '6.12.0-mock',
     memory,
     nofile: validateInt(o.nofile ?? 1 << 20, 'options.nofile', 1),
+    fileMax: validateInt(o.fileMax ?? Number.MAX_SAFE_INTEGER, 'options.fileMax', 1),
   };
 }
 

@@ -164,6 +164,9 @@ export class Machine {
   nextClient!: number;
   #nextFd!: number;
   #nextIno!: bigint;
+  /** Open file descriptions an fd has named, and how many of them are alive (for options.fileMax). */
+  #counted!: WeakSet<OpenFile>;
+  #liveFiles!: number;
 
   constructor(readonly o: ResolvedMockOptions, private readonly drivers: readonly Driver[]) {
     this.pageSize = o.pageSize;
@@ -185,6 +188,8 @@ export class Machine {
     this.timers = new Set();
     this.nextClient = 1;
     this.#nextFd = FIRST_FD;
+    this.#counted = new WeakSet();
+    this.#liveFiles = 0;
     this.#nextIno = 0x2000n;
     this.anonIno = this.ino();
     for (const d of this.drivers) d(this);
@@ -223,20 +228,36 @@ export class Machine {
    * model counts up, so that a closed number is never reused.
    */
   /**
-   * Give f an fd. Past options.nofile open fds this is EMFILE from SYSCALL, and f is released (the
-   * kernel frees what it made when no fd can be had: a heap's buffer, a udmabuf, a sync file).
+   * Give f an fd. Past options.nofile open fds this is EMFILE from SYSCALL; a new open file past
+   * options.fileMax live ones is ENFILE (the kernel refuses it when it allocates the file, before the
+   * fd; the outcome is the same). Either way f is released (the kernel frees what it made when no fd
+   * can be had: a heap's buffer, a udmabuf, a sync file). A dup names a file already counted.
+   * `noFile` is what the caller reports for a full file table: sync files say ENOMEM
+   * (sync_file_alloc returns NULL whatever failed, and its callers make that ENOMEM).
    */
-  install(f: OpenFile, cloexec = true, syscall = 'open'): Fd {
-    if (this.fds.size >= this.o.nofile) {
+  install(f: OpenFile, cloexec = true, syscall = 'open', noFile: 'ENFILE' | 'ENOMEM' = 'ENFILE'): Fd {
+    // a file no fd has named yet is a new open file description: the system-wide table counts it
+    const fresh = !this.#counted.has(f);
+    const full = this.fds.size >= this.o.nofile ? 'EMFILE' : fresh && this.#liveFiles >= this.o.fileMax ? noFile : null;
+    if (full !== null) {
       f.refs++;
       this.unref(f);
-      throw systemError('EMFILE', syscall);
+      throw systemError(full, syscall);
+    }
+    if (fresh) {
+      this.#counted.add(f);
+      this.#liveFiles++;
     }
     const fd = this.#nextFd++;
     this.fds.set(fd, f);
     if (!cloexec) this.noCloexec.add(fd);
     f.refs++;
     return fd;
+  }
+
+  /** Open file descriptions alive now (fs.file-nr's first figure). */
+  get liveFiles(): number {
+    return this.#liveFiles;
   }
 
   get(fd: Fd, syscall: string): OpenFile {
@@ -266,6 +287,7 @@ export class Machine {
 
   unref(f: OpenFile): void {
     if (--f.refs > 0) return;
+    if (this.#counted.delete(f)) this.#liveFiles--;
     f.release?.();
   }
 
@@ -327,6 +349,8 @@ export class Machine {
 export const procfs: Driver = (m) => {
   const o = m.o;
   m.text('/proc/sys/kernel/osrelease', () => `${o.kernel}\n`);
+  // allocated, free (always 0 since 2.6), max: the live open files of the model and options.fileMax
+  m.text('/proc/sys/fs/file-nr', () => `${m.liveFiles}\t0\t${o.fileMax}\n`);
   m.text('/proc/version', () => `Linux version ${o.kernel} (dmabuf mock) #1 SMP PREEMPT_DYNAMIC\n`);
   // `memory` less what the heaps hold; CMA per heap
   m.text('/proc/meminfo', () => {

@@ -39,7 +39,7 @@ export function syncFileOps(m: Machine): SyncFileOps {
       const a = m.ioctl(fd1, syscall, 'syncfile');
       const b = m.fds.get(fd2);
       if (b?.kind !== 'syncfile') throw systemError('ENOENT', syscall);
-      return m.install(newSyncFile(m, SyncPayload.merge(m.hub, nameField(name), a.sync, b.sync)), true, syscall);
+      return m.install(newSyncFile(m, SyncPayload.merge(m.hub, nameField(name), a.sync, b.sync)), true, syscall, 'ENOMEM');
     },
   };
 }
@@ -76,7 +76,7 @@ export function swSyncOps(m: Machine): SwSyncOps {
       const f = m.get(timeline, syscall);
       if (f.kind === 'heap') return heapCreateFence(m, f, timeline, value, name);
       const t = m.ioctl(timeline, syscall, 'sw_sync');
-      return m.install(newSyncFile(m, new SyncPayload(m.hub, [t.timeline.createFence(value)])), true, syscall);
+      return m.install(newSyncFile(m, new SyncPayload(m.hub, [t.timeline.createFence(value)])), true, syscall, 'ENOMEM');
     },
 
     swSyncInc: (timeline, count) => m.ioctl(timeline, 'ioctl(SW_SYNC_IOC_INC)', 'sw_sync').timeline.inc(count),
