@@ -6,7 +6,8 @@
  * random arguments (wrong types, negative, NaN, huge, 2^53, strings, symbols, objects, live and closed
  * library objects) and random "user mistakes" (an fd closed behind the library's back). Exporters
  * get sizes up to and beyond what the machine has (twice MemTotal, 2^40): their first map must be
- * refused with a coded error, never end in the OOM killer. Checked:
+ * refused with a coded error, never end in the OOM killer; so do frames and frame pools (up to
+ * 65535x65535 and thousands of frames), and framebuffers are made of any frame on any device. Checked:
  * - every thrown error is coded: `code` is a string; an errno name (E...) also has a numeric `errno`
  *   and a string `syscall`; anything else is ERR_* (or ABORT_ERR for an aborted wait);
  * - every view of a mapping that is no longer mapped is detached (length 0), and closing a buffer or
@@ -23,7 +24,8 @@ import * as fs from 'node:fs';
 import fc from 'fast-check';
 import * as lib from '../../src/index';
 import {
-  Attachment, DmaBuf, Device, DumbBuffer, Exporter, GemHandle, Heap, Mapping, Memfd, SyncFile, drm, heaps, udmabuf,
+  Attachment, DmaBuf, Device, DumbBuffer, Exporter, Frame, FramePool, Framebuffer, GemHandle, Heap, Mapping, Memfd,
+  SyncFile, drm, heaps, udmabuf,
 } from '../../src/index';
 
 const seed = Number(process.env.DMABUF_FUZZ_SEED ?? 0x5eed);
@@ -38,8 +40,8 @@ const codes = new Map<string, number>();
 
 // ---- the pool of live and closed library objects ---------------------------------------------------
 
-type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync' | 'exp' | 'att';
-const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att'];
+type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync' | 'exp' | 'att' | 'frame' | 'pool' | 'fb';
+const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att', 'frame', 'pool', 'fb'];
 
 interface Pool {
   buf: DmaBuf[];
@@ -52,6 +54,9 @@ interface Pool {
   sync: SyncFile[];
   exp: Exporter[];
   att: Attachment[];
+  frame: Frame[];
+  pool: FramePool[];
+  fb: Framebuffer[];
   raw: number[]; // fds handed back by DmaBuf.release(): the caller (we) must close them
   views: { view: Uint8Array; mapping: Mapping }[];
   owners: Map<Mapping, DmaBuf | Device>;
@@ -59,7 +64,8 @@ interface Pool {
 
 function newPool(): Pool {
   return {
-    buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], exp: [], att: [], raw: [], views: [],
+    buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], exp: [], att: [], frame: [], pool: [],
+    fb: [], raw: [], views: [],
     owners: new Map(),
   };
 }
@@ -77,6 +83,9 @@ function adopt(pool: Pool, v: unknown, owner?: DmaBuf | Device): void {
   else if (v instanceof SyncFile) pool.sync.push(v);
   else if (v instanceof Exporter) pool.exp.push(v);
   else if (v instanceof Attachment) pool.att.push(v);
+  else if (v instanceof Frame) pool.frame.push(v);
+  else if (v instanceof FramePool) pool.pool.push(v);
+  else if (v instanceof Framebuffer) pool.fb.push(v);
   else if (v !== null && typeof v === 'object' && 'kind' in v && (v as { mapping?: unknown }).mapping instanceof Mapping) {
     pool.map.push((v as unknown as { mapping: Mapping }).mapping); // an attachment's CPU map
   }
@@ -194,6 +203,8 @@ function memTotal(): number {
 }
 const HUGE = [2 * Math.ceil(memTotal() / 4096) * 4096, 2 ** 31, 2 ** 32 + 4096, 2 ** 40, 2 ** 53 - 4096];
 const PROVIDERS = ['heap:system', 'heap:contiguous', 'udmabuf', 'drm:/dev/dri/card0', 'drm:/dev/dri/card1', 'heap:nope'];
+const FORMATS = ['XRGB8888', 'NV12', 'YUV420', 'RGB565', 'YUYV', 'NM12', 'nope'];
+const DIMS = [1, 2, 15, 64, 65535, 0, 65536];
 
 const OPS: Record<string, Fn> = {
   // module functions
@@ -303,6 +314,37 @@ const OPS: Record<string, Fn> = {
   'att.unmap': on<Attachment>('att', (x, a) => call(x.unmap.bind(x), a)),
   'att.detach': on<Attachment>('att', (x) => x.detach()),
   'att.props': on<Attachment>('att', (x) => [x.mapped, x.mappedSince, x.detached, x.toJSON()]),
+  // Frame, FramePool, Framebuffer
+  'Frame.allocate': (_p, a) => call(Frame.allocate, a),
+  'Frame.allocate(small)': (_p, a, t) => Frame.allocate({ width: 8 + t, height: 2 + (t % 5), format: FORMATS[t % FORMATS.length]! },
+    { provider: PROVIDERS[t % PROVIDERS.length]!, buffers: t % 2 ? 'one' : 'per-plane', ...(a[0] as object) }),
+  'Frame.allocate(huge)': (_p, _a, t) => Frame.allocate({ width: DIMS[t % DIMS.length]!, height: DIMS[(t + 4) % DIMS.length]!,
+    format: FORMATS[t % FORMATS.length]! }, { provider: PROVIDERS[(t + 1) % PROVIDERS.length]! }),
+  'Frame.from': (p, a, t) => Frame.from({ width: 4 + (t % 8), height: 4, format: FORMATS[t % FORMATS.length]!,
+    planes: [{ buffer: pick(p.buf, t) ?? a[0], pitch: a[1], offset: a[2] }], ...(a[0] as object) } as never),
+  'frame.access': on<Frame>('frame', (f, a) => call(f.access.bind(f), a)),
+  'frame.accessAsync': on<Frame>('frame', (f, a) => call(f.accessAsync.bind(f), a)),
+  'frame.props': on<Frame>('frame', (f) => [f.width, f.height, f.format.name, f.modifier, f.planes.length, f.buffers.length, f.closed]),
+  'frame.release': on<Frame>('frame', (f) => f.release()),
+  'frame.close': on<Frame>('frame', (f) => f.close()),
+  'FramePool.new': (_p, a) => new FramePool(a[0] as never),
+  'FramePool.new(small)': (_p, a, t) => new FramePool({ width: 16, height: 8, format: FORMATS[t % 3]!, count: 1 + (t % 3),
+    provider: PROVIDERS[t % PROVIDERS.length]!, ...(a[0] as object) }),
+  'FramePool.new(huge)': (_p, _a, t) => new FramePool({ width: 65535, height: 65535, format: 'XRGB8888', count: [1, 3, 1000][t % 3]!,
+    provider: PROVIDERS[t % PROVIDERS.length]! }),
+  'pool.acquire': on<FramePool>('pool', (x) => x.acquire()),
+  'pool.acquireAsync': on<FramePool>('pool', (x, a) => call(x.acquireAsync.bind(x), [a[0] ?? { timeout: 20 }])),
+  'pool.props': on<FramePool>('pool', (x) => [x.stats(), x.frames.length, x.closed]),
+  'pool.close': on<FramePool>('pool', (x) => x.close()),
+  'drm.open(vkms)': () => drm.open({ driver: 'vkms' }),
+  'dev.addFramebuffer': (p, a, t) => {
+    const d = pick(p.dev, t);
+    if (!d) return SKIP;
+    return call(d.addFramebuffer.bind(d), [pick(p.frame, t + 1) ?? a[0]]);
+  },
+  'fb.draw': on<Framebuffer>('fb', (f, a) => call(f.draw.bind(f), a)),
+  'fb.props': on<Framebuffer>('fb', (f) => [f.id, f.format, f.planes.length, f.released]),
+  'fb.release': on<Framebuffer>('fb', (f) => f.release()),
   // user mistakes: an fd closed behind the library's back (its number is then reused by later opens)
   'mistake.closeFd': (p, _a, t) => {
     const list = [...p.buf, ...p.sync, ...p.memfd, ...p.dev].filter((o) => !o.closed);
@@ -317,7 +359,8 @@ const OP_NAMES = Object.keys(OPS);
 // Creation ops get more weight so that there is something to call methods on.
 const CREATORS = ['udmabuf.create(page)', 'udmabuf.memfd(page)', 'udmabuf.create(item)', 'heaps.open(system)', 'heap.allocate(page)', 'drm.open(vgem)', 'dev.createDumb(small)',
   'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup', 'Exporter.new(small)',
-  'Exporter.new(huge)', 'exp.attach(cpu)', 'exp.attach(dev)', 'att.map'];
+  'Exporter.new(huge)', 'exp.attach(cpu)', 'exp.attach(dev)', 'att.map', 'Frame.allocate(small)', 'Frame.allocate(huge)',
+  'FramePool.new(small)', 'FramePool.new(huge)', 'pool.acquire', 'drm.open(vkms)', 'dev.addFramebuffer'];
 
 const stepArb = fc.record({
   op: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...OP_NAMES) }, { weight: 2, arbitrary: fc.constantFrom(...CREATORS) }),
@@ -397,6 +440,9 @@ async function runStep(pool: Pool, step: Step): Promise<void> {
 
 function closeAll(pool: Pool): void {
   const quietly = (f: () => void) => { try { f(); } catch { /* closed behind its back, or already gone */ } };
+  for (const f of pool.fb) quietly(() => f.release());
+  for (const x of pool.pool) quietly(() => x.close());
+  for (const f of pool.frame) quietly(() => f.close());
   for (const e of pool.exp) quietly(() => e.close());
   for (const m of pool.map) quietly(() => m.unmap());
   for (const g of pool.gem) quietly(() => g.release());
