@@ -28,7 +28,8 @@
             "native/heap.cc",
             "native/drm.cc",
             "native/sync.cc",
-            "native/kms.cc"
+            "native/kms.cc",
+            "native/v4l2.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": [

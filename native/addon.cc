@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDrm(env, exports);
   InitSync(env, exports);
   InitKms(env, exports);
+  InitV4l2(env, exports);
   return exports;
 }
 

@@ -75,5 +75,6 @@ void InitHeap(Napi::Env env, Napi::Object exports);
 void InitDrm(Napi::Env env, Napi::Object exports);
 void InitSync(Napi::Env env, Napi::Object exports);
 void InitKms(Napi::Env env, Napi::Object exports);
+void InitV4l2(Napi::Env env, Napi::Object exports);
 
 }  // namespace dmabuf

@@ -120,6 +120,14 @@ uint64_t ValueBigU64(Napi::Env env, Napi::Value v, const std::string& name) {
   return x;
 }
 
+int64_t ValueBigI64(Napi::Env env, Napi::Value v, const std::string& name) {
+  if (!v.IsBigInt()) ThrowInvalidArgType(env, name, "of type bigint", v);
+  bool lossless = false;
+  int64_t x = v.As<Napi::BigInt>().Int64Value(&lossless);
+  if (!lossless) ThrowOutOfRange(env, name, ">= -9223372036854775808n && <= 9223372036854775807n", v);
+  return x;
+}
+
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return ValueFd(info.Env(), Arg(info, i), name);
 }
@@ -147,6 +155,12 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name
   std::string s = v.As<Napi::String>().Utf8Value();
   if (s.find('\0') != std::string::npos) ThrowInvalidArgValue(env, name, "must be a string without null bytes", v);
   return s;
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsBoolean()) ThrowInvalidArgType(info.Env(), name, "of type boolean", v);
+  return v.As<Napi::Boolean>().Value();
 }
 
 Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name) {

@@ -23,6 +23,7 @@ int32_t ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name);    /
 // A string without NUL characters (a NUL would silently shorten a path or a name).
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name);
 Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name);
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 // The same checks for a value that is not a direct argument (array elements, object fields).
 int ValueFd(Napi::Env env, Napi::Value v, const std::string& name);
@@ -30,6 +31,8 @@ uint64_t ValueSize(Napi::Env env, Napi::Value v, const std::string& name);
 uint32_t ValueU32(Napi::Env env, Napi::Value v, const std::string& name);
 // A bigint in [0, 2^64-1] (a __u64 that may use all 64 bits, e.g. a format modifier).
 uint64_t ValueBigU64(Napi::Env env, Napi::Value v, const std::string& name);
+// A bigint in [-2^63, 2^63-1] (a __s64, e.g. a 64-bit control value).
+int64_t ValueBigI64(Napi::Env env, Napi::Value v, const std::string& name);
 // An integer number in [min, max] (both within +-(2^53-1)), as a double that casts without overflow.
 double CheckedNumber(Napi::Env env, Napi::Value v, const std::string& name, double min, double max);
 

@@ -1,6 +1,6 @@
 /**
  * Kernel uAPI constants, under their kernel names (include/uapi/linux/{udmabuf,dma-heap,dma-buf,
- * sync_file,memfd,fcntl}.h and include/uapi/drm/{drm,drm_mode,drm_fourcc,vgem_drm}.h), each defined
+ * sync_file,memfd,fcntl,videodev2}.h and include/uapi/drm/{drm,drm_mode,drm_fourcc,vgem_drm}.h), each defined
  * once: the API layer and the mock both import them from here. Values are the x86-64 / asm-generic
  * ones; ioctl numbers live in native/ (the backend never takes a raw ioctl number).
  */
@@ -103,6 +103,66 @@ export const DRM_FORMAT_RGB565 = 0x36314752;
 
 // vgem_drm.h
 export const VGEM_FENCE_WRITE = 0x1;
+
+// videodev2.h (V4L2)
+export const VIDEO_MAX_PLANES = 8;
+export const V4L2_BUF_TYPE_VIDEO_CAPTURE = 1;
+export const V4L2_BUF_TYPE_VIDEO_OUTPUT = 2;
+export const V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE = 9;
+export const V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE = 10;
+export const V4L2_MEMORY_MMAP = 1;
+export const V4L2_MEMORY_USERPTR = 2;
+export const V4L2_MEMORY_OVERLAY = 3;
+export const V4L2_MEMORY_DMABUF = 4;
+export const V4L2_FIELD_ANY = 0;
+export const V4L2_FIELD_NONE = 1;
+export const V4L2_CAP_VIDEO_CAPTURE = 0x00000001;
+export const V4L2_CAP_VIDEO_OUTPUT = 0x00000002;
+export const V4L2_CAP_VIDEO_CAPTURE_MPLANE = 0x00001000;
+export const V4L2_CAP_VIDEO_OUTPUT_MPLANE = 0x00002000;
+export const V4L2_CAP_VIDEO_M2M_MPLANE = 0x00004000;
+export const V4L2_CAP_VIDEO_M2M = 0x00008000;
+export const V4L2_CAP_STREAMING = 0x04000000;
+/** Bit 31: `x & V4L2_CAP_DEVICE_CAPS` is negative in JS; compare with 0. */
+export const V4L2_CAP_DEVICE_CAPS = 0x80000000;
+export const V4L2_BUF_CAP_SUPPORTS_MMAP = 1 << 0;
+export const V4L2_BUF_CAP_SUPPORTS_USERPTR = 1 << 1;
+export const V4L2_BUF_CAP_SUPPORTS_DMABUF = 1 << 2;
+export const V4L2_BUF_FLAG_MAPPED = 0x00000001;
+export const V4L2_BUF_FLAG_QUEUED = 0x00000002;
+export const V4L2_BUF_FLAG_DONE = 0x00000004;
+export const V4L2_BUF_FLAG_ERROR = 0x00000040;
+export const V4L2_BUF_FLAG_PREPARED = 0x00000400;
+export const V4L2_BUF_FLAG_TIMESTAMP_MASK = 0x0000e000;
+export const V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC = 0x00002000;
+export const V4L2_FRMSIZE_TYPE_DISCRETE = 1;
+export const V4L2_FRMSIZE_TYPE_CONTINUOUS = 2;
+export const V4L2_FRMSIZE_TYPE_STEPWISE = 3;
+export const V4L2_INPUT_TYPE_CAMERA = 2;
+export const V4L2_CTRL_TYPE_INTEGER = 1;
+export const V4L2_CTRL_TYPE_BOOLEAN = 2;
+export const V4L2_CTRL_TYPE_MENU = 3;
+export const V4L2_CTRL_TYPE_BUTTON = 4;
+export const V4L2_CTRL_TYPE_INTEGER64 = 5;
+export const V4L2_CTRL_TYPE_CTRL_CLASS = 6;
+export const V4L2_CTRL_TYPE_STRING = 7;
+export const V4L2_CTRL_TYPE_BITMASK = 8;
+export const V4L2_CTRL_TYPE_INTEGER_MENU = 9;
+export const V4L2_CTRL_COMPOUND_TYPES = 0x0100;
+/** Bit 31: OR it into an id with `(id | V4L2_CTRL_FLAG_NEXT_CTRL) >>> 0` (a JS `|` is signed). */
+export const V4L2_CTRL_FLAG_NEXT_CTRL = 0x80000000;
+export const V4L2_CTRL_FLAG_NEXT_COMPOUND = 0x40000000;
+export const V4L2_CTRL_WHICH_CUR_VAL = 0;
+export const V4L2_CTRL_WHICH_DEF_VAL = 0x0f000000;
+/** The most controls one VIDIOC_*_EXT_CTRLS takes. */
+export const V4L2_CID_MAX_CTRLS = 1024;
+export const V4L2_EVENT_ALL = 0;
+export const V4L2_EVENT_CTRL = 3;
+export const V4L2_EVENT_SOURCE_CHANGE = 5;
+export const V4L2_EVENT_SUB_FL_SEND_INITIAL = 1 << 0;
+export const V4L2_EVENT_SUB_FL_ALLOW_FEEDBACK = 1 << 1;
+export const V4L2_EVENT_CTRL_CH_VALUE = 1 << 0;
+export const V4L2_EVENT_SRC_CH_RESOLUTION = 1 << 0;
 
 // ---- more kernel names, used by the mock's model of the kernel ---------------------------------------
 

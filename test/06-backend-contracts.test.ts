@@ -15,7 +15,8 @@ import { loadNative, type NativeBackend } from '../src/backend/native';
 import type { Backend, BackendMethod, Fd, MapHandle } from '../src/backend/types';
 import {
   DMA_BUF_SYNC_RW, DRM_RDWR, F_SEAL_SHRINK, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED, MFD_ALLOW_SEALING,
-  O_ACCMODE, O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE,
+  O_ACCMODE, O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE, V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_MEMORY_DMABUF, V4L2_MEMORY_MMAP, V4L2_MEMORY_OVERLAY, V4L2_MEMORY_USERPTR,
 } from '../src/constants';
 import { backend, inVm, needsDriver, needsHeap, needsUdmabuf, PAGE, throwsCode, throwsErrno } from './support/index';
 
@@ -28,6 +29,24 @@ const MODE = {
   clock: 65000, hdisplay: 1024, hsyncStart: 1048, hsyncEnd: 1184, htotal: 1344, hskew: 0, vdisplay: 768,
   vsyncStart: 771, vsyncEnd: 777, vtotal: 806, vscan: 0, vrefresh: 60, flags: 0, type: 0, name: '1024x768',
 };
+
+/** A valid single-planar V4L2 format, and a multi-planar one. */
+const FMT = {
+  type: V4L2_BUF_TYPE_VIDEO_CAPTURE, width: 320, height: 240, pixelformat: 0x34325258, field: 1, colorspace: 0,
+  ycbcrEnc: 0, quantization: 0, xferFunc: 0, flags: 0, planes: [{ bytesperline: 0, sizeimage: 0 }],
+};
+const FMT_MP = { ...FMT, type: V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE };
+const PLANE_FMT = { bytesperline: 0, sizeimage: 0 };
+/** A valid MMAP buffer to queue, single-planar, a multi-planar one and a DMABUF one. */
+const PLANE = { bytesused: 0, length: 0 };
+const BUF = { type: V4L2_BUF_TYPE_VIDEO_CAPTURE, memory: V4L2_MEMORY_MMAP, index: 0, planes: [PLANE] };
+const BUF_MP = { ...BUF, type: V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE };
+const BUF_DMABUF = { ...BUF, memory: V4L2_MEMORY_DMABUF, planes: [{ ...PLANE, fd: 3 }] };
+/** Bad control lists for G_EXT_CTRLS (and, with a value, for S_EXT_CTRLS). */
+const BAD_CONTROLS: unknown[] = ['x', null, {}, [null], [5], [[]], [{}], [{ id: -1, kind: 'i32' }], [{ id: 1 }],
+  [{ id: 1, kind: 5 }], [{ id: 1, kind: 'u8' }], [{ id: 1, kind: 'string', size: 65537 }],
+  [{ id: 1, kind: 'string', size: 1.5 }], [{ id: 1, kind: 'i32', size: -1 }], new Array(1025).fill({ id: 1, kind: 'i32' })];
+const CTRL = { id: 1, kind: 'i32', value: 0 };
 
 /** Values of every type that is not a number. */
 const NOT_NUMBERS: unknown[] = ['x', '', null, true, 3n, Symbol('s'), {}, [], function f() { /* a function */ }];
@@ -54,6 +73,30 @@ const BAD: Record<ArgKind, unknown[]> = {
   'mode|null': ['x', 5, [], {}, { ...MODE, hdisplay: 65536 }, { ...MODE, clock: -1 }, { ...MODE, type: 2 ** 32 },
     { ...MODE, vscan: 1.5 }, { ...MODE, name: 5 }, { ...MODE, name: undefined }],
   mapping: [{}, null, 1, 'x', { length: 1, prot: PROT_READ | PROT_WRITE }],
+  boolean: [0, 1, 'true', null, {}, 0n],
+  v4l2BufType: [...NOT_NUMBERS, ...NOT_INTEGERS, -1, 2 ** 32, 0, 3, 8, 11, 0x80],
+  v4l2Format: ['x', 5, null, [], {}, { ...FMT, type: 3 }, { ...FMT, type: 1.5 }, { ...FMT, type: undefined },
+    { ...FMT, width: -1 }, { ...FMT, colorspace: 'x' }, { ...FMT, flags: 2 ** 32 }, { ...FMT_MP, flags: 256 },
+    { ...FMT_MP, ycbcrEnc: 256 }, { ...FMT, xferFunc: undefined }, { ...FMT, planes: 'x' }, { ...FMT, planes: [] },
+    { ...FMT, planes: [PLANE_FMT, PLANE_FMT] }, { ...FMT_MP, planes: [] }, { ...FMT_MP, planes: new Array(9).fill(PLANE_FMT) },
+    { ...FMT, planes: [null] }, { ...FMT, planes: [[]] }, { ...FMT_MP, planes: [PLANE_FMT, { bytesperline: 0 }] },
+    { ...FMT, planes: [{ bytesperline: -1, sizeimage: 0 }] }],
+  v4l2Buffer: ['x', 5, null, [], {}, { ...BUF, type: -1 }, { ...BUF, memory: V4L2_MEMORY_USERPTR },
+    { ...BUF, memory: V4L2_MEMORY_OVERLAY }, { ...BUF, memory: 0 }, { ...BUF, memory: 1.5 }, { ...BUF, index: undefined },
+    { ...BUF, flags: 'x' }, { ...BUF, field: -1 }, { ...BUF, timestamp: 5 }, { ...BUF, timestamp: null },
+    { ...BUF, timestamp: { sec: 1.5, usec: 0 } }, { ...BUF, timestamp: { sec: 0 } }, { ...BUF, planes: undefined },
+    { ...BUF, planes: [] }, { ...BUF, planes: [PLANE, PLANE] }, { ...BUF_MP, planes: [] },
+    { ...BUF_MP, planes: new Array(9).fill(PLANE) }, { ...BUF, planes: [null] }, { ...BUF, planes: [{ length: 0 }] },
+    { ...BUF, planes: [{ ...PLANE, dataOffset: 4 }] }, { ...BUF_MP, planes: [{ ...PLANE, dataOffset: -1 }] },
+    { ...BUF, planes: [{ ...PLANE, fd: 3 }] }, { ...BUF, planes: [{ ...PLANE, fd: 'x' }] },
+    { ...BUF_DMABUF, planes: [PLANE] }, { ...BUF_DMABUF, planes: [{ ...PLANE, fd: -1 }] }],
+  v4l2Controls: BAD_CONTROLS,
+  v4l2ControlValues: [...BAD_CONTROLS.filter((c) => !Array.isArray(c) || c.length < 1025),
+    [{ id: 1, kind: 'i32' }], [{ id: 1, kind: 'i32', value: 2 ** 31 }], [{ id: 1, kind: 'i32', value: 0n }],
+    [{ id: 1, kind: 'i64', value: 1 }], [{ id: 1, kind: 'i64', value: 2n ** 63n }], [{ id: 1, kind: 'i64', value: -(2n ** 63n) - 1n }],
+    [{ id: 1, kind: 'string', value: 5 }], [{ id: 1, kind: 'string', value: 'a\0b' }],
+    [{ id: 1, kind: 'string', value: 'x'.repeat(65536) }], [CTRL, { ...CTRL, value: 1.5 }],
+    new Array(1025).fill(CTRL)],
 };
 
 /** A valid value of each kind, for the arguments not under test; a mapping is the backend's own. */
@@ -66,6 +109,11 @@ function good(kind: ArgKind, mapping: MapHandle): unknown {
     case 'fd[]': case 'u32[4]': case 'u32[65536]': case 'u64[4]': case 'udmabufItems': return [];
     case 'mode|null': return null;
     case 'mapping': return mapping;
+    case 'boolean': return false;
+    case 'v4l2BufType': return V4L2_BUF_TYPE_VIDEO_CAPTURE;
+    case 'v4l2Format': return FMT;
+    case 'v4l2Buffer': return BUF;
+    case 'v4l2Controls': case 'v4l2ControlValues': return [];
     default: return 0;
   }
 }

@@ -13,8 +13,12 @@
  * of an n-argument method takes n named parameters (no rest array, no allocation per call).
  */
 import { types } from 'node:util';
-import { MAP_FIXED, MAP_FIXED_NOREPLACE } from '../constants';
-import { invalidArgType, invalidArgValue, MAX_SAFE, outOfRange, validateInt } from '../errors';
+import {
+  MAP_FIXED, MAP_FIXED_NOREPLACE, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
+  V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE, V4L2_CID_MAX_CTRLS, V4L2_MEMORY_DMABUF,
+  V4L2_MEMORY_MMAP, VIDEO_MAX_PLANES,
+} from '../constants';
+import { invalidArgType, invalidArgValue, MAX_SAFE, outOfRange, validateInt, validateOneOf } from '../errors';
 import type { Backend, BackendMethod } from './types';
 
 /**
@@ -30,10 +34,27 @@ import type { Backend, BackendMethod } from './types';
  * - udmabufItems: an array of objects { memfd: fd, offset: size, size: size }.
  * - mode|null: null, or a KMS mode object (u32 clock, vrefresh, flags, type; u16 timings; string name).
  * - mapping: a MapHandle; each backend checks that it made it ("a mapping made by this backend").
+ * - boolean: true or false.
+ * - v4l2BufType: a u32 that is a video buffer type a format is laid out for: V4L2_BUF_TYPE_VIDEO_CAPTURE
+ *   (1), _OUTPUT (2), _CAPTURE_MPLANE (9) or _OUTPUT_MPLANE (10); any other is ERR_INVALID_ARG_VALUE
+ *   (the addon knows no layout for it).
+ * - v4l2Format: a V4l2PixFormat object: type a v4l2BufType, u32 width, height, pixelformat, field and
+ *   colorspace, then ycbcrEnc, quantization, xferFunc and flags (u32, but [0, 255] for the
+ *   multi-planar types: __u8 there), and planes: exactly 1 { bytesperline: u32, sizeimage: u32 } for
+ *   a single-planar type, 1 to 8 (VIDEO_MAX_PLANES) for a multi-planar one.
+ * - v4l2Buffer: a V4l2QueueBuffer object: u32 type, memory V4L2_MEMORY_MMAP (1) or _DMABUF (4) only
+ *   (USERPTR would hand the kernel an address from JS: ERR_INVALID_ARG_VALUE), u32 index, optional u32
+ *   flags and field, optional timestamp { sec, usec: int64 }, planes (counted as for v4l2Format, by
+ *   V4L2_TYPE_IS_MULTIPLANAR: 9 and 10) of { bytesused, length: u32, dataOffset?: u32 (0 for a
+ *   single-planar type), fd: an fd for DMABUF, left out for MMAP }.
+ * - v4l2Controls: at most 1024 (V4L2_CID_MAX_CTRLS) objects { id: u32, kind: 'i32' | 'i64' | 'string',
+ *   size?: [0, 65536] }; v4l2ControlValues: the same with a value of the kind (an i32, a bigint in
+ *   [-2^63, 2^63-1], a string without NUL: of at most 65535 UTF-8 bytes when size is left out).
  */
 export type ArgKind =
   | 'fd' | 'u32' | 'i32' | 'size' | 'int64' | 'string' | 'bytes' | 'mapFlags' | 'maxFds' | 'fd[]' | 'u32[4]'
-  | 'u32[65536]' | 'u64[4]' | 'udmabufItems' | 'mode|null' | 'mapping';
+  | 'u32[65536]' | 'u64[4]' | 'udmabufItems' | 'mode|null' | 'mapping' | 'boolean' | 'v4l2BufType' | 'v4l2Format'
+  | 'v4l2Buffer' | 'v4l2Controls' | 'v4l2ControlValues';
 
 /** `name:kind`, or `name?:kind` for an argument that may be left out (undefined). */
 type ArgDecl = `${string}:${ArgKind}`;
@@ -115,6 +136,36 @@ const DECLARATIONS = {
   kmsRmFb: ['fd:fd', 'fbId:u32'],
   kmsPageFlip: ['fd:fd', 'crtcId:u32', 'fbId:u32', 'flags:u32', 'userData:size'],
   drmReadEvents: ['fd:fd'],
+  // V4L2 (native/v4l2.cc): formats for the video buffer types only (v4l2BufType); the queue ioctls take
+  // any u32 type (the layout follows V4L2_TYPE_IS_MULTIPLANAR); QBUF/PREPARE_BUF buffers are MMAP or
+  // DMABUF, never USERPTR (v4l2Buffer); at most 1024 controls (V4L2_CID_MAX_CTRLS)
+  v4l2QueryCap: ['fd:fd'],
+  v4l2EnumFmt: ['fd:fd', 'type:u32', 'index:u32'],
+  v4l2EnumFrameSizes: ['fd:fd', 'pixelformat:u32', 'index:u32'],
+  v4l2GetFmt: ['fd:fd', 'type:v4l2BufType'],
+  v4l2SetFmt: ['fd:fd', 'format:v4l2Format', 'tryOnly:boolean'],
+  v4l2ReqBufs: ['fd:fd', 'type:u32', 'memory:u32', 'count:u32'],
+  v4l2CreateBufs: ['fd:fd', 'memory:u32', 'count:u32', 'format:v4l2Format'],
+  v4l2QueryBuf: ['fd:fd', 'type:u32', 'memory:u32', 'index:u32'],
+  v4l2QBuf: ['fd:fd', 'buffer:v4l2Buffer'],
+  v4l2PrepareBuf: ['fd:fd', 'buffer:v4l2Buffer'],
+  v4l2DqBuf: ['fd:fd', 'type:u32', 'memory:u32'],
+  v4l2ExpBuf: ['fd:fd', 'type:u32', 'index:u32', 'plane:u32', 'flags:u32'],
+  v4l2StreamOn: ['fd:fd', 'type:u32'],
+  v4l2StreamOff: ['fd:fd', 'type:u32'],
+  v4l2GetInput: ['fd:fd'],
+  v4l2SetInput: ['fd:fd', 'index:u32'],
+  v4l2GetOutput: ['fd:fd'],
+  v4l2SetOutput: ['fd:fd', 'index:u32'],
+  v4l2EnumInput: ['fd:fd', 'index:u32'],
+  v4l2EnumOutput: ['fd:fd', 'index:u32'],
+  v4l2QueryExtCtrl: ['fd:fd', 'id:u32'],
+  v4l2QueryMenu: ['fd:fd', 'id:u32', 'index:u32'],
+  v4l2GetExtCtrls: ['fd:fd', 'which:u32', 'controls:v4l2Controls'],
+  v4l2SetExtCtrls: ['fd:fd', 'which:u32', 'controls:v4l2ControlValues', 'tryOnly:boolean'],
+  v4l2SubscribeEvent: ['fd:fd', 'type:u32', 'id:u32', 'flags:u32'],
+  v4l2UnsubscribeEvent: ['fd:fd', 'type:u32', 'id:u32', 'flags:u32'],
+  v4l2DqEvent: ['fd:fd'],
 } as const satisfies Declarations;
 
 export interface ArgSpec {
@@ -175,6 +226,129 @@ function u32ListCheck(name: string, max: number): Check {
   };
 }
 
+// ---- V4L2 (native/v4l2.cc, whose messages these are word for word) -----------------------------------
+
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+/** The most bytes one control may carry (a string control's buffer, NUL included). */
+const MAX_CONTROL_SIZE = 65536;
+const CONTROL_KINDS = ['i32', 'i64', 'string'] as const;
+const VIDEO_TYPE_REASON = 'must be a video buffer type: V4L2_BUF_TYPE_VIDEO_CAPTURE (1), _OUTPUT (2), ' +
+  '_CAPTURE_MPLANE (9) or _OUTPUT_MPLANE (10)';
+const MEMORY_REASON = 'must be V4L2_MEMORY_MMAP (1) or V4L2_MEMORY_DMABUF (4): a USERPTR buffer would hand the ' +
+  'kernel an address from JavaScript';
+
+/** V4L2_TYPE_IS_MULTIPLANAR */
+const isMultiplanar = (type: number): boolean =>
+  type === V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE || type === V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+
+/** An object that is not an array (napi: IsObject() && !IsArray()). */
+function objectOf(name: string, v: unknown): Record<string, unknown> {
+  if (!isObject(v) || Array.isArray(v)) throw invalidArgType(name, 'of type object', v);
+  return v;
+}
+
+function u32Field(o: Record<string, unknown>, key: string, name: string, max = U32_MAX): number {
+  return validateInt(o[key], `${name}.${key}`, 0, max);
+}
+
+function videoBufType(v: unknown, name: string): number {
+  const type = validateInt(v, name, 0, U32_MAX);
+  if (type !== V4L2_BUF_TYPE_VIDEO_CAPTURE && type !== V4L2_BUF_TYPE_VIDEO_OUTPUT && !isMultiplanar(type)) {
+    throw invalidArgValue(name, v, VIDEO_TYPE_REASON);
+  }
+  return type;
+}
+
+/** The planes of a format or a buffer: exactly 1 for a single-planar type, 1 to 8 for a multi-planar one. */
+function planesOf(o: Record<string, unknown>, name: string, mp: boolean): readonly unknown[] {
+  const a = arrayOf(`${name}.planes`, o.planes);
+  if (mp ? a.length < 1 || a.length > VIDEO_MAX_PLANES : a.length !== 1) {
+    throw outOfRange(`${name}.planes.length`, mp ? `>= 1 && <= ${VIDEO_MAX_PLANES}` : '1 for a single-planar type',
+      a.length);
+  }
+  return a;
+}
+
+function v4l2FormatCheck(name: string): Check {
+  return (v) => {
+    const o = objectOf(name, v);
+    const mp = isMultiplanar(videoBufType(o.type, `${name}.type`));
+    for (const k of ['width', 'height', 'pixelformat', 'field', 'colorspace']) u32Field(o, k, name);
+    for (const k of ['ycbcrEnc', 'quantization', 'xferFunc', 'flags']) u32Field(o, k, name, mp ? 0xff : U32_MAX);
+    planesOf(o, name, mp).forEach((p, i) => {
+      const at = `${name}.planes[${i}]`;
+      const plane = objectOf(at, p);
+      u32Field(plane, 'bytesperline', at);
+      u32Field(plane, 'sizeimage', at);
+    });
+  };
+}
+
+function v4l2BufferCheck(name: string): Check {
+  return (v) => {
+    const o = objectOf(name, v);
+    const mp = isMultiplanar(u32Field(o, 'type', name));
+    const memory = u32Field(o, 'memory', name);
+    if (memory !== V4L2_MEMORY_MMAP && memory !== V4L2_MEMORY_DMABUF) throw invalidArgValue(`${name}.memory`, memory, MEMORY_REASON);
+    u32Field(o, 'index', name);
+    if (o.flags !== undefined) u32Field(o, 'flags', name);
+    if (o.field !== undefined) u32Field(o, 'field', name);
+    if (o.timestamp !== undefined) {
+      const at = `${name}.timestamp`;
+      const ts = objectOf(at, o.timestamp);
+      validateInt(ts.sec, `${at}.sec`, -MAX_SAFE, MAX_SAFE);
+      validateInt(ts.usec, `${at}.usec`, -MAX_SAFE, MAX_SAFE);
+    }
+    planesOf(o, name, mp).forEach((p, i) => {
+      const at = `${name}.planes[${i}]`;
+      const plane = objectOf(at, p);
+      u32Field(plane, 'bytesused', at);
+      u32Field(plane, 'length', at);
+      if (plane.dataOffset !== undefined) {
+        const offset = u32Field(plane, 'dataOffset', at);
+        if (!mp && offset !== 0) {
+          throw invalidArgValue(`${at}.dataOffset`, offset, 'must be 0 for a single-planar type (struct v4l2_buffer has no data_offset)');
+        }
+      }
+      if (memory === V4L2_MEMORY_DMABUF) {
+        validateInt(plane.fd, `${at}.fd`, 0, I32_MAX);
+      } else if (plane.fd !== undefined) {
+        throw invalidArgValue(`${at}.fd`, validateInt(plane.fd, `${at}.fd`, 0, I32_MAX), 'must be left out for V4L2_MEMORY_MMAP');
+      }
+    });
+  };
+}
+
+function v4l2ControlsCheck(name: string, withValues: boolean): Check {
+  return (v) => {
+    const list = arrayOf(name, v);
+    if (list.length > V4L2_CID_MAX_CTRLS) throw outOfRange(`${name}.length`, `<= ${V4L2_CID_MAX_CTRLS}`, list.length);
+    list.forEach((c, i) => {
+      const at = `${name}[${i}]`;
+      const o = objectOf(at, c);
+      u32Field(o, 'id', at);
+      const kind = validateOneOf(o.kind, `${at}.kind`, CONTROL_KINDS);
+      const value = withValues ? o.value : undefined;
+      if (withValues) {
+        const vat = `${at}.value`;
+        if (kind === 'i32') validateInt(value, vat, I32_MIN, I32_MAX);
+        else if (kind === 'i64') {
+          if (typeof value !== 'bigint') throw invalidArgType(vat, 'of type bigint', value);
+          if (value < I64_MIN || value > I64_MAX) throw outOfRange(vat, `>= ${I64_MIN}n && <= ${I64_MAX}n`, value);
+        } else {
+          if (typeof value !== 'string') throw invalidArgType(vat, 'of type string', value);
+          if (value.includes('\0')) throw invalidArgValue(vat, value, 'must be a string without null bytes');
+        }
+      }
+      if (o.size !== undefined) validateInt(o.size, `${at}.size`, 0, MAX_CONTROL_SIZE);
+      else if (withValues && kind === 'string' && Buffer.byteLength(value as string) >= MAX_CONTROL_SIZE) {
+        throw invalidArgValue(`${at}.value`, value, `must be at most ${MAX_CONTROL_SIZE - 1} bytes long`);
+      }
+    });
+  };
+}
+
 function compile(a: ArgSpec, mapping: Check | undefined): Check {
   const { name } = a;
   switch (a.kind) {
@@ -228,6 +402,14 @@ function compile(a: ArgSpec, mapping: Check | undefined): Check {
       if (typeof v.name !== 'string') throw invalidArgType(`${name}.name`, 'of type string', v.name);
     };
     case 'mapping': return mapping ?? (() => undefined);
+    case 'boolean': return (v) => {
+      if (typeof v !== 'boolean') throw invalidArgType(name, 'of type boolean', v);
+    };
+    case 'v4l2BufType': return (v) => { videoBufType(v, name); };
+    case 'v4l2Format': return v4l2FormatCheck(name);
+    case 'v4l2Buffer': return v4l2BufferCheck(name);
+    case 'v4l2Controls': return v4l2ControlsCheck(name, false);
+    case 'v4l2ControlValues': return v4l2ControlsCheck(name, true);
   }
 }
 

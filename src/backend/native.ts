@@ -83,6 +83,15 @@ function wrap(addon: RawAddon): NativeBackend {
     kmsSetCrtc: a.kmsSetCrtc, kmsGetPlaneResources: a.kmsGetPlaneResources, kmsGetPlane: a.kmsGetPlane,
     kmsAddFb2: a.kmsAddFb2, kmsRmFb: a.kmsRmFb, kmsPageFlip: a.kmsPageFlip,
     drmReadEvents: a.drmReadEvents,
+    v4l2QueryCap: a.v4l2QueryCap, v4l2EnumFmt: a.v4l2EnumFmt, v4l2EnumFrameSizes: a.v4l2EnumFrameSizes,
+    v4l2GetFmt: a.v4l2GetFmt, v4l2SetFmt: a.v4l2SetFmt, v4l2ReqBufs: a.v4l2ReqBufs, v4l2CreateBufs: a.v4l2CreateBufs,
+    v4l2QueryBuf: a.v4l2QueryBuf, v4l2QBuf: a.v4l2QBuf, v4l2PrepareBuf: a.v4l2PrepareBuf, v4l2DqBuf: a.v4l2DqBuf,
+    v4l2ExpBuf: a.v4l2ExpBuf, v4l2StreamOn: a.v4l2StreamOn, v4l2StreamOff: a.v4l2StreamOff,
+    v4l2GetInput: a.v4l2GetInput, v4l2SetInput: a.v4l2SetInput, v4l2GetOutput: a.v4l2GetOutput,
+    v4l2SetOutput: a.v4l2SetOutput, v4l2EnumInput: a.v4l2EnumInput, v4l2EnumOutput: a.v4l2EnumOutput,
+    v4l2QueryExtCtrl: a.v4l2QueryExtCtrl, v4l2QueryMenu: a.v4l2QueryMenu, v4l2GetExtCtrls: a.v4l2GetExtCtrls,
+    v4l2SetExtCtrls: a.v4l2SetExtCtrls, v4l2SubscribeEvent: a.v4l2SubscribeEvent,
+    v4l2UnsubscribeEvent: a.v4l2UnsubscribeEvent, v4l2DqEvent: a.v4l2DqEvent,
     fdRelease: a.fdRelease, trackedFds: a.trackedFds,
   } satisfies NativeBackend;
   return withArgChecks(impl, (v) => {

@@ -20,6 +20,8 @@
  *   on its own dup of the fd, so closing the fd meanwhile cannot redirect it to another file.
  */
 
+import type { DmabufSystemError } from '../errors';
+
 export type Fd = number;
 
 export interface StatInfo {
@@ -155,6 +157,248 @@ export interface DrmEvent {
   usec?: number;
   sequence?: number;
   crtcId?: number;
+}
+
+/** VIDIOC_QUERYCAP: struct v4l2_capability. */
+export interface V4l2Capability {
+  driver: string;
+  card: string;
+  busInfo: string;
+  /** KERNEL_VERSION(major, minor, patch) of the driver (today: of the kernel) */
+  version: number;
+  /** V4L2_CAP_* of the whole device (V4L2_CAP_DEVICE_CAPS set: deviceCaps is valid) */
+  capabilities: number;
+  /** V4L2_CAP_* of this node */
+  deviceCaps: number;
+}
+
+/** VIDIOC_ENUM_FMT: struct v4l2_fmtdesc. */
+export interface V4l2FmtDesc {
+  index: number;
+  type: number;
+  /** V4L2_FMT_FLAG_* */
+  flags: number;
+  description: string;
+  /** fourcc (v4l2_fourcc) */
+  pixelformat: number;
+  mbusCode: number;
+}
+
+/** VIDIOC_ENUM_FRAMESIZES: struct v4l2_frmsizeenum; `discrete` for type DISCRETE (1), else `stepwise`. */
+export interface V4l2FrameSize {
+  index: number;
+  pixelformat: number;
+  /** V4L2_FRMSIZE_TYPE_DISCRETE 1, CONTINUOUS 2, STEPWISE 3 */
+  type: number;
+  discrete?: { width: number; height: number };
+  stepwise?: { minWidth: number; maxWidth: number; stepWidth: number; minHeight: number; maxHeight: number;
+    stepHeight: number };
+}
+
+/** One plane of a format: struct v4l2_plane_pix_format (or v4l2_pix_format's own two fields). */
+export interface V4l2PlaneFormat {
+  bytesperline: number;
+  sizeimage: number;
+}
+
+/**
+ * VIDIOC_G_FMT / S_FMT / TRY_FMT for the video buffer types: struct v4l2_pix_format for
+ * V4L2_BUF_TYPE_VIDEO_CAPTURE (1) and _OUTPUT (2), with exactly one plane; v4l2_pix_format_mplane for
+ * _CAPTURE_MPLANE (9) and _OUTPUT_MPLANE (10), with num_planes planes (1 to VIDEO_MAX_PLANES), where
+ * ycbcrEnc, quantization, xferFunc and flags are __u8. (Not formats.ts's V4l2Format, which names a
+ * pixel format.)
+ */
+export interface V4l2PixFormat {
+  type: number;
+  width: number;
+  height: number;
+  /** fourcc */
+  pixelformat: number;
+  /** enum v4l2_field */
+  field: number;
+  /** enum v4l2_colorspace */
+  colorspace: number;
+  /** enum v4l2_ycbcr_encoding (or v4l2_hsv_encoding: the same field) */
+  ycbcrEnc: number;
+  /** enum v4l2_quantization */
+  quantization: number;
+  /** enum v4l2_xfer_func */
+  xferFunc: number;
+  /** V4L2_PIX_FMT_FLAG_* */
+  flags: number;
+  planes: V4l2PlaneFormat[];
+}
+
+/** VIDIOC_REQBUFS: what struct v4l2_requestbuffers holds afterwards. */
+export interface V4l2RequestBuffers {
+  /** buffers allocated (the driver may give more or fewer than asked) */
+  count: number;
+  /** V4L2_BUF_CAP_* of the queue */
+  capabilities: number;
+  /** V4L2_MEMORY_FLAG_* */
+  flags: number;
+}
+
+/** VIDIOC_CREATE_BUFS: what struct v4l2_create_buffers holds afterwards. */
+export interface V4l2CreateBuffers {
+  /** index of the first new buffer */
+  index: number;
+  count: number;
+  capabilities: number;
+}
+
+/** One plane of a V4l2Buffer (single-planar types: one, made of struct v4l2_buffer's own fields). */
+export interface V4l2BufferPlane {
+  bytesused: number;
+  length: number;
+  /** data_offset (0 for single-planar types) */
+  dataOffset: number;
+  /** m.mem_offset (m.offset) for V4L2_MEMORY_MMAP, the mmap() offset on the video fd; else -1 */
+  memOffset: number;
+  /** m.fd for V4L2_MEMORY_DMABUF; else -1 */
+  fd: Fd;
+}
+
+/** struct v4l2_buffer as QUERYBUF, QBUF, PREPARE_BUF and DQBUF leave it. */
+export interface V4l2Buffer {
+  index: number;
+  type: number;
+  memory: number;
+  /** 0 for multi-planar types (each plane has its own) */
+  bytesused: number;
+  /** V4L2_BUF_FLAG_* */
+  flags: number;
+  field: number;
+  timestamp: { sec: number; usec: number };
+  sequence: number;
+  /** single-planar: the buffer's size; multi-planar: the number of planes */
+  length: number;
+  planes: V4l2BufferPlane[];
+}
+
+/** One plane of a buffer to queue. */
+export interface V4l2QueuePlane {
+  bytesused: number;
+  length: number;
+  /** multi-planar types only (default 0) */
+  dataOffset?: number;
+  /** V4L2_MEMORY_DMABUF: the dma-buf of the plane (required); V4L2_MEMORY_MMAP: left out */
+  fd?: Fd;
+}
+
+/**
+ * A buffer for QBUF and PREPARE_BUF. memory is V4L2_MEMORY_MMAP or V4L2_MEMORY_DMABUF; USERPTR is
+ * refused (ERR_INVALID_ARG_VALUE) before any ioctl: the kernel would DMA to an address from JS.
+ * Single-planar types take exactly one plane (struct v4l2_buffer's bytesused, length and m.fd),
+ * multi-planar types 1 to VIDEO_MAX_PLANES (the kernel wants at least the buffer's plane count).
+ */
+export interface V4l2QueueBuffer {
+  type: number;
+  memory: number;
+  index: number;
+  /** V4L2_BUF_FLAG_* (default 0) */
+  flags?: number;
+  /** enum v4l2_field (default 0: V4L2_FIELD_ANY) */
+  field?: number;
+  /** read by the kernel for output queues with V4L2_BUF_FLAG_TIMESTAMP_COPY (default 0) */
+  timestamp?: { sec: number; usec: number };
+  planes: V4l2QueuePlane[];
+}
+
+/** VIDIOC_ENUMINPUT: struct v4l2_input. */
+export interface V4l2Input {
+  index: number;
+  name: string;
+  /** V4L2_INPUT_TYPE_TUNER 1, CAMERA 2, TOUCH 3 */
+  type: number;
+  /** V4L2_IN_ST_* */
+  status: number;
+  /** V4L2_IN_CAP_* */
+  capabilities: number;
+}
+
+/** VIDIOC_ENUMOUTPUT: struct v4l2_output. */
+export interface V4l2Output {
+  index: number;
+  name: string;
+  type: number;
+  capabilities: number;
+}
+
+/** VIDIOC_QUERY_EXT_CTRL: struct v4l2_query_ext_ctrl (the __s64/__u64 fields as bigint). */
+export interface V4l2QueryExtCtrl {
+  id: number;
+  /** enum v4l2_ctrl_type */
+  type: number;
+  name: string;
+  minimum: bigint;
+  maximum: bigint;
+  step: bigint;
+  defaultValue: bigint;
+  /** V4L2_CTRL_FLAG_* */
+  flags: number;
+  /** bytes of one element (a string control: maximum + 1) */
+  elemSize: number;
+  elems: number;
+  nrOfDims: number;
+  /** the first nrOfDims of dims[] */
+  dims: number[];
+}
+
+/**
+ * VIDIOC_QUERYMENU: struct v4l2_querymenu, both views of its union raw: `name` means something for
+ * a MENU control (V4L2_CTRL_TYPE_MENU), `value` for an INTEGER_MENU one; QUERY_EXT_CTRL's type says
+ * which.
+ */
+export interface V4l2QueryMenu {
+  id: number;
+  index: number;
+  name: string;
+  value: bigint;
+}
+
+/**
+ * How a control's value travels in struct v4l2_ext_control: 'i32' (value), 'i64' (value64) or
+ * 'string' (a buffer of `size` bytes the addon owns; the kernel copies a string control's text, or
+ * any pointer control's bytes up to `size`, there).
+ */
+export type V4l2ControlKind = 'i32' | 'i64' | 'string';
+
+/** One control of G/S/TRY_EXT_CTRLS. */
+export interface V4l2Control {
+  id: number;
+  kind: V4l2ControlKind;
+  /** S/TRY_EXT_CTRLS: the value (number for 'i32', bigint for 'i64', string); not read by G_EXT_CTRLS */
+  value?: number | bigint | string;
+  /**
+   * 'string' only: the buffer's bytes, NUL included, at most 65536 (pass QUERY_EXT_CTRL's elemSize).
+   * Default: the value's UTF-8 length + 1 when setting; 0 when getting (the kernel then answers ENOSPC).
+   */
+  size?: number;
+}
+
+/** One control's value as the kernel left it: number ('i32'), bigint ('i64') or string. */
+export type V4l2ControlValue = number | bigint | string;
+
+/** What a failed G/S/TRY_EXT_CTRLS throws: the system error, with the kernel's error_idx. */
+export interface V4l2ControlsError extends DmabufSystemError {
+  /** struct v4l2_ext_controls.error_idx: the control that failed, or controls.length for none of them */
+  index: number;
+}
+
+/** VIDIOC_DQEVENT: struct v4l2_event. */
+export interface V4l2Event {
+  /** V4L2_EVENT_* */
+  type: number;
+  sequence: number;
+  /** events still queued after this one */
+  pending: number;
+  /** the control (V4L2_EVENT_CTRL) or input (V4L2_EVENT_SOURCE_CHANGE) it is about */
+  id: number;
+  /** CLOCK_MONOTONIC */
+  timestamp: { sec: number; nsec: number };
+  /** the 64-byte union u (struct v4l2_event_ctrl, v4l2_event_src_change, ...), little-endian */
+  data: Uint8Array;
 }
 
 /**
@@ -344,9 +588,91 @@ export interface KmsOps {
   drmReadEvents(fd: Fd): DrmEvent[];
 }
 
+/**
+ * V4L2 video nodes (native/v4l2.cc): one method per ioctl, syscall 'ioctl(VIDIOC_...)'. The library
+ * opens video nodes O_RDWR | O_NONBLOCK; on a blocking fd DQBUF and DQEVENT would block the JS thread.
+ * Layouts follow the buffer type as the kernel reads it (V4L2_TYPE_IS_MULTIPLANAR: types 9 and 10
+ * carry a plane array); formats exist for the video types 1, 2, 9 and 10 only (others are
+ * ERR_INVALID_ARG_VALUE before the ioctl).
+ */
+export interface V4l2Ops {
+  /** ioctl(VIDIOC_QUERYCAP) */
+  v4l2QueryCap(fd: Fd): V4l2Capability;
+  /** ioctl(VIDIOC_ENUM_FMT); EINVAL past the last format. */
+  v4l2EnumFmt(fd: Fd, type: number, index: number): V4l2FmtDesc;
+  /** ioctl(VIDIOC_ENUM_FRAMESIZES); EINVAL past the last size (and for a format the node lacks). */
+  v4l2EnumFrameSizes(fd: Fd, pixelformat: number, index: number): V4l2FrameSize;
+  /** ioctl(VIDIOC_G_FMT) of a video buffer type (1, 2, 9, 10). */
+  v4l2GetFmt(fd: Fd, type: number): V4l2PixFormat;
+  /** ioctl(VIDIOC_S_FMT), or ioctl(VIDIOC_TRY_FMT) when tryOnly; returns the format the driver made of it. */
+  v4l2SetFmt(fd: Fd, format: V4l2PixFormat, tryOnly: boolean): V4l2PixFormat;
+  /** ioctl(VIDIOC_REQBUFS); count 0 frees the queue's buffers. */
+  v4l2ReqBufs(fd: Fd, type: number, memory: number, count: number): V4l2RequestBuffers;
+  /** ioctl(VIDIOC_CREATE_BUFS): count more buffers for format (its type is the queue's). */
+  v4l2CreateBufs(fd: Fd, memory: number, count: number, format: V4l2PixFormat): V4l2CreateBuffers;
+  /** ioctl(VIDIOC_QUERYBUF), with room for VIDEO_MAX_PLANES planes. */
+  v4l2QueryBuf(fd: Fd, type: number, memory: number, index: number): V4l2Buffer;
+  /** ioctl(VIDIOC_QBUF); returns the buffer's state afterwards. */
+  v4l2QBuf(fd: Fd, buffer: V4l2QueueBuffer): V4l2Buffer;
+  /** ioctl(VIDIOC_PREPARE_BUF) */
+  v4l2PrepareBuf(fd: Fd, buffer: V4l2QueueBuffer): V4l2Buffer;
+  /**
+   * ioctl(VIDIOC_DQBUF), with room for VIDEO_MAX_PLANES planes (the kernel reports the count). null
+   * when the kernel answers EAGAIN: nothing is ready on the non-blocking fd. It never waits: wait with
+   * pollAsync(fd, POLLIN) (capture) or POLLOUT (output), off the JS thread, then call it.
+   */
+  v4l2DqBuf(fd: Fd, type: number, memory: number): V4l2Buffer | null;
+  /** ioctl(VIDIOC_EXPBUF) of an MMAP buffer's plane; returns the new dma-buf fd. O_CLOEXEC always added to flags. */
+  v4l2ExpBuf(fd: Fd, type: number, index: number, plane: number, flags: number): Fd;
+  /** ioctl(VIDIOC_STREAMON) */
+  v4l2StreamOn(fd: Fd, type: number): void;
+  /** ioctl(VIDIOC_STREAMOFF): every buffer returns to userspace (dequeued). */
+  v4l2StreamOff(fd: Fd, type: number): void;
+  /** ioctl(VIDIOC_G_INPUT) */
+  v4l2GetInput(fd: Fd): number;
+  /** ioctl(VIDIOC_S_INPUT) */
+  v4l2SetInput(fd: Fd, index: number): void;
+  /** ioctl(VIDIOC_G_OUTPUT) */
+  v4l2GetOutput(fd: Fd): number;
+  /** ioctl(VIDIOC_S_OUTPUT) */
+  v4l2SetOutput(fd: Fd, index: number): void;
+  /** ioctl(VIDIOC_ENUMINPUT); EINVAL past the last input. */
+  v4l2EnumInput(fd: Fd, index: number): V4l2Input;
+  /** ioctl(VIDIOC_ENUMOUTPUT); EINVAL past the last output. */
+  v4l2EnumOutput(fd: Fd, index: number): V4l2Output;
+  /**
+   * ioctl(VIDIOC_QUERY_EXT_CTRL). id | V4L2_CTRL_FLAG_NEXT_CTRL (and | V4L2_CTRL_FLAG_NEXT_COMPOUND)
+   * asks for the next control after id; EINVAL after the last one.
+   */
+  v4l2QueryExtCtrl(fd: Fd, id: number): V4l2QueryExtCtrl;
+  /** ioctl(VIDIOC_QUERYMENU); EINVAL for an index the menu skips. */
+  v4l2QueryMenu(fd: Fd, id: number, index: number): V4l2QueryMenu;
+  /**
+   * ioctl(VIDIOC_G_EXT_CTRLS) of at most V4L2_CID_MAX_CTRLS (1024) controls; which is
+   * V4L2_CTRL_WHICH_CUR_VAL (0), _DEF_VAL or a control class. A failure carries the kernel's
+   * error_idx as `index` (V4l2ControlsError).
+   */
+  v4l2GetExtCtrls(fd: Fd, which: number, controls: readonly V4l2Control[]): V4l2ControlValue[];
+  /**
+   * ioctl(VIDIOC_S_EXT_CTRLS), or ioctl(VIDIOC_TRY_EXT_CTRLS) when tryOnly; returns the values the
+   * kernel wrote back (adjusted). A failure carries error_idx as `index`: the failing control, or
+   * controls.length when S_EXT_CTRLS changed none.
+   */
+  v4l2SetExtCtrls(fd: Fd, which: number, controls: readonly V4l2Control[], tryOnly: boolean): V4l2ControlValue[];
+  /** ioctl(VIDIOC_SUBSCRIBE_EVENT); flags V4L2_EVENT_SUB_FL_SEND_INITIAL, _ALLOW_FEEDBACK. */
+  v4l2SubscribeEvent(fd: Fd, type: number, id: number, flags: number): void;
+  /** ioctl(VIDIOC_UNSUBSCRIBE_EVENT); type V4L2_EVENT_ALL (0) drops every subscription. */
+  v4l2UnsubscribeEvent(fd: Fd, type: number, id: number, flags: number): void;
+  /**
+   * ioctl(VIDIOC_DQEVENT). null when the kernel answers ENOENT: no event is pending on the
+   * non-blocking fd. Wait with pollAsync(fd, POLLPRI).
+   */
+  v4l2DqEvent(fd: Fd): V4l2Event | null;
+}
+
 /** Every kernel operation, grouped by interface like native/ (one .cc file each) and src/backend/mock/. */
 export interface Backend extends FileOps, MemfdOps, UdmabufOps, HeapOps, DmabufOps, SyncFileOps, PollOps, MappingOps,
-  DrmOps, SwSyncOps, FdPassingOps, KmsOps {
+  DrmOps, SwSyncOps, FdPassingOps, KmsOps, V4l2Ops {
   readonly name: 'native' | 'mock';
   /** sysconf(_SC_PAGESIZE) */
   readonly pageSize: number;

@@ -6,8 +6,9 @@
  * dma_heap_ioctl() picks its ioctl by _IOC_NR alone: a number of 1 or more is EINVAL (Machine.ioctl),
  * and a command of any interface whose number is 0 is run as ALLOC over the bytes it carries
  * (heapIoctlNr0 below). Of the Backend's ioctls those are DMA_BUF_IOCTL_SYNC (_IOW('b', 0, u64)),
- * SW_SYNC_IOC_CREATE_FENCE (_IOWR('W', 0, 40 bytes)) and DRM_IOCTL_VERSION (_IOWR('d', 0), whose
- * first call is all zeros: len 0, EINVAL, which Machine.ioctl answers too).
+ * SW_SYNC_IOC_CREATE_FENCE (_IOWR('W', 0, 40 bytes)), DRM_IOCTL_VERSION (_IOWR('d', 0), whose
+ * first call is all zeros) and VIDIOC_QUERYCAP (_IOR('V', 0): nothing is copied in); the last two
+ * allocate len 0, EINVAL, which Machine.ioctl (foreignIoctl) answers too.
  */
 import { DMA_HEAP_VALID_FD_FLAGS, O_ACCMODE, O_CLOEXEC } from '../../constants';
 import { systemError } from '../../errors';

@@ -5,7 +5,7 @@
  *
  * One file per kernel interface, like native/: kernel.ts (fd table, open file descriptions, file
  * system, inode numbers), fd.ts (files, poll, fd passing), memfd.ts, mapping.ts, dmabuf.ts,
- * udmabuf.ts, heap.ts, drm.ts, kms.ts, sync.ts (sync_file and sw_sync), with fences.ts (dma_fence,
+ * udmabuf.ts, heap.ts, drm.ts, kms.ts, sync.ts (sync_file and sw_sync), v4l2.ts, with fences.ts (dma_fence,
  * dma_resv, sync_file payloads) and pages.ts (memory). Each exports the Backend functions of its
  * interface as `xxxOps(machine)`; this file composes them into one Backend, behind the argument
  * specification both backends share (../args.ts).
@@ -18,7 +18,8 @@
  * readlink, SYNC, SET_NAME, sync-file export/import, poll), sync_file and sw_sync fences, DRM (vgem,
  * vkms, virtio_gpu: version, caps, dumb buffers, PRIME with the kernel's caching rules, vgem fences),
  * KMS modelled on vkms (kms.ts: resources, connector, CRTC, framebuffers, SETCRTC, PAGE_FLIP events),
- * and mmap with zero-copy views.
+ * and mmap with zero-copy views. No video device yet (v4l2.ts: every V4L2 ioctl answers as on a
+ * file that is not a video node; the vivid model comes next).
  *
  * Limits (documented behaviour of the model, not of the kernel):
  * - Memory (pages.ts): a dma-buf's bytes are one ArrayBuffer; every mapping that asks for an
@@ -52,6 +53,7 @@ import { checkMapping, mappingOps } from './mapping';
 import { memfdOps } from './memfd';
 import { swSyncDriver, swSyncOps, syncFileOps } from './sync';
 import { udmabufDriver, udmabufOps } from './udmabuf';
+import { v4l2Ops } from './v4l2';
 
 // ---- options ---------------------------------------------------------------------------------------
 
@@ -157,7 +159,7 @@ export function createMockBackend(options: MockOptions = {}): Backend & MockCont
     name: 'mock' as const,
     pageSize: resolved.pageSize,
     ...fileOps(m), ...memfdOps(m), ...udmabufOps(m), ...heapOps(m), ...dmabufOps(m), ...syncFileOps(m),
-    ...pollOps(m), ...mapping, ...drmOps(m), ...swSyncOps(m), ...fdPassingOps(), ...kmsOps(m),
+    ...pollOps(m), ...mapping, ...drmOps(m), ...swSyncOps(m), ...fdPassingOps(), ...kmsOps(m), ...v4l2Ops(m),
   } satisfies Backend;
   const control: MockControl = {
     options: resolved,

@@ -132,6 +132,15 @@ export const u32 = (v: number): number => v >>> 0;
 /** /proc/self/fd/N → N */
 export const procFd = (p: string): number => Number(p.slice('/proc/self/fd/'.length));
 
+/**
+ * What a file answers for an ioctl of an interface it does not have: a dma-heap dispatches by ioctl
+ * number alone (EINVAL for the numbers it has no ioctl for: every one but 0, see heap.ts for number
+ * 0), the other files ENOTTY.
+ */
+export function foreignIoctl(f: OpenFile, syscall: string): Error {
+  return systemError(f.kind === 'heap' ? 'EINVAL' : 'ENOTTY', syscall);
+}
+
 /** The refusal of a call that would wait for something only JavaScript can do. */
 export function wouldBlock(what: string): Error {
   return unsupportedError(`${what} would block forever in the mock backend (nothing can signal a fence while ` +
@@ -275,13 +284,12 @@ export class Machine {
   }
 
   /**
-   * The file an ioctl is meant for; a file of another kind answers like the kernel's fallbacks: a
-   * dma-heap dispatches by ioctl number alone (EINVAL for the numbers it has no ioctl for: every one
-   * but 0, see heap.ts for number 0), the other files ENOTTY.
+   * The file an ioctl is meant for; a file of another kind answers like the kernel's fallbacks
+   * (foreignIoctl).
    */
   ioctl<K extends Kind>(fd: Fd, syscall: string, kind: K): FileOf<K> {
     const f = this.get(fd, syscall);
-    if (f.kind !== kind) throw systemError(f.kind === 'heap' ? 'EINVAL' : 'ENOTTY', syscall);
+    if (f.kind !== kind) throw foreignIoctl(f, syscall);
     return f as FileOf<K>;
   }
 
