@@ -55,7 +55,7 @@ GYPARGS=(rebuild --debug --jobs 2)
 (cd "$OUT" && node "$NODE_GYP" "${GYPARGS[@]}" -- -Dsanitize=1 > "$OUT/build.log" 2>&1) ||
 	{ tail -30 "$OUT/build.log" >&2; echo "sanitize: build failed (log: $OUT/build.log)" >&2; exit 1; }
 [ -f "$OUT/build/Debug/dmabuf.node" ] && [ ! -e "$OUT/build/Release" ] || { echo "sanitize: no build/Debug/dmabuf.node" >&2; exit 1; }
-ldd "$OUT/build/Debug/dmabuf.node" | grep -q libasan || { echo "sanitize: the addon is not linked with libasan" >&2; exit 1; }
+ldd "$OUT/build/Debug/dmabuf.node" | grep libasan > /dev/null || { echo "sanitize: the addon is not linked with libasan" >&2; exit 1; }
 built=$(date +%s)
 echo "sanitize: built in $((built - start)) s" >&2
 
