@@ -222,6 +222,18 @@ export const formats = {
       return undefined;
     }
   },
+  /**
+   * The format a V4L2 pixel format code carries, by V4L2's code space only ('NM12', 'RGBP', or the
+   * number). DRM and V4L2 codes may collide with different meanings (DRM's 'RG16' is RGB565, V4L2's
+   * is 16-bit Bayer), so a code a V4L2 device reports is looked up here, not with get().
+   */
+  fromV4l2(code: string | number): PixelFormatInfo | undefined {
+    if (typeof code === 'string') {
+      if (code.length === 0 || code.length > 4) return undefined;
+      return BY_V4L2.get(fourccValue(code.padEnd(4, ' ')));
+    }
+    return Number.isInteger(code) ? BY_V4L2.get(code) : undefined;
+  },
   /** Every format, in table order. */
   list(): PixelFormatInfo[] {
     return [...BY_NAME.values()];
