@@ -30,6 +30,11 @@ export type {
   ExporterOptions, Importer, Constraints, CpuMap, DeviceMap, MapResult, BackingInfo, ExporterStats, ConstraintsError,
   Layout, Refusal, RefusalKind, ProviderSpec,
 } from './exporter';
+export { v4l2, VideoDevice, VideoQueue, controlKey } from './v4l2';
+export type {
+  VideoDeviceInfo, QueueInfo, QueueFormat, QueueFormatDesc, QueueOptions, Dequeued, ControlInfo, SetFormatOptions,
+  OpenQuery as V4l2OpenQuery, QueueDirection, VideoDeviceEvents,
+} from './v4l2';
 export { Display, Framebuffer, DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888 } from './display';
 export type {
   DisplayMode, DisplayOptions, ConnectorInfo, FramebufferOptions, FlipOptions, FlipResult, PixelFormat,

@@ -1,0 +1,946 @@
+/**
+ * V4L2: video capture, output and memory-to-memory devices (cameras, encoders, decoders; vivid,
+ * vim2m and vicodec in the VM) exchanging frames as dma-bufs.
+ *
+ * A VideoDevice is one /dev/videoN, opened O_RDWR | O_NONBLOCK | O_CLOEXEC. Its queues (`capture`:
+ * what the device produces, `output`: what it consumes; a memory-to-memory device has both) hide
+ * whether the device speaks the single- or the multi-planar API: formats are asked for by their DRM
+ * names ('NV12') or V4L2 codes ('NM12'), and buffers come and go as Frames.
+ *
+ * - exportBuffers(n): the device allocates (REQBUFS(MMAP)) and each plane is exported (EXPBUF) as a
+ *   DmaBuf; the Frames own them and outlive the device (videobuf2 keeps orphaned buffers alive).
+ * - importBuffers(n): the queue takes our Frames (REQBUFS(DMABUF)). Each Frame is always queued on
+ *   the same V4L2 index while that index is free (libcamera's V4L2BufferCache): videobuf2 maps an
+ *   imported dma-buf at QBUF and keeps the mapping while the same fds come back on that index.
+ * - queue(), start(), dequeue() (poll off the JS thread, then a DQBUF that never blocks), stream(),
+ *   stop() (STREAMOFF: every buffer comes back), release().
+ *
+ * Policy lives here; the backend calls are one ioctl each (native/v4l2.cc).
+ */
+import { EventEmitter } from 'node:events';
+import type { Backend, Fd, V4l2Buffer, V4l2Capability, V4l2PixFormat, V4l2QueryExtCtrl } from './backend/types';
+import { getBackend } from './backend/index';
+import {
+  O_CLOEXEC, O_NONBLOCK, O_RDWR, POLLIN, POLLOUT, POLLPRI, V4L2_BUF_CAP_SUPPORTS_DMABUF, V4L2_BUF_CAP_SUPPORTS_MMAP,
+  V4L2_BUF_FLAG_ERROR, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_BUF_TYPE_VIDEO_OUTPUT,
+  V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE, V4L2_CAP_DEVICE_CAPS, V4L2_CAP_STREAMING, V4L2_CAP_VIDEO_CAPTURE,
+  V4L2_CAP_VIDEO_CAPTURE_MPLANE, V4L2_CAP_VIDEO_M2M, V4L2_CAP_VIDEO_M2M_MPLANE, V4L2_CAP_VIDEO_OUTPUT,
+  V4L2_CAP_VIDEO_OUTPUT_MPLANE, V4L2_CTRL_FLAG_NEXT_CTRL, V4L2_CTRL_TYPE_BOOLEAN, V4L2_CTRL_TYPE_BUTTON,
+  V4L2_CTRL_TYPE_CTRL_CLASS, V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_TYPE_INTEGER64, V4L2_CTRL_TYPE_INTEGER_MENU,
+  V4L2_CTRL_TYPE_MENU, V4L2_CTRL_TYPE_STRING, V4L2_CTRL_WHICH_CUR_VAL, V4L2_EVENT_SOURCE_CHANGE, V4L2_FIELD_ANY,
+  V4L2_MEMORY_DMABUF, V4L2_MEMORY_MMAP,
+} from './constants';
+import { DmaBuf } from './dmabuf';
+import {
+  closedError, dmabufError, invalidArgType, invalidArgValue, stateError, validateInt, validateObject, validateString,
+  withPath,
+} from './errors';
+import { formats, fourccString, fourccValue, type PixelFormatInfo } from './formats';
+import { Frame, type FrameDescription } from './frame';
+import { OwnedFd, quietly } from './lifecycle';
+import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
+
+export const VIDEO_DIR = '/dev';
+const MAX_BUFFERS = 64;
+
+export type QueueDirection = 'capture' | 'output';
+
+export interface QueueInfo {
+  /** The buffer type the library uses for this queue (V4L2_BUF_TYPE_VIDEO_*). */
+  type: number;
+  multiplanar: boolean;
+  /** REQBUFS(0)'s V4L2_BUF_CAP_SUPPORTS_DMABUF / _MMAP; null when the queue could not be asked (busy). */
+  dmabuf: boolean | null;
+  mmap: boolean | null;
+}
+
+export interface VideoDeviceInfo {
+  path: string;
+  driver: string;
+  card: string;
+  /** bus_info, e.g. 'platform:vivid-000' */
+  bus: string;
+  /** The driver's version, 'major.minor.patch'. */
+  version: string;
+  /** The node's V4L2_CAP_* (device_caps). */
+  capabilities: number;
+  capture: QueueInfo | null;
+  output: QueueInfo | null;
+  /** A memory-to-memory device: output frames go in, capture frames come out. */
+  m2m: boolean;
+  /** Why it could not be opened or asked, if so. */
+  error?: string;
+}
+
+export interface OpenQuery {
+  /** QUERYCAP's driver: 'vivid', 'vim2m', 'vicodec', 'uvcvideo', ... */
+  driver: string;
+  /** bus_info, e.g. 'platform:vivid-001' */
+  bus?: string;
+  /** Needs a capture queue (default: any). */
+  capture?: boolean;
+  output?: boolean;
+  m2m?: boolean;
+}
+
+/** A format a queue offers (ENUM_FMT). */
+export interface QueueFormatDesc {
+  /** The V4L2 code, e.g. 'NM12'. */
+  fourcc: string;
+  pixelformat: number;
+  description: string;
+  flags: number;
+  /** The library's format with the same bytes, if it has one (NM12 → NV12). */
+  format: PixelFormatInfo | undefined;
+}
+
+export interface QueueFormat {
+  width: number;
+  height: number;
+  /** The V4L2 code the device chose, e.g. 'NM12'. */
+  fourcc: string;
+  /** The library's format, if it knows the code. */
+  format: PixelFormatInfo | undefined;
+  /** The device's planes: one buffer each (multi-planar API) or one for all. */
+  planes: { pitch: number; size: number }[];
+  field: number;
+  colorspace: number;
+  /** The raw S_FMT answer. */
+  raw: V4l2PixFormat;
+}
+
+export interface SetFormatOptions {
+  /** TRY_FMT: what the device would choose, without changing anything. */
+  try?: boolean;
+}
+
+export interface QueueOptions {
+  /** Bytes of payload per plane (output queues; default: each plane's size). */
+  bytesUsed?: number | number[];
+}
+
+export interface Dequeued {
+  frame: Frame;
+  index: number;
+  sequence: number;
+  /** The buffer's timestamp in milliseconds (CLOCK_MONOTONIC for most drivers). */
+  timestamp: number;
+  /** Payload bytes per device plane (data_offset included, as V4L2 counts it). */
+  bytesUsed: number[];
+  /**
+   * Where the driver put each device plane's data (data_offset; multi-planar API only, else 0).
+   * Most drivers use 0; vivid starts one plane of NM16 and NM61 128 bytes in. The frame's plane
+   * offsets are those of the layout, so with a non-zero data offset read the plane from there.
+   */
+  dataOffsets: number[];
+  /** V4L2_BUF_FLAG_*; `error` is V4L2_BUF_FLAG_ERROR. */
+  flags: number;
+  error: boolean;
+}
+
+export interface ControlInfo {
+  id: number;
+  /** The driver's name, 'Test Pattern'. */
+  name: string;
+  /** The name as v4l2-ctl spells it, 'test_pattern'. */
+  key: string;
+  type: number;
+  minimum: number | bigint;
+  maximum: number | bigint;
+  step: number | bigint;
+  defaultValue: number | bigint;
+  flags: number;
+  /** Menu items (MENU: names, INTEGER_MENU: values), by index. */
+  menu?: { index: number; name?: string; value?: number | bigint }[];
+}
+
+function kernelVersion(v: number): string {
+  return `${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+}
+
+/** v4l2-ctl's name for a control: lower case, runs of other characters as one '_'. */
+export function controlKey(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+}
+
+/** bigint → number where it is exact. */
+function num(v: bigint): number | bigint {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+function errCode(e: unknown): string | undefined {
+  return (e as { code?: string }).code;
+}
+
+function nodeCaps(c: V4l2Capability): number {
+  return (c.capabilities & V4L2_CAP_DEVICE_CAPS) !== 0 ? c.deviceCaps : c.capabilities;
+}
+
+/** The queues a node has, by its capabilities: [capture type, output type], each or null. */
+function queueTypes(caps: number): { capture: number | null; output: number | null; m2m: boolean } {
+  if (caps & V4L2_CAP_VIDEO_M2M_MPLANE) return { capture: V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, output: V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE, m2m: true };
+  if (caps & V4L2_CAP_VIDEO_M2M) return { capture: V4L2_BUF_TYPE_VIDEO_CAPTURE, output: V4L2_BUF_TYPE_VIDEO_OUTPUT, m2m: true };
+  const capture = caps & V4L2_CAP_VIDEO_CAPTURE_MPLANE ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+    : caps & V4L2_CAP_VIDEO_CAPTURE ? V4L2_BUF_TYPE_VIDEO_CAPTURE : null;
+  const output = caps & V4L2_CAP_VIDEO_OUTPUT_MPLANE ? V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE
+    : caps & V4L2_CAP_VIDEO_OUTPUT ? V4L2_BUF_TYPE_VIDEO_OUTPUT : null;
+  return { capture, output, m2m: false };
+}
+
+const isMplane = (type: number): boolean => type === V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE || type === V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+
+function queueInfo(backend: Backend, fd: Fd, type: number): QueueInfo {
+  let dmabuf: boolean | null = null;
+  let mmap: boolean | null = null;
+  try {
+    // count 0 frees nothing on an idle queue and reports what the queue supports
+    const r = backend.v4l2ReqBufs(fd, type, V4L2_MEMORY_MMAP, 0);
+    dmabuf = (r.capabilities & V4L2_BUF_CAP_SUPPORTS_DMABUF) !== 0;
+    mmap = (r.capabilities & V4L2_BUF_CAP_SUPPORTS_MMAP) !== 0;
+  } catch {
+    /* EBUSY: another file streams on it */
+  }
+  return { type, multiplanar: isMplane(type), dmabuf, mmap };
+}
+
+function nodes(backend: Backend): string[] {
+  let names: string[];
+  try {
+    names = backend.readdir(VIDEO_DIR);
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return [];
+    throw withPath(e, VIDEO_DIR);
+  }
+  return names.filter((n) => /^video\d+$/.test(n)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
+    .map((n) => `${VIDEO_DIR}/${n}`);
+}
+
+function describe(backend: Backend, fd: Fd, path: string): VideoDeviceInfo {
+  const c = backend.v4l2QueryCap(fd);
+  const caps = nodeCaps(c);
+  const t = queueTypes(caps);
+  return {
+    path, driver: c.driver, card: c.card, bus: c.busInfo, version: kernelVersion(c.version), capabilities: caps,
+    capture: t.capture === null ? null : queueInfo(backend, fd, t.capture),
+    output: t.output === null ? null : queueInfo(backend, fd, t.output), m2m: t.m2m,
+  };
+}
+
+const OPEN_FLAGS = O_RDWR | O_NONBLOCK | O_CLOEXEC;
+
+/** Every /dev/videoN with its driver, capabilities and what its queues support. */
+function list(): VideoDeviceInfo[] {
+  const backend = getBackend();
+  return nodes(backend).map((path) => {
+    let fd: Fd;
+    try {
+      fd = backend.open(path, OPEN_FLAGS);
+    } catch (e) {
+      return { path, driver: '', card: '', bus: '', version: '', capabilities: 0, capture: null, output: null, m2m: false,
+        error: `${errCode(e) ?? ''} ${(e as Error).message}`.trim() };
+    }
+    try {
+      return describe(backend, fd, path);
+    } catch (e) {
+      return { path, driver: '', card: '', bus: '', version: '', capabilities: 0, capture: null, output: null, m2m: false,
+        error: `${errCode(e) ?? ''} ${(e as Error).message}`.trim() };
+    } finally {
+      backend.close(fd);
+    }
+  });
+}
+
+function matches(info: VideoDeviceInfo, q: OpenQuery): boolean {
+  if (info.driver !== q.driver) return false;
+  if (q.bus !== undefined && info.bus !== q.bus) return false;
+  if (q.capture === true && info.capture === null) return false;
+  if (q.output === true && info.output === null) return false;
+  if (q.m2m !== undefined && info.m2m !== q.m2m) return false;
+  return true;
+}
+
+/** Open a video node by path, or the first node that matches a query. */
+function open(target: string | OpenQuery): VideoDevice {
+  const backend = getBackend();
+  if (typeof target === 'string') {
+    if (target === '') throw invalidArgValue('path', target, 'must be a video node path such as /dev/video0');
+    let fd: Fd;
+    try {
+      fd = backend.open(target, OPEN_FLAGS);
+    } catch (e) {
+      throw withPath(e, target);
+    }
+    return new VideoDevice(backend, fd, target);
+  }
+  const q = validateObject<OpenQuery>(target, 'target');
+  if (!q) throw invalidArgType('target', 'a path or { driver }', target);
+  validateString(q.driver, 'target.driver');
+  if (q.bus !== undefined) validateString(q.bus, 'target.bus');
+  for (const k of ['capture', 'output', 'm2m'] as const) {
+    if (q[k] !== undefined && typeof q[k] !== 'boolean') throw invalidArgType(`target.${k}`, 'of type boolean', q[k]);
+  }
+  const seen: string[] = [];
+  for (const info of list()) {
+    seen.push(info.error ? `${info.path}: ${info.error}` : `${info.path} ${info.driver} ${info.bus}`);
+    if (info.error === undefined && matches(info, q)) return open(info.path);
+  }
+  throw dmabufError('ERR_DMABUF_NO_DEVICE', `no video node with driver '${q.driver}'${q.bus ? ` on ${q.bus}` : ''} ` +
+    `and the queues asked for (seen: ${seen.join('; ') || 'none'})`, { path: VIDEO_DIR });
+}
+
+interface Slot {
+  index: number;
+  /** The frame this index holds (export) or last held (import: the cache's affinity). */
+  frame: Frame | null;
+  queued: boolean;
+}
+
+/** One queue of a video device. */
+export class VideoQueue {
+  readonly device: VideoDevice;
+  readonly direction: QueueDirection;
+  /** V4L2_BUF_TYPE_VIDEO_* */
+  readonly type: number;
+  readonly multiplanar: boolean;
+  #memory: number | null = null;
+  #slots: Slot[] = [];
+  #byFrame = new Map<Frame, Slot>();
+  #format: QueueFormat | null = null;
+  #streaming = false;
+
+  /** @internal use device.capture / device.output */
+  constructor(device: VideoDevice, direction: QueueDirection, type: number) {
+    this.device = device;
+    this.direction = direction;
+    this.type = type;
+    this.multiplanar = isMplane(type);
+  }
+
+  get streaming(): boolean {
+    return this.#streaming && !this.device.closed;
+  }
+
+  /** 'mmap' after exportBuffers, 'dmabuf' after importBuffers, else null. */
+  get memory(): 'mmap' | 'dmabuf' | null {
+    return this.#memory === V4L2_MEMORY_MMAP ? 'mmap' : this.#memory === V4L2_MEMORY_DMABUF ? 'dmabuf' : null;
+  }
+
+  /** Buffers the queue has (REQBUFS' count), and how many of them the device holds now. */
+  get buffers(): { count: number; queued: number } {
+    return { count: this.#slots.length, queued: this.#slots.filter((s) => s.queued).length };
+  }
+
+  #call<T>(fn: (b: Backend, fd: Fd) => T, hint?: (code: string | undefined) => string | undefined): T {
+    const d = this.device;
+    const fd = d.fd;
+    try {
+      return fn(d.backend, fd);
+    } catch (e) {
+      throw withPath(e, d.path, hint?.(errCode(e)));
+    }
+  }
+
+  /** VIDIOC_ENUM_FMT until EINVAL. */
+  formats(): QueueFormatDesc[] {
+    const out: QueueFormatDesc[] = [];
+    for (let i = 0; i < 1024; i++) {
+      let d;
+      try {
+        d = this.#call((b, fd) => b.v4l2EnumFmt(fd, this.type, i));
+      } catch (e) {
+        if (errCode(e) === 'EINVAL') break;
+        throw e;
+      }
+      out.push({ fourcc: fourccString(d.pixelformat), pixelformat: d.pixelformat, description: d.description,
+        flags: d.flags, format: formats.fromV4l2(d.pixelformat) });
+    }
+    return out;
+  }
+
+  /** VIDIOC_ENUM_FRAMESIZES of a format (its V4L2 code or the library's name). */
+  frameSizes(format: string | number): ({ width: number; height: number } | { minWidth: number; maxWidth: number;
+    stepWidth: number; minHeight: number; maxHeight: number; stepHeight: number })[] {
+    const code = this.#code(format);
+    const out = [];
+    for (let i = 0; i < 4096; i++) {
+      let s;
+      try {
+        s = this.#call((b, fd) => b.v4l2EnumFrameSizes(fd, code, i));
+      } catch (e) {
+        if (errCode(e) === 'EINVAL') break;
+        throw e;
+      }
+      if (s.discrete) out.push({ ...s.discrete });
+      else if (s.stepwise) {
+        out.push({ ...s.stepwise });
+        break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The V4L2 code for a format: a V4L2 code as given; a library name by the API this queue speaks
+   * (one buffer per plane, 'NM12', on a multi-planar queue that lists it; else the one-buffer code).
+   */
+  #code(format: string | number): number {
+    if (typeof format === 'number') return validateInt(format, 'format', 0, 0xffffffff);
+    if (typeof format !== 'string') throw invalidArgType('format', 'a format name or a V4L2 code', format);
+    // a 4-character code is V4L2's here ('NM12', 'RG16' = Bayer), unless it is a library name ('NV12')
+    const byName = formats.list().find((f) => f.name === format);
+    if (byName === undefined) {
+      if (format.length === 4 && /^[\x20-\x7e]{4}$/.test(format)) return fourccValue(format);
+      throw invalidArgValue('format', format, 'is not a format this library knows nor a 4-character V4L2 code');
+    }
+    const info = byName;
+    if (info.v4l2.length === 0) throw invalidArgValue('format', format, 'has no V4L2 pixel format');
+    const exact = info.v4l2.find((v) => v.fourcc === format);
+    if (exact) return exact.value;
+    const listed = new Set(this.formats().map((f) => f.pixelformat));
+    const want = this.multiplanar ? ['per-plane', 'one'] : ['one'];
+    for (const b of want) {
+      const v = info.v4l2.find((x) => x.buffers === b && listed.has(x.value));
+      if (v) return v.value;
+    }
+    return info.v4l2.find((x) => x.buffers === 'one')?.value ?? info.v4l2[0]!.value;
+  }
+
+  #toFormat(raw: V4l2PixFormat): QueueFormat {
+    return {
+      width: raw.width, height: raw.height, fourcc: fourccString(raw.pixelformat), format: formats.fromV4l2(raw.pixelformat),
+      planes: raw.planes.map((p) => ({ pitch: p.bytesperline, size: p.sizeimage })), field: raw.field,
+      colorspace: raw.colorspace, raw,
+    };
+  }
+
+  /** VIDIOC_G_FMT */
+  getFormat(): QueueFormat {
+    return this.#toFormat(this.#call((b, fd) => b.v4l2GetFmt(fd, this.type)));
+  }
+
+  /**
+   * VIDIOC_S_FMT (TRY_FMT with { try: true }): the device's answer is the negotiated format, with the
+   * pitch and size of each of its planes; `format.description` is the Frame description it gives.
+   */
+  setFormat(desc: { width: number; height: number; format: string | number }, options: SetFormatOptions = {}): QueueFormat {
+    const d = validateObject<{ width: number; height: number; format: string | number }>(desc, 'desc')!;
+    const width = validateInt(d.width, 'desc.width', 1, 65535);
+    const height = validateInt(d.height, 'desc.height', 1, 65535);
+    const o = validateObject<SetFormatOptions>(options, 'options', true) ?? {};
+    if (o.try !== undefined && typeof o.try !== 'boolean') throw invalidArgType('options.try', 'of type boolean', o.try);
+    const code = this.#code(d.format);
+    if (!o.try && this.#slots.length > 0) throw stateError('the queue has buffers: release() them before changing the format');
+    const info = formats.fromV4l2(code);
+    const nplanes = this.multiplanar && info ? (info.v4l2.find((v) => v.value === code)?.buffers === 'per-plane' ? info.planes.length : 1) : 1;
+    const raw: V4l2PixFormat = {
+      type: this.type, width, height, pixelformat: code, field: V4L2_FIELD_ANY, colorspace: 0, ycbcrEnc: 0,
+      quantization: 0, xferFunc: 0, flags: 0, planes: Array.from({ length: nplanes }, () => ({ bytesperline: 0, sizeimage: 0 })),
+    };
+    const got = this.#toFormat(this.#call((b, fd) => b.v4l2SetFmt(fd, raw, o.try === true),
+      (c) => (c === 'EBUSY' ? 'the queue has buffers or streams (here or in another file)' : undefined)));
+    if (!o.try) this.#format = got;
+    return got;
+  }
+
+  /** The Frame layout of the current format over the device's planes. */
+  #frameLayout(f: QueueFormat): { fmt: PixelFormatInfo; planes: { plane: number; offset: number; pitch: number }[] } {
+    const fmt = f.format;
+    if (fmt === undefined) {
+      throw dmabufError('ERR_DMABUF_UNSUPPORTED', `the device's format ${f.fourcc} is not in the library's format table: ` +
+        'its buffers cannot be Frames');
+    }
+    if (f.planes.length === fmt.planes.length) {
+      return { fmt, planes: f.planes.map((p, i) => ({ plane: i, offset: 0, pitch: p.pitch })) };
+    }
+    // every image plane in the one device plane, at the offsets the pitch gives
+    const l = fmt.layout(f.width, f.height, { pitch: f.planes[0]!.pitch });
+    return { fmt, planes: l.planes.map((p) => ({ plane: 0, offset: p.offset, pitch: p.pitch })) };
+  }
+
+  #currentFormat(): QueueFormat {
+    this.#format ??= this.getFormat();
+    return this.#format;
+  }
+
+  /** The Frame description of the current format. */
+  frameDescription(): FrameDescription {
+    const f = this.#currentFormat();
+    const { fmt } = this.#frameLayout(f);
+    return { width: f.width, height: f.height, format: fmt.name };
+  }
+
+  #requireNoBuffers(): void {
+    if (this.#streaming) throw stateError('the queue is streaming: stop() it first');
+    if (this.#slots.length > 0) throw stateError('the queue has buffers: release() them first');
+  }
+
+  /**
+   * REQBUFS(MMAP, count) + QUERYBUF + EXPBUF of every plane: Frames over the device's own buffers.
+   * The Frames own their dma-bufs (close them when done; they outlive the device).
+   */
+  exportBuffers(count: number): Frame[] {
+    this.device.checkOpen();
+    validateInt(count, 'count', 1, MAX_BUFFERS);
+    this.#requireNoBuffers();
+    const f = this.#currentFormat();
+    const layout = this.#frameLayout(f);
+    const r = this.#call((b, fd) => b.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_MMAP, count),
+      (c) => (c === 'EINVAL' ? 'this queue cannot allocate buffers itself (no MMAP)' : undefined));
+    this.#memory = V4L2_MEMORY_MMAP;
+    const frames: Frame[] = [];
+    try {
+      for (let i = 0; i < r.count; i++) {
+        const q = this.#call((b, fd) => b.v4l2QueryBuf(fd, this.type, V4L2_MEMORY_MMAP, i));
+        const bufs = q.planes.map((_p, plane) => {
+          const fd = this.#call((b, vfd) => b.v4l2ExpBuf(vfd, this.type, i, plane, O_RDWR | O_CLOEXEC),
+            (c) => (c === 'ENOTTY' || c === 'EINVAL' ? 'this driver cannot export its buffers (EXPBUF)' : undefined));
+          return new DmaBuf(fd, this.device.backend, { path: this.device.path });
+        });
+        const frame = Frame.from({ width: f.width, height: f.height, format: layout.fmt.name, dup: false,
+          planes: layout.planes.map((p) => ({ buffer: bufs[p.plane]!, offset: p.offset, pitch: p.pitch })) });
+        // planes that were not used by the layout are not kept by the frame
+        for (const b of bufs) if (!frame.buffers.includes(b)) b.close();
+        frames.push(frame);
+        const slot: Slot = { index: i, frame, queued: false };
+        this.#slots.push(slot);
+        this.#byFrame.set(frame, slot);
+      }
+    } catch (e) {
+      for (const fr of frames) quietly(() => fr.close());
+      this.#reset();
+      throw e;
+    }
+    return frames;
+  }
+
+  /** REQBUFS(DMABUF, count): the queue takes Frames (queue(frame)) from now on. Returns the count given. */
+  importBuffers(count: number): number {
+    this.device.checkOpen();
+    validateInt(count, 'count', 1, MAX_BUFFERS);
+    this.#requireNoBuffers();
+    const r = this.#call((b, fd) => b.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_DMABUF, count),
+      (c) => (c === 'EINVAL' ? 'this queue does not import dma-bufs (no V4L2_MEMORY_DMABUF)' : undefined));
+    this.#memory = V4L2_MEMORY_DMABUF;
+    this.#slots = Array.from({ length: r.count }, (_, index) => ({ index, frame: null, queued: false }));
+    return r.count;
+  }
+
+  /** The slot for a frame to queue: its own in export mode; in import mode the one it had, else a free one. */
+  #slotFor(frame: Frame): Slot {
+    const own = this.#byFrame.get(frame);
+    if (this.#memory === V4L2_MEMORY_MMAP) {
+      if (own === undefined) throw invalidArgValue('frame', '[Frame]', 'is not one of this queue\'s exported buffers');
+      return own;
+    }
+    if (own !== undefined) {
+      if (own.queued) throw stateError('this frame is already queued');
+      return own;
+    }
+    // a free index: one never used, else the one whose frame is gone longest (least recently held)
+    const free = this.#slots.filter((s) => !s.queued);
+    const slot = free.find((s) => s.frame === null) ?? free.find((s) => s.frame!.closed) ?? free[0];
+    if (slot === undefined) {
+      throw dmabufError('ERR_DMABUF_BUSY', `every one of the ${this.#slots.length} buffers is queued: dequeue one first`);
+    }
+    if (slot.frame !== null) this.#byFrame.delete(slot.frame);
+    slot.frame = frame;
+    this.#byFrame.set(frame, slot);
+    return slot;
+  }
+
+  #checkFrame(frame: Frame): { plane: number; offset: number; pitch: number }[] {
+    const f = this.#currentFormat();
+    const layout = this.#frameLayout(f);
+    if (frame.width !== f.width || frame.height !== f.height || frame.format !== layout.fmt) {
+      throw invalidArgValue('frame', `${frame.width}x${frame.height} ${frame.format.name}`,
+        `does not match the queue's format ${f.width}x${f.height} ${layout.fmt.name}`);
+    }
+    return layout.planes;
+  }
+
+  /**
+   * VIDIOC_QBUF: give a frame to the device (capture: to fill; output: to read). Exported frames go
+   * back on their own index; imported ones keep the index they had.
+   */
+  queue(frame: Frame, options: QueueOptions = {}): void {
+    this.device.checkOpen();
+    if (!(frame instanceof Frame)) throw invalidArgType('frame', 'an instance of Frame', frame);
+    if (frame.closed) throw closedError('Frame');
+    const o = validateObject<QueueOptions>(options, 'options', true) ?? {};
+    if (this.#memory === null) throw stateError('the queue has no buffers: exportBuffers() or importBuffers() first');
+    const layout = this.#checkFrame(frame);
+    const f = this.#currentFormat();
+    const devPlanes = f.planes.length;
+    const used = o.bytesUsed === undefined ? undefined : Array.isArray(o.bytesUsed) ? o.bytesUsed : [o.bytesUsed];
+    used?.forEach((u, i) => validateInt(u, `options.bytesUsed[${i}]`, 0, 0xffffffff));
+    const slot = this.#slotFor(frame);
+    try {
+      const planes = Array.from({ length: devPlanes }, (_, p) => {
+        const first = layout.findIndex((l) => l.plane === p);
+        const fp = frame.planes[first]!;
+        const length = this.#memory === V4L2_MEMORY_DMABUF ? fp.buffer.size : f.planes[p]!.size;
+        const bytesused = used?.[p] ?? (this.direction === 'output' ? f.planes[p]!.size + fp.offset : 0);
+        return this.#memory === V4L2_MEMORY_DMABUF
+          ? { bytesused, length, dataOffset: this.multiplanar ? fp.offset : 0, fd: fp.buffer.fd }
+          : { bytesused, length };
+      });
+      this.#call((b, fd) => b.v4l2QBuf(fd, { type: this.type, memory: this.#memory!, index: slot.index, planes }),
+        (c) => c === 'EFAULT' ? 'the device cannot use this memory: it needs physically contiguous buffers ' +
+          '(allocate frames from a CMA heap, provider \'heap:<cma heap>\', or use the device\'s own: exportBuffers())'
+          : c === 'EINVAL' ? 'the buffer does not fit the queue\'s format (sizes, planes) or the queue is not set up for it'
+            : undefined);
+      slot.queued = true;
+    } catch (e) {
+      if (this.#memory === V4L2_MEMORY_DMABUF && !slot.queued) {
+        // a refused frame does not keep the index
+        this.#byFrame.delete(frame);
+        slot.frame = null;
+      }
+      throw e;
+    }
+  }
+
+  /** STREAMON. A capture queue of exported buffers first queues every buffer the device does not hold. */
+  start(): void {
+    this.device.checkOpen();
+    if (this.#memory === null) throw stateError('the queue has no buffers: exportBuffers() or importBuffers() first');
+    if (this.#streaming) return;
+    if (this.direction === 'capture' && this.#memory === V4L2_MEMORY_MMAP) {
+      for (const s of this.#slots) if (!s.queued && s.frame !== null) this.queue(s.frame);
+    }
+    this.#call((b, fd) => b.v4l2StreamOn(fd, this.type));
+    this.#streaming = true;
+  }
+
+  /**
+   * Wait (off the JS thread) for a buffer the device is done with, then DQBUF: the frame with its
+   * sequence, timestamp and payload. ERR_DMABUF_TIMEOUT when `timeout` ms pass first.
+   */
+  async dequeue(options: WaitOptions = {}): Promise<Dequeued> {
+    const o = validateWaitOptions(options);
+    this.device.checkOpen();
+    if (!this.#streaming) throw stateError('the queue is not streaming: start() it first');
+    const events = this.direction === 'capture' ? POLLIN : POLLOUT;
+    const deadline = o.timeout === undefined || o.timeout === Infinity ? Infinity : Date.now() + o.timeout;
+    for (;;) {
+      const b = this.#call((be, fd) => be.v4l2DqBuf(fd, this.type, this.#memory!));
+      if (b !== null) return this.#dequeued(b);
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw dmabufError('ERR_DMABUF_TIMEOUT', `no buffer from ${this.device.path} within ${o.timeout} ms`,
+          { path: this.device.path, timeout: o.timeout });
+      }
+      const wait: WaitOptions = { ...(o.signal ? { signal: o.signal } : {}), ...(left === Infinity ? {} : { timeout: left }) };
+      try {
+        await waitReadable(this.device.backend, () => this.device.fd, events, wait);
+      } catch (e) {
+        if (this.device.closed) throw closedError(`video device ${this.device.path}`);
+        if (!this.#streaming) throw stateError('the queue was stopped while waiting');
+        throw e;
+      }
+    }
+  }
+
+  #dequeued(b: V4l2Buffer): Dequeued {
+    const slot = this.#slots[b.index];
+    if (slot === undefined || slot.frame === null) throw stateError(`the device returned buffer ${b.index}, which the library never queued`);
+    slot.queued = false;
+    return {
+      frame: slot.frame, index: b.index, sequence: b.sequence, timestamp: b.timestamp.sec * 1000 + b.timestamp.usec / 1000,
+      bytesUsed: b.planes.map((p) => p.bytesused), dataOffsets: b.planes.map((p) => p.dataOffset), flags: b.flags,
+      error: (b.flags & V4L2_BUF_FLAG_ERROR) !== 0,
+    };
+  }
+
+  /** dequeue() forever, as an async iterator (queue each frame back when done with it). Ends at stop(). */
+  async *stream(options: WaitOptions = {}): AsyncGenerator<Dequeued, void, undefined> {
+    while (this.#streaming && !this.device.closed) {
+      try {
+        yield await this.dequeue(options);
+      } catch (e) {
+        if (!this.#streaming || this.device.closed) return;
+        throw e;
+      }
+    }
+  }
+
+  /** STREAMOFF: every buffer comes back from the device (not dequeued: simply no longer queued). */
+  stop(): void {
+    if (!this.#streaming) return;
+    this.#streaming = false;
+    for (const s of this.#slots) s.queued = false;
+    if (!this.device.closed) this.#call((b, fd) => b.v4l2StreamOff(fd, this.type));
+  }
+
+  /** stop(), then REQBUFS(0): the queue lets go of its buffers (exported Frames stay valid). */
+  release(): void {
+    this.stop();
+    if (this.#memory !== null && !this.device.closed) {
+      const memory = this.#memory;
+      this.#call((b, fd) => b.v4l2ReqBufs(fd, this.type, memory, 0));
+    }
+    this.#reset();
+  }
+
+  #reset(): void {
+    this.#memory = null;
+    this.#slots = [];
+    this.#byFrame.clear();
+  }
+
+  /** @internal the device is closing: the kernel stops and frees everything with the file */
+  closing(): void {
+    this.#streaming = false;
+    this.#reset();
+  }
+}
+
+/** Events a video device emits (VIDIOC_DQEVENT): 'source-change' and 'event' (every event, raw). */
+export interface VideoDeviceEvents {
+  'source-change': [{ changes: number; sequence: number }];
+  event: [{ type: number; id: number; sequence: number; data: Uint8Array }];
+  error: [Error];
+}
+
+/** One /dev/videoN. */
+export class VideoDevice extends OwnedFd {
+  readonly path: string;
+  readonly driver: string;
+  readonly card: string;
+  readonly bus: string;
+  readonly capabilities: number;
+  readonly m2m: boolean;
+  /** What the device produces, or null. */
+  readonly capture: VideoQueue | null;
+  /** What the device consumes, or null. */
+  readonly output: VideoQueue | null;
+  readonly #events = new EventEmitter();
+  #controls: ControlInfo[] | null = null;
+  #subscribed = false;
+  #pumping = false;
+
+  /** @internal use v4l2.open() */
+  constructor(backend: Backend, fd: Fd, path: string) {
+    try {
+      super(backend, fd, 'video device');
+    } catch (e) {
+      throw withPath(e, path);
+    }
+    this.path = path;
+    let c: V4l2Capability;
+    try {
+      c = backend.v4l2QueryCap(fd);
+    } catch (e) {
+      this.close();
+      throw withPath(e, path, errCode(e) === 'ENOTTY' ? 'not a V4L2 device' : undefined);
+    }
+    this.driver = c.driver;
+    this.card = c.card;
+    this.bus = c.busInfo;
+    this.capabilities = nodeCaps(c);
+    const t = queueTypes(this.capabilities);
+    this.m2m = t.m2m;
+    if ((this.capabilities & V4L2_CAP_STREAMING) === 0 || (t.capture === null && t.output === null)) {
+      this.close();
+      throw dmabufError('ERR_DMABUF_UNSUPPORTED', `${path} (${c.driver}) has no streaming video queue`, { path });
+    }
+    this.capture = t.capture === null ? null : new VideoQueue(this, 'capture', t.capture);
+    this.output = t.output === null ? null : new VideoQueue(this, 'output', t.output);
+    this.#events.on('newListener', (name: string) => {
+      if (name === 'source-change' || name === 'event') queueMicrotask(() => this.#startEvents());
+    });
+  }
+
+  protected override get label(): string {
+    return `video device ${this.path}`;
+  }
+
+  /** @internal ERR_DMABUF_CLOSED after close() */
+  override checkOpen(): void {
+    super.checkOpen();
+  }
+
+  // ---- controls ------------------------------------------------------------------------------------
+
+  /** Every control (QUERY_EXT_CTRL with NEXT_CTRL), with menus; cached after the first call. */
+  controls(): ControlInfo[] {
+    this.checkOpen();
+    if (this.#controls !== null) return this.#controls;
+    const out: ControlInfo[] = [];
+    let id = 0;
+    for (let n = 0; n < 4096; n++) {
+      let q: V4l2QueryExtCtrl;
+      try {
+        q = this.backend.v4l2QueryExtCtrl(this.fd, (id | V4L2_CTRL_FLAG_NEXT_CTRL) >>> 0);
+      } catch (e) {
+        if (errCode(e) === 'EINVAL') break;
+        throw withPath(e, this.path);
+      }
+      id = q.id;
+      if (q.type === V4L2_CTRL_TYPE_CTRL_CLASS) continue;
+      const c: ControlInfo = { id: q.id, name: q.name, key: controlKey(q.name), type: q.type, minimum: num(q.minimum),
+        maximum: num(q.maximum), step: num(q.step), defaultValue: num(q.defaultValue), flags: q.flags };
+      if (q.type === V4L2_CTRL_TYPE_MENU || q.type === V4L2_CTRL_TYPE_INTEGER_MENU) {
+        c.menu = [];
+        for (let i = Number(q.minimum); i <= Number(q.maximum) && i < 1024; i++) {
+          try {
+            const m = this.backend.v4l2QueryMenu(this.fd, q.id, i);
+            c.menu.push(q.type === V4L2_CTRL_TYPE_MENU ? { index: i, name: m.name } : { index: i, value: num(m.value) });
+          } catch {
+            /* a hole in the menu */
+          }
+        }
+      }
+      out.push(c);
+    }
+    this.#controls = out;
+    return out;
+  }
+
+  #control(nameOrId: string | number): ControlInfo {
+    const all = this.controls();
+    const c = typeof nameOrId === 'number' ? all.find((x) => x.id === nameOrId)
+      : all.find((x) => x.key === nameOrId || x.name === nameOrId);
+    if (c === undefined) {
+      throw dmabufError('ERR_DMABUF_NOT_FOUND', `${this.path} (${this.driver}) has no control ${JSON.stringify(nameOrId)}`,
+        { path: this.path });
+    }
+    return c;
+  }
+
+  static #kind(c: ControlInfo): 'i32' | 'i64' | 'string' {
+    if (c.type === V4L2_CTRL_TYPE_INTEGER64) return 'i64';
+    if (c.type === V4L2_CTRL_TYPE_STRING) return 'string';
+    if ([V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_TYPE_BOOLEAN, V4L2_CTRL_TYPE_MENU, V4L2_CTRL_TYPE_BUTTON, V4L2_CTRL_TYPE_INTEGER_MENU,
+      8 /* BITMASK */].includes(c.type)) return 'i32';
+    throw dmabufError('ERR_DMABUF_UNSUPPORTED', `control '${c.name}' is of a compound type (${c.type})`);
+  }
+
+  /** G_EXT_CTRLS of one control, by its v4l2-ctl name ('test_pattern'), its driver name or its id. */
+  getControl(nameOrId: string | number): number | bigint | string {
+    this.checkOpen();
+    const c = this.#control(nameOrId);
+    const kind = VideoDevice.#kind(c);
+    const size = kind === 'string' ? Number(c.maximum) + 1 : undefined;
+    try {
+      return this.backend.v4l2GetExtCtrls(this.fd, V4L2_CTRL_WHICH_CUR_VAL, [{ id: c.id, kind, ...(size ? { size } : {}) }])[0]!;
+    } catch (e) {
+      throw withPath(e, this.path);
+    }
+  }
+
+  /** S_EXT_CTRLS of one control; a menu control also takes an item's name. Returns what the driver kept. */
+  setControl(nameOrId: string | number, value: number | bigint | string | boolean): number | bigint | string {
+    this.checkOpen();
+    const c = this.#control(nameOrId);
+    const kind = VideoDevice.#kind(c);
+    let v: number | bigint | string;
+    if (typeof value === 'boolean') v = value ? 1 : 0;
+    else if (typeof value === 'string' && kind !== 'string') {
+      const item = c.menu?.find((m) => m.name === value || (m.name !== undefined && controlKey(m.name) === value));
+      if (item === undefined) throw invalidArgValue('value', value, `is not an item of the menu '${c.name}'`);
+      v = item.index;
+    } else v = value;
+    if (kind === 'i32' && typeof v !== 'number') throw invalidArgType('value', 'of type number', v);
+    if (kind === 'i64' && typeof v === 'string') throw invalidArgType('value', 'of type number or bigint', v);
+    if (kind === 'string' && typeof v !== 'string') throw invalidArgType('value', 'of type string', v);
+    const ctrl = { id: c.id, kind, value: kind === 'i64' ? BigInt(v as number | bigint) : v,
+      ...(kind === 'string' ? { size: Number(c.maximum) + 1 } : {}) };
+    try {
+      return this.backend.v4l2SetExtCtrls(this.fd, V4L2_CTRL_WHICH_CUR_VAL, [ctrl], false)[0]!;
+    } catch (e) {
+      throw withPath(e, this.path, errCode(e) === 'ERANGE' ? `'${c.name}' takes ${String(c.minimum)} to ${String(c.maximum)}`
+        : errCode(e) === 'EACCES' ? `'${c.name}' is read-only` : undefined);
+    }
+  }
+
+  // ---- events ---------------------------------------------------------------------------------------
+
+  on<K extends keyof VideoDeviceEvents>(event: K, listener: (...args: VideoDeviceEvents[K]) => void): this {
+    this.#events.on(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  once<K extends keyof VideoDeviceEvents>(event: K, listener: (...args: VideoDeviceEvents[K]) => void): this {
+    this.#events.once(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  off<K extends keyof VideoDeviceEvents>(event: K, listener: (...args: VideoDeviceEvents[K]) => void): this {
+    this.#events.off(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  #wanted(): boolean {
+    return this.#events.listenerCount('source-change') + this.#events.listenerCount('event') > 0;
+  }
+
+  #startEvents(): void {
+    if (this.closed || !this.#wanted()) return;
+    if (!this.#subscribed) {
+      try {
+        this.backend.v4l2SubscribeEvent(this.fd, V4L2_EVENT_SOURCE_CHANGE, 0, 0);
+        this.#subscribed = true;
+      } catch (e) {
+        // a device without source changes: only other subscriptions' events would come
+        if (errCode(e) !== 'EINVAL' && errCode(e) !== 'ENOTTY') {
+          this.#events.emit('error', withPath(e, this.path));
+          return;
+        }
+      }
+    }
+    if (!this.#pumping) void this.#pump();
+  }
+
+  /** Subscribe to one more event type (VIDIOC_SUBSCRIBE_EVENT), e.g. V4L2_EVENT_CTRL for a control's id. */
+  subscribe(type: number, id = 0, flags = 0): void {
+    this.checkOpen();
+    validateInt(type, 'type', 0, 0xffffffff);
+    validateInt(id, 'id', 0, 0xffffffff);
+    validateInt(flags, 'flags', 0, 0xffffffff);
+    try {
+      this.backend.v4l2SubscribeEvent(this.fd, type, id, flags);
+    } catch (e) {
+      throw withPath(e, this.path);
+    }
+    if (this.#wanted() && !this.#pumping) void this.#pump();
+  }
+
+  /** Reads events (POLLPRI, off the JS thread) while someone listens. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (!this.closed && this.#wanted()) {
+        const ready = await waitReadable(this.backend, () => this.fd, POLLPRI, { timeout: 250 });
+        if (!ready) continue;
+        for (;;) {
+          const e = this.backend.v4l2DqEvent(this.fd);
+          if (e === null) break;
+          const ev = { type: e.type, id: e.id, sequence: e.sequence, data: e.data };
+          this.#events.emit('event', ev);
+          if (e.type === V4L2_EVENT_SOURCE_CHANGE) {
+            this.#events.emit('source-change', { changes: new DataView(e.data.buffer, e.data.byteOffset).getUint32(0, true), sequence: e.sequence });
+          }
+        }
+      }
+    } catch (e) {
+      if (!this.closed) this.#events.emit('error', withPath(e, this.path));
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Closing the file stops both queues and frees their buffers (the kernel's vb2_queue_release);
+   * exported Frames stay valid. Idempotent.
+   */
+  protected override onClose(): void {
+    for (const q of [this.capture, this.output]) q?.closing();
+  }
+}
+
+export const v4l2 = {
+  dir: VIDEO_DIR,
+  list,
+  open,
+};

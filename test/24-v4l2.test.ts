@@ -1,0 +1,266 @@
+/**
+ * V4L2 through the library's API, on vivid in the VM: instance 0 (vmalloc, single-planar) and
+ * instance 1 (dma-contig, multi-planar), each with a capture and an output node. Formats and layouts
+ * against S_FMT, capture from the device's own buffers compared byte for byte with what v4l2-ctl
+ * captures, output of our frames (and the dma-contig refusal of scattered memory), the same frame on
+ * the same index, controls, and lifetimes.
+ *
+ * The mock has no video devices yet: on it these tests say so and skip.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Frame, heaps, v4l2, type VideoDevice, type VideoDeviceInfo } from '../src/index';
+import { CMA_HEAP_NAMES } from '../src/heap';
+import { inVm, isMock, isNative, needsUdmabuf, openFdCount, skip, throwsCode } from './support/index';
+
+function vivid(ctx: Mocha.Context, instance: 0 | 1, dir: 'capture' | 'output'): VideoDeviceInfo {
+  if (isMock()) {
+    ctx.test!.title += ' (skipped: the mock models no video device yet)';
+    ctx.skip();
+  }
+  const bus = `platform:vivid-00${instance}`;
+  const d = v4l2.list().find((x) => x.driver === 'vivid' && x.bus === bus && x[dir] !== null && x.error === undefined);
+  if (!d) skip(ctx, `no vivid ${dir} node on ${bus} (modprobe vivid n_devs=2 node_types=0x101,0x101 allocators=0,1 multiplanar=1,2)`);
+  return d;
+}
+
+/** Formats whose planes vivid starts at a data offset (bytes per plane), in its multi-planar mode. */
+const VIVID_DATA_OFFSETS: Record<string, number[]> = { NM16: [128, 0], NM61: [0, 128] };
+
+function cmaHeap(): string | undefined {
+  const h = heaps.list().find((x) => CMA_HEAP_NAMES.includes(x.name));
+  return h && `heap:${h.name}`;
+}
+
+describe('v4l2: vivid through the library', function () {
+  this.timeout(120_000);
+
+  it('list(): vivid\'s four nodes with their queues; instance 1 speaks the multi-planar API; every queue takes dma-bufs', function () {
+    vivid(this, 0, 'capture');
+    const all = v4l2.list().filter((d) => d.driver === 'vivid');
+    for (const inst of [0, 1]) {
+      const mine = all.filter((d) => d.bus === `platform:vivid-00${inst}`);
+      const cap = mine.find((d) => d.capture !== null);
+      const out = mine.find((d) => d.output !== null);
+      assert.ok(cap && out, `instance ${inst}: a capture and an output node (${JSON.stringify(mine.map((d) => d.path))})`);
+      assert.equal(cap.capture!.multiplanar, inst === 1);
+      assert.equal(out.output!.multiplanar, inst === 1);
+      assert.equal(cap.capture!.dmabuf, true);
+      assert.equal(out.output!.dmabuf, true);
+      assert.equal(cap.m2m, false);
+      assert.match(cap.version, /^\d+\.\d+\.\d+$/);
+    }
+  });
+
+  it('formats(), setFormat() and the layouts: for every format vivid and the library share, S_FMT\'s pitches and sizes are formats.layout()\'s', function () {
+    const checked: string[] = [];
+    const withOffset: string[] = [];
+    for (const inst of [0, 1] as const) {
+      using dev = v4l2.open(vivid(this, inst, 'capture').path);
+      const q = dev.capture!;
+      const saved = q.getFormat();
+      try {
+        for (const f of q.formats()) {
+          if (f.format === undefined) continue;
+          const info = f.format;
+          const v = info.v4l2.find((x) => x.value === f.pixelformat)!;
+          const got = q.setFormat({ width: 640, height: 480, format: f.fourcc });
+          assert.equal(got.fourcc, f.fourcc, `${f.fourcc} is kept`);
+          const l = info.layout(got.width, got.height, { buffers: v.buffers });
+          const want = v.buffers === 'per-plane' ? l.planes.map((p, i) => ({ pitch: p.pitch, size: l.sizes[i]! }))
+            : [{ pitch: l.planes[0]!.pitch, size: l.sizes[0]! }];
+          assert.deepEqual(got.planes.map((p) => p.pitch), want.map((p) => p.pitch), `${f.fourcc} pitches`);
+          // vivid starts the data of one plane of NM16 and NM61 128 bytes in (its format table's
+          // data_offset; sizeimage includes it, DQBUF reports it); every other size is the layout's
+          const extra = got.planes.map((p, i) => p.size - want[i]!.size);
+          const offsets = VIVID_DATA_OFFSETS[f.fourcc];
+          if (offsets !== undefined && inst === 1) withOffset.push(f.fourcc);
+          assert.deepEqual(extra, offsets !== undefined && inst === 1 ? offsets : want.map(() => 0),
+            `${f.fourcc} sizes: ${JSON.stringify(got.planes)} vs ${JSON.stringify(want)}`);
+          checked.push(`${inst}:${f.fourcc}`);
+        }
+      } finally {
+        q.setFormat({ width: saved.width, height: saved.height, format: saved.fourcc });
+      }
+    }
+    assert.ok(checked.length >= 10, `checked ${checked.join(' ')}`);
+    this.test!.title += ` (${checked.length} formats: ${checked.join(' ')}; a 128-byte data offset: ${withOffset.join(' ') || 'none'})`;
+  });
+
+  it('capture from the device\'s own buffers equals, byte for byte, what v4l2-ctl captures (colour bars, no OSD)', async function () {
+    const info = vivid(this, 0, 'capture');
+    const raw = path.join(os.tmpdir(), `dmabuf-v4l2ctl-${process.pid}.raw`);
+    let mine: Uint8Array;
+    {
+      using dev = v4l2.open(info.path);
+      const q = dev.capture!;
+      dev.setControl('test_pattern', 0); // 75% colour bars
+      dev.setControl('osd_text_mode', 'None');
+      const fmt = q.setFormat({ width: 320, height: 240, format: 'XRGB8888' });
+      assert.equal(fmt.fourcc, 'XR24');
+      const frames = q.exportBuffers(4);
+      try {
+        q.start();
+        let last = -1;
+        let got;
+        for (let i = 0; i < 4; i++) {
+          got = await q.dequeue({ timeout: 10_000 });
+          assert.ok(got.sequence > last, `sequence ${got.sequence} after ${last}`);
+          last = got.sequence;
+          assert.equal(got.bytesUsed[0], fmt.planes[0]!.size);
+          if (i < 3) q.queue(got.frame);
+        }
+        mine = got!.frame.access('read', ([p]) => Uint8Array.from(p!));
+        q.stop();
+      } finally {
+        for (const f of frames) f.close();
+      }
+    }
+    execFileSync('v4l2-ctl', ['-d', info.path, '--set-fmt-video=width=320,height=240,pixelformat=XR24',
+      '--set-ctrl=test_pattern=0,osd_text_mode=2', '--stream-mmap', '--stream-count=1', `--stream-to=${raw}`],
+    { timeout: 60_000 });
+    try {
+      const theirs = fs.readFileSync(raw);
+      assert.equal(theirs.length, mine.length, 'the same size');
+      assert.ok(Buffer.compare(theirs, Buffer.from(mine)) === 0, 'the same bytes');
+      const px = new Uint32Array(mine.buffer, mine.byteOffset, mine.byteLength >>> 2);
+      assert.ok(new Set(px).size >= 4, `a picture, not a blank (${new Set(px).size} colours)`);
+    } finally {
+      fs.rmSync(raw, { force: true });
+    }
+  });
+
+  it('output of our frames: the vmalloc queue takes udmabuf and heap frames; the dma-contig one refuses them (EFAULT, with a hint) and takes CMA frames', async function () {
+    needsUdmabuf(this);
+    const results: string[] = [];
+    for (const inst of [0, 1] as const) {
+      using dev = v4l2.open(vivid(this, inst, 'output').path);
+      const q = dev.output!;
+      const fmt = q.setFormat({ width: 320, height: 240, format: 'XRGB8888' });
+      const desc = q.frameDescription();
+      assert.deepEqual(desc, { width: fmt.width, height: fmt.height, format: 'XRGB8888' });
+      const providers = ['udmabuf', 'heap:system', ...(cmaHeap() ? [cmaHeap()!] : [])];
+      for (const provider of providers) {
+        q.importBuffers(2);
+        // vivid starts streaming with two buffers queued (min_queued_buffers)
+        using f = Frame.allocate(desc, { provider });
+        using g = Frame.allocate(desc, { provider });
+        for (const x of [f, g]) x.access('write', ([p]) => p!.fill(0x80));
+        const contiguous = provider.startsWith('heap:') && provider !== 'heap:system';
+        if (inst === 1 && !contiguous) {
+          const e = (() => { try { q.queue(f); } catch (err) { return err as Error & { code?: string; hint?: string }; } return undefined; })();
+          assert.equal(e?.code, 'EFAULT', `${provider} on the dma-contig queue: ${e?.message}`);
+          assert.match(e!.hint ?? '', /contiguous.*CMA heap/);
+          results.push(`${inst}:${provider}:EFAULT`);
+        } else {
+          q.queue(f);
+          q.queue(g);
+          q.start();
+          const done = await q.dequeue({ timeout: 10_000 });
+          assert.equal(done.frame, f, 'the first queued is the first done');
+          results.push(`${inst}:${provider}:ok`);
+        }
+        q.release();
+      }
+    }
+    if (inVm && cmaHeap() === undefined) this.test!.title += ' (no CMA heap on this kernel: the dma-contig queue took nothing)';
+    this.test!.title += ` (${results.join(' ')})`;
+  });
+
+  it('the same frame always goes back on the same index (100 frames through four imported frames)', async function () {
+    needsUdmabuf(this);
+    using dev = v4l2.open(vivid(this, 0, 'capture').path);
+    const q = dev.capture!;
+    q.setFormat({ width: 160, height: 120, format: 'XRGB8888' });
+    const desc = q.frameDescription();
+    q.importBuffers(4);
+    const frames = [0, 1, 2, 3].map(() => Frame.allocate(desc, { provider: 'udmabuf' }));
+    try {
+      for (const f of frames) q.queue(f);
+      q.start();
+      const seen = new Map<Frame, Set<number>>();
+      for (let i = 0; i < 100; i++) {
+        const d = await q.dequeue({ timeout: 10_000 });
+        assert.ok(frames.includes(d.frame));
+        const s = seen.get(d.frame) ?? new Set<number>();
+        s.add(d.index);
+        seen.set(d.frame, s);
+        q.queue(d.frame);
+      }
+      q.stop();
+      assert.equal(seen.size, 4, 'every frame came back');
+      for (const [f, idx] of seen) assert.equal(idx.size, 1, `frame ${frames.indexOf(f)} on indexes ${[...idx].join(',')}`);
+    } finally {
+      q.release();
+      for (const f of frames) f.close();
+    }
+  });
+
+  it('controls: listed with menus, set and read back by v4l2-ctl\'s names; unknown names are ERR_DMABUF_NOT_FOUND', function () {
+    using dev = v4l2.open(vivid(this, 0, 'capture').path);
+    const tp = dev.controls().find((c) => c.key === 'test_pattern');
+    assert.ok(tp?.menu && tp.menu.length > 2, 'test_pattern is a menu');
+    const before = dev.getControl('test_pattern');
+    try {
+      assert.equal(dev.setControl('test_pattern', 1), 1);
+      assert.equal(dev.getControl('test_pattern'), 1);
+      assert.equal(dev.getControl(tp.id), 1);
+      dev.setControl('test_pattern', tp.menu[2]!.name!);
+      assert.equal(dev.getControl('Test Pattern'), 2);
+    } finally {
+      dev.setControl('test_pattern', before);
+    }
+    throwsCode(() => dev.getControl('no_such_control'), 'ERR_DMABUF_NOT_FOUND');
+    throwsCode(() => dev.setControl('test_pattern', 'no such item'), 'ERR_INVALID_ARG_VALUE', TypeError);
+  });
+
+  it('states and lifetimes: wrong states are coded errors; exported frames outlive the device; nothing leaks', async function () {
+    const info = vivid(this, 0, 'capture');
+    const fds = isNative() ? openFdCount() : 0;
+    let kept: Frame[];
+    let fmt;
+    {
+      using dev: VideoDevice = v4l2.open(info.path);
+      const q = dev.capture!;
+      fmt = q.setFormat({ width: 160, height: 120, format: 'XRGB8888' });
+      await assert.rejects(q.dequeue({ timeout: 10 }), { code: 'ERR_INVALID_STATE' });
+      throwsCode(() => q.start(), 'ERR_INVALID_STATE');
+      using wrong = Frame.allocate({ width: 16, height: 16, format: 'XRGB8888' }, { provider: 'heap:system' });
+      throwsCode(() => q.queue(wrong), 'ERR_INVALID_STATE');
+      kept = q.exportBuffers(2);
+      throwsCode(() => q.queue(wrong), 'ERR_INVALID_ARG_VALUE', TypeError);
+      throwsCode(() => q.exportBuffers(2), 'ERR_INVALID_STATE');
+      throwsCode(() => q.setFormat({ width: 64, height: 64, format: 'XRGB8888' }), 'ERR_INVALID_STATE');
+      q.start();
+      const d = await q.dequeue({ timeout: 10_000 });
+      assert.ok(kept.includes(d.frame));
+      q.queue(d.frame);
+      q.stop();
+      await assert.rejects(q.dequeue({ timeout: 10 }), { code: 'ERR_INVALID_STATE' });
+      q.start();
+      // closing while streaming: the kernel stops the queue and frees its buffers
+    }
+    // the frames' dma-bufs outlive the device
+    const bytes = kept[0]!.access('read', ([p]) => p!.length);
+    assert.equal(bytes, fmt!.planes[0]!.size);
+    for (const f of kept) f.close();
+    throwsCode(() => v4l2.open({ driver: 'no-such-driver' }), 'ERR_DMABUF_NO_DEVICE');
+    if (isNative()) assert.equal(openFdCount(), fds, 'no fd left');
+  });
+});
+
+describe('v4l2 without devices', function () {
+  it('list() is empty on the mock; open() of a missing driver is ERR_DMABUF_NO_DEVICE; a non-video path is refused', function () {
+    if (!isMock()) {
+      this.test!.title += ' (skipped: mock-only)';
+      this.skip();
+    }
+    assert.deepEqual(v4l2.list(), []);
+    throwsCode(() => v4l2.open({ driver: 'vivid' }), 'ERR_DMABUF_NO_DEVICE');
+    throwsCode(() => v4l2.open(''), 'ERR_INVALID_ARG_VALUE', TypeError);
+    throwsCode(() => v4l2.open({ driver: 5 } as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+  });
+});
