@@ -293,6 +293,8 @@ interface Slot {
   /** The frame this index holds (export) or last held (import: the cache's affinity). */
   frame: Frame | null;
   queued: boolean;
+  /** Dequeued and not queued again: the application has it (start() leaves it alone). */
+  held: boolean;
 }
 
 /** One queue of a video device. */
@@ -501,7 +503,7 @@ export class VideoQueue {
         // planes that were not used by the layout are not kept by the frame
         for (const b of bufs) if (!frame.buffers.includes(b)) b.close();
         frames.push(frame);
-        const slot: Slot = { index: i, frame, queued: false };
+        const slot: Slot = { index: i, frame, queued: false, held: false };
         this.#slots.push(slot);
         this.#byFrame.set(frame, slot);
       }
@@ -521,7 +523,7 @@ export class VideoQueue {
     const r = this.#call((b, fd) => b.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_DMABUF, count),
       (c) => (c === 'EINVAL' ? 'this queue does not import dma-bufs (no V4L2_MEMORY_DMABUF)' : undefined));
     this.#memory = V4L2_MEMORY_DMABUF;
-    this.#slots = Array.from({ length: r.count }, (_, index) => ({ index, frame: null, queued: false }));
+    this.#slots = Array.from({ length: r.count }, (_, index) => ({ index, frame: null, queued: false, held: false }));
     return r.count;
   }
 
@@ -590,6 +592,7 @@ export class VideoQueue {
           : c === 'EINVAL' ? 'the buffer does not fit the queue\'s format (sizes, planes) or the queue is not set up for it'
             : undefined);
       slot.queued = true;
+      slot.held = false;
     } catch (e) {
       if (this.#memory === V4L2_MEMORY_DMABUF && !slot.queued) {
         // a refused frame does not keep the index
@@ -600,13 +603,16 @@ export class VideoQueue {
     }
   }
 
-  /** STREAMON. A capture queue of exported buffers first queues every buffer the device does not hold. */
+  /**
+   * STREAMON. A capture queue of exported buffers first queues every buffer that neither the device
+   * nor the application holds (a frame dequeued and not queued back stays the application's).
+   */
   start(): void {
     this.device.checkOpen();
     if (this.#memory === null) throw stateError('the queue has no buffers: exportBuffers() or importBuffers() first');
     if (this.#streaming) return;
     if (this.direction === 'capture' && this.#memory === V4L2_MEMORY_MMAP) {
-      for (const s of this.#slots) if (!s.queued && s.frame !== null) this.queue(s.frame);
+      for (const s of this.#slots) if (!s.queued && !s.held && s.frame !== null) this.queue(s.frame);
     }
     this.#call((b, fd) => b.v4l2StreamOn(fd, this.type));
     this.#streaming = true;
@@ -645,6 +651,7 @@ export class VideoQueue {
     const slot = this.#slots[b.index];
     if (slot === undefined || slot.frame === null) throw stateError(`the device returned buffer ${b.index}, which the library never queued`);
     slot.queued = false;
+    slot.held = true;
     return {
       frame: slot.frame, index: b.index, sequence: b.sequence, timestamp: b.timestamp.sec * 1000 + b.timestamp.usec / 1000,
       bytesUsed: b.planes.map((p) => p.bytesused), dataOffsets: b.planes.map((p) => p.dataOffset), flags: b.flags,
@@ -715,7 +722,6 @@ export class VideoDevice extends OwnedFd {
   /** What the device consumes, or null. */
   readonly output: VideoQueue | null;
   readonly #events = new EventEmitter();
-  #controls: ControlInfo[] | null = null;
   #subscribed = false;
   #pumping = false;
 
@@ -762,10 +768,12 @@ export class VideoDevice extends OwnedFd {
 
   // ---- controls ------------------------------------------------------------------------------------
 
-  /** Every control (QUERY_EXT_CTRL with NEXT_CTRL), with menus; cached after the first call. */
+  /**
+   * Every control (QUERY_EXT_CTRL with NEXT_CTRL), with menus, as the driver describes them now
+   * (ranges can change with the input: asked again on each call).
+   */
   controls(): ControlInfo[] {
     this.checkOpen();
-    if (this.#controls !== null) return this.#controls;
     const out: ControlInfo[] = [];
     let id = 0;
     for (let n = 0; n < 4096; n++) {
@@ -793,7 +801,6 @@ export class VideoDevice extends OwnedFd {
       }
       out.push(c);
     }
-    this.#controls = out;
     return out;
   }
 
@@ -812,7 +819,7 @@ export class VideoDevice extends OwnedFd {
     if (c.type === V4L2_CTRL_TYPE_INTEGER64) return 'i64';
     if (c.type === V4L2_CTRL_TYPE_STRING) return 'string';
     if ([V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_TYPE_BOOLEAN, V4L2_CTRL_TYPE_MENU, V4L2_CTRL_TYPE_BUTTON, V4L2_CTRL_TYPE_INTEGER_MENU,
-      8 /* BITMASK */].includes(c.type)) return 'i32';
+      V4L2_CTRL_TYPE_BITMASK].includes(c.type)) return 'i32';
     throw dmabufError('ERR_DMABUF_UNSUPPORTED', `control '${c.name}' is of a compound type (${c.type})`);
   }
 
@@ -822,11 +829,14 @@ export class VideoDevice extends OwnedFd {
     const c = this.#control(nameOrId);
     const kind = VideoDevice.#kind(c);
     const size = kind === 'string' ? Number(c.maximum) + 1 : undefined;
+    let v: number | bigint | string;
     try {
-      return this.backend.v4l2GetExtCtrls(this.fd, V4L2_CTRL_WHICH_CUR_VAL, [{ id: c.id, kind, ...(size ? { size } : {}) }])[0]!;
+      v = this.backend.v4l2GetExtCtrls(this.fd, V4L2_CTRL_WHICH_CUR_VAL, [{ id: c.id, kind, ...(size ? { size } : {}) }])[0]!;
     } catch (e) {
       throw withPath(e, this.path);
     }
+    // a bitmask is a __u32 carried in the s32 value
+    return c.type === V4L2_CTRL_TYPE_BITMASK && typeof v === 'number' ? v >>> 0 : v;
   }
 
   /** S_EXT_CTRLS of one control; a menu control also takes an item's name. Returns what the driver kept. */
@@ -842,12 +852,14 @@ export class VideoDevice extends OwnedFd {
       v = item.index;
     } else v = value;
     if (kind === 'i32' && typeof v !== 'number') throw invalidArgType('value', 'of type number', v);
+    if (c.type === V4L2_CTRL_TYPE_BITMASK && typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) v |= 0;
     if (kind === 'i64' && typeof v === 'string') throw invalidArgType('value', 'of type number or bigint', v);
     if (kind === 'string' && typeof v !== 'string') throw invalidArgType('value', 'of type string', v);
     const ctrl = { id: c.id, kind, value: kind === 'i64' ? BigInt(v as number | bigint) : v,
       ...(kind === 'string' ? { size: Number(c.maximum) + 1 } : {}) };
     try {
-      return this.backend.v4l2SetExtCtrls(this.fd, V4L2_CTRL_WHICH_CUR_VAL, [ctrl], false)[0]!;
+      const kept = this.backend.v4l2SetExtCtrls(this.fd, V4L2_CTRL_WHICH_CUR_VAL, [ctrl], false)[0]!;
+      return c.type === V4L2_CTRL_TYPE_BITMASK && typeof kept === 'number' ? kept >>> 0 : kept;
     } catch (e) {
       throw withPath(e, this.path, errCode(e) === 'ERANGE' ? `'${c.name}' takes ${String(c.minimum)} to ${String(c.maximum)}`
         : errCode(e) === 'EACCES' ? `'${c.name}' is read-only` : undefined);
@@ -879,7 +891,14 @@ export class VideoDevice extends OwnedFd {
     if (this.closed || !this.#wanted()) return;
     if (!this.#subscribed) {
       try {
-        this.backend.v4l2SubscribeEvent(this.fd, V4L2_EVENT_SOURCE_CHANGE, 0, 0);
+        // SOURCE_CHANGE's id is the input it is about: the current one (0 on a node without inputs)
+        let input = 0;
+        try {
+          input = this.backend.v4l2GetInput(this.fd);
+        } catch {
+          /* an output or M2M node */
+        }
+        this.backend.v4l2SubscribeEvent(this.fd, V4L2_EVENT_SOURCE_CHANGE, input, 0);
         this.#subscribed = true;
       } catch (e) {
         // a device without source changes: only other subscriptions' events would come

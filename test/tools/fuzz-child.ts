@@ -7,7 +7,8 @@
  * library objects) and random "user mistakes" (an fd closed behind the library's back). Exporters
  * get sizes up to and beyond what the machine has (twice MemTotal, 2^40): their first map must be
  * refused with a coded error, never end in the OOM killer; so do frames and frame pools (up to
- * 65535x65535 and thousands of frames), and framebuffers are made of any frame on any device. Checked:
+ * 65535x65535 and thousands of frames), framebuffers are made of any frame on any device, and video
+ * devices (vivid) get formats, buffers, queues and controls in any order. Checked:
  * - every thrown error is coded: `code` is a string; an errno name (E...) also has a numeric `errno`
  *   and a string `syscall`; anything else is ERR_* (or ABORT_ERR for an aborted wait);
  * - every view of a mapping that is no longer mapped is detached (length 0), and closing a buffer or
@@ -25,7 +26,7 @@ import fc from 'fast-check';
 import * as lib from '../../src/index';
 import {
   Attachment, DmaBuf, Device, DumbBuffer, Exporter, Frame, FramePool, Framebuffer, GemHandle, Heap, Mapping, Memfd,
-  SyncFile, drm, heaps, udmabuf,
+  SyncFile, VideoDevice, drm, heaps, udmabuf, v4l2, type VideoQueue,
 } from '../../src/index';
 
 const seed = Number(process.env.DMABUF_FUZZ_SEED ?? 0x5eed);
@@ -40,8 +41,9 @@ const codes = new Map<string, number>();
 
 // ---- the pool of live and closed library objects ---------------------------------------------------
 
-type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync' | 'exp' | 'att' | 'frame' | 'pool' | 'fb';
-const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att', 'frame', 'pool', 'fb'];
+type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync' | 'exp' | 'att' | 'frame' | 'pool' | 'fb'
+  | 'vdev';
+const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att', 'frame', 'pool', 'fb', 'vdev'];
 
 interface Pool {
   buf: DmaBuf[];
@@ -57,6 +59,7 @@ interface Pool {
   frame: Frame[];
   pool: FramePool[];
   fb: Framebuffer[];
+  vdev: VideoDevice[];
   raw: number[]; // fds handed back by DmaBuf.release(): the caller (we) must close them
   views: { view: Uint8Array; mapping: Mapping }[];
   owners: Map<Mapping, DmaBuf | Device>;
@@ -65,7 +68,7 @@ interface Pool {
 function newPool(): Pool {
   return {
     buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], exp: [], att: [], frame: [], pool: [],
-    fb: [], raw: [], views: [],
+    fb: [], vdev: [], raw: [], views: [],
     owners: new Map(),
   };
 }
@@ -86,6 +89,7 @@ function adopt(pool: Pool, v: unknown, owner?: DmaBuf | Device): void {
   else if (v instanceof Frame) pool.frame.push(v);
   else if (v instanceof FramePool) pool.pool.push(v);
   else if (v instanceof Framebuffer) pool.fb.push(v);
+  else if (v instanceof VideoDevice) pool.vdev.push(v);
   else if (v !== null && typeof v === 'object' && 'kind' in v && (v as { mapping?: unknown }).mapping instanceof Mapping) {
     pool.map.push((v as unknown as { mapping: Mapping }).mapping); // an attachment's CPU map
   }
@@ -114,7 +118,7 @@ const STRINGS = [
   '', 'read', 'write', 'readwrite', 'both', 'system', 'linux,cma', 'default_cma_region', 'reserved', '.', '..',
   'a/b', '/dev/udmabuf', '/dev/dri/card0', '/dev/dri/card1', '/dev/dri/renderD128', '/dev/null', '/nonexistent',
   'vgem', 'vkms', 'virtio_gpu', 'card', 'render', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(16), 'a\0b', '64',
-  'EINVAL', 'EBADFD', 'ENOPE', 'size:\t4096\nexp_name:\tx\n',
+  'EINVAL', 'EBADFD', 'ENOPE', 'size:\t4096\nexp_name:\tx\n', '/dev/video0', 'vivid', 'test_pattern', 'NV12', 'NM12',
 ];
 const KEYS = [
   'name', 'offset', 'length', 'dup', 'readOnly', 'heapFlags', 'flags', 'hugetlb', 'sealing', 'seals', 'timeout',
@@ -345,6 +349,29 @@ const OPS: Record<string, Fn> = {
   'fb.draw': on<Framebuffer>('fb', (f, a) => call(f.draw.bind(f), a)),
   'fb.props': on<Framebuffer>('fb', (f) => [f.id, f.format, f.planes.length, f.released]),
   'fb.release': on<Framebuffer>('fb', (f) => f.release()),
+  // V4L2 (vivid in the VM; the mock's video devices where it has them)
+  'v4l2.list': () => v4l2.list(),
+  'v4l2.open': (_p, a) => call(v4l2.open, a),
+  'v4l2.open(vivid)': (_p, _a, t) => v4l2.open({ driver: 'vivid', ...(t % 2 ? { capture: true } : { output: true }) }),
+  'vq.setFormat': onQueue((q, a) => call(q.setFormat.bind(q), a)),
+  'vq.setFormat(small)': onQueue((q, _a, t) => q.setFormat({ width: 64 + 16 * (t % 4), height: 48, format: FORMATS[t % FORMATS.length]! })),
+  'vq.formats': onQueue((q) => q.formats()),
+  'vq.exportBuffers': onQueue((q, a) => call(q.exportBuffers.bind(q), a)),
+  'vq.exportBuffers(2)': onQueue((q) => q.exportBuffers(2)),
+  'vq.importBuffers': onQueue((q, a) => call(q.importBuffers.bind(q), a)),
+  'vq.queue': (p, a, t) => {
+    const q = pickQueue(p, t);
+    if (!q) return SKIP;
+    return call(q.queue.bind(q), [pick(p.frame, t + 1) ?? a[0], a[1]]);
+  },
+  'vq.start': onQueue((q) => q.start()),
+  'vq.dequeue': onQueue((q, a) => call(q.dequeue.bind(q), [a[0] ?? { timeout: 30 }])),
+  'vq.stop': onQueue((q) => q.stop()),
+  'vq.release': onQueue((q) => q.release()),
+  'vdev.controls': on<VideoDevice>('vdev', (d) => d.controls().length),
+  'vdev.setControl': on<VideoDevice>('vdev', (d, a) => call(d.setControl.bind(d), a)),
+  'vdev.getControl': on<VideoDevice>('vdev', (d, a) => call(d.getControl.bind(d), a)),
+  'vdev.close': on<VideoDevice>('vdev', (d) => d.close()),
   // user mistakes: an fd closed behind the library's back (its number is then reused by later opens)
   'mistake.closeFd': (p, _a, t) => {
     const list = [...p.buf, ...p.sync, ...p.memfd, ...p.dev].filter((o) => !o.closed);
@@ -356,11 +383,24 @@ const OPS: Record<string, Fn> = {
 };
 const OP_NAMES = Object.keys(OPS);
 
+function pickQueue(p: Pool, t: number): VideoQueue | undefined {
+  const d = pick(p.vdev, t);
+  return d === undefined ? undefined : (t % 3 === 0 ? d.output ?? d.capture : d.capture ?? d.output) ?? undefined;
+}
+
+function onQueue(f: (q: VideoQueue, a: unknown[], t: number) => unknown): Fn {
+  return (p, a, t) => {
+    const q = pickQueue(p, t);
+    return q === undefined ? SKIP : f(q, a, t);
+  };
+}
+
 // Creation ops get more weight so that there is something to call methods on.
 const CREATORS = ['udmabuf.create(page)', 'udmabuf.memfd(page)', 'udmabuf.create(item)', 'heaps.open(system)', 'heap.allocate(page)', 'drm.open(vgem)', 'dev.createDumb(small)',
   'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup', 'Exporter.new(small)',
   'Exporter.new(huge)', 'exp.attach(cpu)', 'exp.attach(dev)', 'att.map', 'Frame.allocate(small)', 'Frame.allocate(huge)',
-  'FramePool.new(small)', 'FramePool.new(huge)', 'pool.acquire', 'drm.open(vkms)', 'dev.addFramebuffer'];
+  'FramePool.new(small)', 'FramePool.new(huge)', 'pool.acquire', 'drm.open(vkms)', 'dev.addFramebuffer', 'v4l2.open(vivid)',
+  'vq.setFormat(small)', 'vq.exportBuffers(2)'];
 
 const stepArb = fc.record({
   op: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...OP_NAMES) }, { weight: 2, arbitrary: fc.constantFrom(...CREATORS) }),
@@ -434,13 +474,18 @@ async function runStep(pool: Pool, step: Step): Promise<void> {
   succeeded++;
   if (step.op === 'buf.release' && typeof result === 'number') pool.raw.push(result);
   if (step.op === 'map.bytes' && result instanceof Uint8Array) pool.views.push({ view: result, mapping: pick(pool.map, step.t)! });
-  if (Array.isArray(result)) return;
+  if (Array.isArray(result)) {
+    for (const x of result) if (x instanceof Frame) adopt(pool, x); // exportBuffers' frames
+    return;
+  }
+  if (result !== null && typeof result === 'object' && (result as { frame?: unknown }).frame instanceof Frame) return; // dequeued
   adopt(pool, result, owner);
 }
 
 function closeAll(pool: Pool): void {
   const quietly = (f: () => void) => { try { f(); } catch { /* closed behind its back, or already gone */ } };
   for (const f of pool.fb) quietly(() => f.release());
+  for (const d of pool.vdev) quietly(() => d.close());
   for (const x of pool.pool) quietly(() => x.close());
   for (const f of pool.frame) quietly(() => f.close());
   for (const e of pool.exp) quietly(() => e.close());
