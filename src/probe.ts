@@ -8,6 +8,7 @@ import { drm, type DrmDeviceInfo } from './drm';
 import { heaps, HEAP_DIR, type HeapInfo } from './heap';
 import { deviceHint } from './hints';
 import { udmabuf, UDMABUF_PATH, type UdmabufLimits } from './udmabuf';
+import { v4l2, type VideoDeviceInfo } from './v4l2';
 
 export interface InterfaceStatus {
   available: boolean;
@@ -29,6 +30,8 @@ export interface ProbeResult {
   udmabuf: InterfaceStatus & { limits: UdmabufLimits };
   heaps: InterfaceStatus & { list: HeapInfo[] };
   drm: InterfaceStatus & { devices: DrmDeviceInfo[] };
+  /** V4L2 video nodes (/dev/videoN) with their queues and whether they take and give dma-bufs. */
+  video: InterfaceStatus & { devices: VideoDeviceInfo[] };
   /** DMA_BUF_IOCTL_EXPORT/IMPORT_SYNC_FILE need Linux 6.0. */
   syncFile: InterfaceStatus;
 }
@@ -90,6 +93,18 @@ export function probe(): ProbeResult {
     if (devices.length === 0) Object.assign(d, { available: false, reason: `no card or render node in ${drm.dir}`, hint: deviceHint('drm', 'ENOENT') });
     else if (devices.every((x) => x.error)) Object.assign(d, { available: false, reason: devices[0]!.error, hint: deviceHint('drm', 'EACCES') });
   }
+  let videoDevices: VideoDeviceInfo[] = [];
+  let video: InterfaceStatus = { available: true };
+  try {
+    videoDevices = v4l2.list();
+  } catch (e) {
+    video = { available: false, reason: (e as Error).message };
+  }
+  if (video.available && videoDevices.length === 0) {
+    video = { available: false, reason: 'no /dev/video* node', hint: 'load a V4L2 driver (e.g. sudo modprobe vivid for virtual ones)' };
+  } else if (video.available && videoDevices.every((x) => x.error !== undefined)) {
+    video = { available: false, reason: videoDevices[0]!.error, hint: 'video nodes belong to the video group: add yourself to it' };
+  }
   const code = kernelCode(kernel);
   const syncFile: InterfaceStatus = code === 0 || code >= 6000 ? { available: true }
     : { available: false, reason: `kernel ${kernel} predates DMA_BUF_IOCTL_EXPORT_SYNC_FILE (6.0)`, hint: 'use Linux 6.0 or newer' };
@@ -102,6 +117,7 @@ export function probe(): ProbeResult {
     udmabuf: { ...u, limits: u.available ? udmabuf.limits() : {} },
     heaps: { ...h, list: heapList },
     drm: { ...d, devices },
+    video: { ...video, devices: videoDevices },
     syncFile,
   };
   if (choice.nativeError) out.nativeError = choice.nativeError.message;

@@ -13,7 +13,7 @@ import { main } from '../src/cli/main';
 import type { LsReport } from '../src/cli/ls';
 import type { InfoReport } from '../src/cli/info';
 import { formatBytes } from '../src/cli/table';
-import { backend, isMock, isNative, MiB, needsHeap, needsUdmabuf, PAGE } from './support/index';
+import { backend, inVm, isMock, isNative, MiB, needsHeap, needsUdmabuf, PAGE } from './support/index';
 import { runChild } from './support/child';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -148,12 +148,12 @@ describe('CLI: probe', function () {
   it('--json is the API\'s probe(): per interface, available or a reason and a hint', async function () {
     const r = await cli(['probe', '--json']);
     assert.equal(r.status, 0, r.stderr);
-    const p = JSON.parse(r.stdout) as Record<string, unknown> & Record<'udmabuf' | 'heaps' | 'drm' | 'syncFile', {
+    const p = JSON.parse(r.stdout) as Record<string, unknown> & Record<'udmabuf' | 'heaps' | 'drm' | 'video' | 'syncFile', {
       available: boolean; reason?: string; hint?: string;
     }>;
     assert.equal(p.backend, backend().name);
     assert.equal(p.pageSize, PAGE());
-    for (const k of ['udmabuf', 'heaps', 'drm', 'syncFile'] as const) {
+    for (const k of ['udmabuf', 'heaps', 'drm', 'video', 'syncFile'] as const) {
       assert.equal(typeof p[k].available, 'boolean', k);
       if (!p[k].available) {
         assert.ok(p[k].reason, `${k}: a reason`);
@@ -162,13 +162,21 @@ describe('CLI: probe', function () {
     }
     assert.ok(Array.isArray((p.heaps as unknown as { list: unknown[] }).list));
     assert.ok(Array.isArray((p.drm as unknown as { devices: unknown[] }).devices));
+    const video = (p.video as unknown as { devices: { driver: string; bus: string; capture: { dmabuf: boolean } | null }[] }).devices;
+    assert.ok(Array.isArray(video));
+    if (inVm) {
+      // vivid's two instances, each with a capture and an output node that take dma-bufs
+      const vivid = video.filter((d) => d.driver === 'vivid');
+      assert.equal(vivid.length, 4, JSON.stringify(video));
+      assert.ok(vivid.filter((d) => d.capture !== null).every((d) => d.capture!.dmabuf), 'capture queues take dma-bufs');
+    }
   });
 
   it('prints one line per interface, and how to fix what is missing', async function () {
     const r = await cli(['probe']);
     assert.equal(r.status, 0, r.stderr);
     const p = JSON.parse((await cli(['probe', '--json'])).stdout) as Record<string, { available: boolean; hint?: string }>;
-    for (const [label, k] of [['udmabuf', 'udmabuf'], ['dma-heaps', 'heaps'], ['DRM', 'drm'], ['sync files', 'syncFile']] as const) {
+    for (const [label, k] of [['udmabuf', 'udmabuf'], ['dma-heaps', 'heaps'], ['DRM', 'drm'], ['V4L2', 'video'], ['sync files', 'syncFile']] as const) {
       assert.match(r.stdout, new RegExp(`^${label} +${p[k]!.available ? 'yes' : 'no'}\\b`, 'm'), label);
       if (!p[k]!.available && p[k]!.hint) assert.ok(r.stdout.includes(`fix: ${p[k]!.hint}`), `${label}: the fix`);
     }

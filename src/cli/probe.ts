@@ -48,6 +48,16 @@ export function renderProbe(p: ProbeResult): string {
         d.kind === 'render' && !d.dumbBuffers ? 'dumb buffers need the card node' : '']), '            '));
   }
 
+  out.push(`V4L2        ${verdict(p.video, `${p.video.devices.length} node${p.video.devices.length === 1 ? '' : 's'}`)}`, ...fix(p.video));
+  if (p.video.devices.length > 0) {
+    const q = (x: { multiplanar: boolean; dmabuf: boolean | null } | null): string =>
+      x === null ? '-' : `${x.multiplanar ? 'mplane' : 'single'}${x.dmabuf === null ? ', dma-buf ?' : x.dmabuf ? ', dma-buf' : ''}`;
+    out.push(table([{ header: 'NODE' }, { header: 'DRIVER' }, { header: 'BUS' }, { header: 'CAPTURE' }, { header: 'OUTPUT' },
+      { header: 'NOTE' }],
+    p.video.devices.map((d) => d.error !== undefined ? [d.path, '?', '?', '?', '?', d.error]
+      : [d.path, d.driver, d.bus, q(d.capture), q(d.output), d.m2m ? 'memory-to-memory' : '']), '            '));
+  }
+
   out.push(`sync files  ${verdict(p.syncFile, 'DMA_BUF_IOCTL_EXPORT/IMPORT_SYNC_FILE')}`, ...fix(p.syncFile));
   return `${out.join('\n')}\n`;
 }
