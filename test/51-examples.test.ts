@@ -4,14 +4,16 @@
  * they must say "skipped: <reason>" and exit 0; in the VM they must really run.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runChild } from './support/child';
 import { backend, inVm, isMock, kernelVersion, SW_SYNC } from './support/index';
 
 const EXAMPLES = path.resolve(__dirname, '..', 'examples');
 
-function runExample(name: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return runChild(process.execPath, [path.join(EXAMPLES, `${name}.js`)], {
+function runExample(name: string, args: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return runChild(process.execPath, [path.join(EXAMPLES, `${name}.js`), ...args], {
     env: { ...process.env, DMABUF_BACKEND: backend().name }, timeout: 90_000,
   });
 }
@@ -121,5 +123,28 @@ describe('examples', function () {
     assert.equal((r.stdout.match(/^flip \d+: frame \d/gm) ?? []).length, 12, r.stdout);
     assert.match(r.stdout, /flip 12: .*"out":1/, 'after each flip only the frame on screen is out of the pool');
     assert.match(r.stdout, /^NV12: (shown as fb \d+|refused by this kernel's vkms \(EINVAL: no plane of vkms takes NV12)/m, r.stdout);
+  });
+
+  it('camera: frames captured from a V4L2 device into dma-bufs, the last saved as a PPM (skipped without one)', async function () {
+    const out = path.join(os.tmpdir(), `dmabuf-camera-test-${process.pid}.ppm`);
+    const r = await runExample('camera', [out]);
+    try {
+      assert.equal(r.status, 0, `camera exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+      const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+      if (skipped) {
+        if (inVm) assert.fail(`camera must run in the VM, but printed: ${skipped[0]}`);
+        this.test!.title += ` (skipped: ${skipped[1]})`;
+        this.skip();
+      }
+      const seq = [...r.stdout.matchAll(/^frame \d: buffer \d+, sequence (\d+)/gm)].map((m) => Number(m[1]));
+      assert.equal(seq.length, 8, r.stdout);
+      for (let i = 1; i < seq.length; i++) assert.ok(seq[i]! > seq[i - 1]!, `sequences increase: ${seq}`);
+      const ppm = fs.readFileSync(out);
+      const header = /^P6\n(\d+) (\d+)\n255\n/.exec(ppm.subarray(0, 32).toString('latin1'));
+      assert.ok(header, 'a PPM header');
+      assert.equal(ppm.length, header[0].length + Number(header[1]) * Number(header[2]) * 3);
+    } finally {
+      fs.rmSync(out, { force: true });
+    }
   });
 });
