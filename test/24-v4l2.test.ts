@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Frame, heaps, v4l2, type VideoDevice, type VideoDeviceInfo } from '../src/index';
+import { Frame, heaps, v4l2, type VideoDevice, type VideoDeviceInfo, type VideoQueue } from '../src/index';
 import { CMA_HEAP_NAMES } from '../src/heap';
 import { inVm, isMock, isNative, needsUdmabuf, openFdCount, skip, throwsCode } from './support/index';
 
@@ -29,6 +29,26 @@ function vivid(ctx: Mocha.Context, instance: 0 | 1, dir: 'capture' | 'output'): 
 
 /** Formats whose planes vivid starts at a data offset (bytes per plane), in its multi-planar mode. */
 const VIVID_DATA_OFFSETS: Record<string, number[]> = { NM16: [128, 0], NM61: [0, 128] };
+
+/**
+ * Put a node back as the test found it (format, the controls named), so that later files (and
+ * v4l2-compliance) see vivid's state, not this file's.
+ */
+function restoring(dev: VideoDevice, q: VideoQueue, controls: string[] = []): Disposable {
+  const format = q.getFormat();
+  const values = controls.map((c) => [c, dev.getControl(c)] as const);
+  return {
+    [Symbol.dispose](): void {
+      try {
+        q.release();
+        q.setFormat({ width: format.width, height: format.height, format: format.fourcc });
+        for (const [c, v] of values) dev.setControl(c, v);
+      } catch {
+        /* the device went away: nothing to restore */
+      }
+    },
+  };
+}
 
 function cmaHeap(): string | undefined {
   const h = heaps.list().find((x) => CMA_HEAP_NAMES.includes(x.name));
@@ -97,6 +117,7 @@ describe('v4l2: vivid through the library', function () {
     {
       using dev = v4l2.open(info.path);
       const q = dev.capture!;
+      using _restore = restoring(dev, q, ['test_pattern', 'osd_text_mode']);
       dev.setControl('test_pattern', 0); // 75% colour bars
       dev.setControl('osd_text_mode', 'None');
       const fmt = q.setFormat({ width: 320, height: 240, format: 'XRGB8888' });
@@ -139,6 +160,7 @@ describe('v4l2: vivid through the library', function () {
     for (const inst of [0, 1] as const) {
       using dev = v4l2.open(vivid(this, inst, 'output').path);
       const q = dev.output!;
+      using _restore = restoring(dev, q);
       const fmt = q.setFormat({ width: 320, height: 240, format: 'XRGB8888' });
       const desc = q.frameDescription();
       assert.deepEqual(desc, { width: fmt.width, height: fmt.height, format: 'XRGB8888' });
@@ -174,6 +196,7 @@ describe('v4l2: vivid through the library', function () {
     needsUdmabuf(this);
     using dev = v4l2.open(vivid(this, 0, 'capture').path);
     const q = dev.capture!;
+    using _restore = restoring(dev, q);
     q.setFormat({ width: 160, height: 120, format: 'XRGB8888' });
     const desc = q.frameDescription();
     q.importBuffers(4);
@@ -222,9 +245,11 @@ describe('v4l2: vivid through the library', function () {
     const fds = isNative() ? openFdCount() : 0;
     let kept: Frame[];
     let fmt;
+    let saved;
     {
       using dev: VideoDevice = v4l2.open(info.path);
       const q = dev.capture!;
+      saved = q.getFormat();
       fmt = q.setFormat({ width: 160, height: 120, format: 'XRGB8888' });
       await assert.rejects(q.dequeue({ timeout: 10 }), { code: 'ERR_INVALID_STATE' });
       throwsCode(() => q.start(), 'ERR_INVALID_STATE');
@@ -247,6 +272,10 @@ describe('v4l2: vivid through the library', function () {
     const bytes = kept[0]!.access('read', ([p]) => p!.length);
     assert.equal(bytes, fmt!.planes[0]!.size);
     for (const f of kept) f.close();
+    {
+      using again = v4l2.open(info.path);
+      again.capture!.setFormat({ width: saved!.width, height: saved!.height, format: saved!.fourcc });
+    }
     throwsCode(() => v4l2.open({ driver: 'no-such-driver' }), 'ERR_DMABUF_NO_DEVICE');
     if (isNative()) assert.equal(openFdCount(), fds, 'no fd left');
   });
