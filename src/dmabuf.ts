@@ -45,6 +45,11 @@ export interface DmaBufInfo {
   readOnly: boolean;
 }
 
+/** A dma-buf fd's link target: '/dmabuf:<name>' (5.3+) or 'anon_inode:dmabuf' (older kernels). */
+export function isDmabufLink(target: string): boolean {
+  return target.startsWith('/dmabuf:') || target === 'anon_inode:dmabuf';
+}
+
 /** Parse fdinfo text (`key:\tvalue` lines). */
 export function parseFdinfo(text: string): Map<string, string> {
   validateString(text, 'text');
@@ -182,9 +187,19 @@ export class DmaBuf extends OwnedFd {
     const backend = getBackend();
     const own = o.dup === false ? fd : backend.dup(fd);
     try {
-      const info = parseFdinfo(backend.readTextFile(`/proc/self/fdinfo/${own}`));
-      if (!info.has('exp_name')) {
-        throw invalidArgValue('fd', fd, 'is not a dma-buf (its fdinfo has no exp_name)');
+      // The fd's link says it (readlink opens no file, so this works with no fd or file left to
+      // open); fdinfo's exp_name is the fallback for a kernel whose link says neither.
+      let link = '';
+      try {
+        link = backend.readlink(`/proc/self/fd/${own}`);
+      } catch {
+        /* no procfs link: ask fdinfo */
+      }
+      if (!isDmabufLink(link)) {
+        const info = parseFdinfo(backend.readTextFile(`/proc/self/fdinfo/${own}`));
+        if (!info.has('exp_name')) {
+          throw invalidArgValue('fd', fd, 'is not a dma-buf (its fdinfo has no exp_name)');
+        }
       }
     } catch (e) {
       if (own !== fd) backend.close(own);

@@ -1,6 +1,7 @@
 /**
  * fd exhaustion: in a child whose RLIMIT_NOFILE is small, every path that makes an fd (memfd,
- * udmabuf, heap allocation, dup, PRIME export, sync-file export and merge, opening a device) is run
+ * udmabuf, heap allocation, dup, PRIME export, V4L2 EXPBUF, sync-file export and merge, opening a
+ * device) is run
  * until the kernel says EMFILE. Each must fail with a coded system error (code, errno, syscall),
  * leave no fd behind (udmabuf.create makes a memfd before UDMABUF_CREATE: that one must be closed
  * when the second step fails), and the process must go on working once it closes what it made.
@@ -75,6 +76,15 @@ exhaust('DmaBuf.fromFd', buf, (b) => lib.DmaBuf.fromFd(b.fd));
 exhaust('drm.open', () => vgem().close(), () => vgem());
 exhaust('DumbBuffer.export', () => { const d = vgem(); const bo = d.createDumb({ width: 16, height: 16, bpp: 32 }); return { bo, close: () => d.close() }; }, (c) => c.bo.export());
 exhaust('exportSyncFile', () => { const b = buf(); b.exportSyncFile('read').close(); return b; }, (b) => b.exportSyncFile('read'));
+// V4L2 EXPBUF: videobuf2 makes a new dma-buf (a new file) for each export of the same buffer
+exhaust('v4l2 EXPBUF', () => {
+  const d = lib.v4l2.open({ driver: 'vivid', capture: true });
+  try {
+    d.capture.setFormat({ width: 64, height: 48, format: 'XRGB8888' });
+    d.capture.exportBuffers(1).forEach((f) => f.close());
+  } catch (e) { d.close(); throw e; }
+  return { d, close: () => d.close() };
+}, (c) => lib.DmaBuf.fromFd(b.v4l2ExpBuf(c.d.fd, c.d.capture.type, 0, 0, 2), { dup: false }));
 exhaust('SyncFile.merge', () => { const b = buf(); const s = b.exportSyncFile('read'); return { s, close: () => { s.close(); b.close(); } }; }, (c) => c.s.merge(c.s));
 console.log(JSON.stringify(out));
 `;
@@ -101,11 +111,13 @@ const DUP_PATHS = new Set(['DmaBuf.dup', 'DmaBuf.fromFd', 'DumbBuffer.export']);
  * ioctls that make one (EXPORT_SYNC_FILE, SYNC_IOC_MERGE) report that as ENOMEM.
  */
 const SYNC_FILE_PATHS = new Set(['exportSyncFile', 'SyncFile.merge']);
+/** videobuf2's EXPBUF turns any failure to make the dma-buf (its file included) into EINVAL. */
+const EINVAL_PATHS = new Set(['v4l2 EXPBUF']);
 
-type Errno = 'EMFILE' | 'ENFILE' | 'ENOMEM';
+type Errno = 'EMFILE' | 'ENFILE' | 'ENOMEM' | 'EINVAL';
 
 function check(ctx: Mocha.Context, out: Record<string, Outcome>, expect: (name: string) => Errno): void {
-  const errnos = { EMFILE: 24, ENFILE: 23, ENOMEM: 12 };
+  const errnos = { EMFILE: 24, ENFILE: 23, ENOMEM: 12, EINVAL: 22 };
   const ran: string[] = [];
   for (const [name, o] of Object.entries(out)) {
     if (o.unavailable !== undefined) continue;
@@ -123,6 +135,8 @@ function check(ctx: Mocha.Context, out: Record<string, Outcome>, expect: (name: 
   assert.ok(ran.includes('memfd'), 'memfd always runs');
   if (inVm || isMock()) {
     for (const name of ALL_PATHS) assert.ok(ran.includes(name), `${name} ran (${out[name]?.unavailable ?? 'missing'})`);
+    // the mock has no video devices yet
+    if (inVm) assert.ok(ran.includes('v4l2 EXPBUF'), `v4l2 EXPBUF ran (${out['v4l2 EXPBUF']?.unavailable ?? 'missing'})`);
   } else {
     const skipped = Object.entries(out).filter(([, o]) => o.unavailable !== undefined).map(([n, o]) => `${n}: ${o.unavailable}`);
     if (skipped.length) ctx.test!.title += ` (not run here: ${skipped.join('; ')})`;
@@ -167,6 +181,7 @@ describe('fd exhaustion: EMFILE and ENFILE are coded errors on every fd-making p
     }
     assert.equal(r.signal, null, r.stderr);
     assert.equal(r.status, 0, r.stderr);
-    check(this, parse(r), (name) => (DUP_PATHS.has(name) ? 'EMFILE' : SYNC_FILE_PATHS.has(name) ? 'ENOMEM' : 'ENFILE'));
+    check(this, parse(r), (name) => (DUP_PATHS.has(name) ? 'EMFILE' : SYNC_FILE_PATHS.has(name) ? 'ENOMEM'
+      : EINVAL_PATHS.has(name) ? 'EINVAL' : 'ENFILE'));
   });
 });

@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDmabufLink } from '../dmabuf';
 import { getBackend, parseFdinfo } from '../index';
 import type { Backend } from '../index';
 
@@ -77,10 +78,7 @@ export function backendReader(backend: Backend = getBackend()): ProcReader {
   };
 }
 
-/** A dma-buf fd's link target: '/dmabuf:<name>' (5.x+) or 'anon_inode:dmabuf' (older kernels). */
-export function isDmabufLink(target: string): boolean {
-  return target.startsWith('/dmabuf:') || target === 'anon_inode:dmabuf';
-}
+export { isDmabufLink };
 
 /** One line of /proc/<pid>/maps that maps a dma-buf: its inode and extent. */
 export interface DmabufMapping {
