@@ -112,6 +112,15 @@ uint32_t ValueU32(Napi::Env env, Napi::Value v, const std::string& name) {
   return static_cast<uint32_t>(CheckedNumber(env, v, name, 0, 4294967295.0));
 }
 
+Napi::Array ValueArray(Napi::Env env, Napi::Value v, const std::string& name) {
+  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
+  return v.As<Napi::Array>();
+}
+
+uint32_t FieldU32(Napi::Env env, Napi::Object o, const char* key, const std::string& name, double max) {
+  return static_cast<uint32_t>(CheckedNumber(env, o.Get(key), name + "." + key, 0, max));
+}
+
 uint64_t ValueBigU64(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsBigInt()) ThrowInvalidArgType(env, name, "of type bigint", v);
   bool lossless = false;

@@ -29,6 +29,10 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name);
 int ValueFd(Napi::Env env, Napi::Value v, const std::string& name);
 uint64_t ValueSize(Napi::Env env, Napi::Value v, const std::string& name);
 uint32_t ValueU32(Napi::Env env, Napi::Value v, const std::string& name);
+// An array (ERR_INVALID_ARG_TYPE "an instance of Array" otherwise).
+Napi::Array ValueArray(Napi::Env env, Napi::Value v, const std::string& name);
+// An integer field o[key] in [0, max], checked and named "NAME.KEY" like a direct argument.
+uint32_t FieldU32(Napi::Env env, Napi::Object o, const char* key, const std::string& name, double max = 4294967295.0);
 // A bigint in [0, 2^64-1] (a __u64 that may use all 64 bits, e.g. a format modifier).
 uint64_t ValueBigU64(Napi::Env env, Napi::Value v, const std::string& name);
 // A bigint in [-2^63, 2^63-1] (a __s64, e.g. a 64-bit control value).

@@ -77,10 +77,6 @@ Napi::Object ModeToJs(Napi::Env env, const drm_mode_modeinfo& m) {
   return o;
 }
 
-// An unsigned integer field of an object argument, checked like a direct argument.
-uint32_t FieldU(Napi::Env env, Napi::Object o, const char* key, const std::string& name, uint32_t max) {
-  return static_cast<uint32_t>(CheckedNumber(env, o.Get(key), name + "." + key, 0, max));
-}
 
 drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsObject() || v.IsArray()) {
@@ -88,20 +84,20 @@ drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& na
   }
   Napi::Object o = v.As<Napi::Object>();
   drm_mode_modeinfo m {};
-  m.clock = FieldU(env, o, "clock", name, 0xffffffffu);
-  m.hdisplay = FieldU(env, o, "hdisplay", name, 0xffff);
-  m.hsync_start = FieldU(env, o, "hsyncStart", name, 0xffff);
-  m.hsync_end = FieldU(env, o, "hsyncEnd", name, 0xffff);
-  m.htotal = FieldU(env, o, "htotal", name, 0xffff);
-  m.hskew = FieldU(env, o, "hskew", name, 0xffff);
-  m.vdisplay = FieldU(env, o, "vdisplay", name, 0xffff);
-  m.vsync_start = FieldU(env, o, "vsyncStart", name, 0xffff);
-  m.vsync_end = FieldU(env, o, "vsyncEnd", name, 0xffff);
-  m.vtotal = FieldU(env, o, "vtotal", name, 0xffff);
-  m.vscan = FieldU(env, o, "vscan", name, 0xffff);
-  m.vrefresh = FieldU(env, o, "vrefresh", name, 0xffffffffu);
-  m.flags = FieldU(env, o, "flags", name, 0xffffffffu);
-  m.type = FieldU(env, o, "type", name, 0xffffffffu);
+  m.clock = FieldU32(env, o, "clock", name, 0xffffffffu);
+  m.hdisplay = FieldU32(env, o, "hdisplay", name, 0xffff);
+  m.hsync_start = FieldU32(env, o, "hsyncStart", name, 0xffff);
+  m.hsync_end = FieldU32(env, o, "hsyncEnd", name, 0xffff);
+  m.htotal = FieldU32(env, o, "htotal", name, 0xffff);
+  m.hskew = FieldU32(env, o, "hskew", name, 0xffff);
+  m.vdisplay = FieldU32(env, o, "vdisplay", name, 0xffff);
+  m.vsync_start = FieldU32(env, o, "vsyncStart", name, 0xffff);
+  m.vsync_end = FieldU32(env, o, "vsyncEnd", name, 0xffff);
+  m.vtotal = FieldU32(env, o, "vtotal", name, 0xffff);
+  m.vscan = FieldU32(env, o, "vscan", name, 0xffff);
+  m.vrefresh = FieldU32(env, o, "vrefresh", name, 0xffffffffu);
+  m.flags = FieldU32(env, o, "flags", name, 0xffffffffu);
+  m.type = FieldU32(env, o, "type", name, 0xffffffffu);
   Napi::Value n = o.Get("name");
   if (!n.IsString()) ThrowInvalidArgType(env, name + ".name", "of type string", n);
   CopyName(m.name, n.As<Napi::String>().Utf8Value());
@@ -110,8 +106,7 @@ drm_mode_modeinfo ModeFromJs(Napi::Env env, Napi::Value v, const std::string& na
 
 // An array of at most `max` u32 values.
 std::vector<__u32> U32List(Napi::Env env, Napi::Value v, const std::string& name, size_t max) {
-  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
-  Napi::Array a = v.As<Napi::Array>();
+  Napi::Array a = ValueArray(env, v, name);
   if (a.Length() > max) {
     ThrowOutOfRange(env, name + ".length", "<= " + std::to_string(max), Napi::Number::New(env, a.Length()));
   }
@@ -130,8 +125,7 @@ void U32ListInto(Napi::Env env, Napi::Value v, const std::string& name, __u32 (&
 // An array of at most N bigints in [0, 2^64-1], into a fixed array of a struct (the rest: 0).
 template <size_t N>
 void U64ListInto(Napi::Env env, Napi::Value v, const std::string& name, __u64 (&dst)[N]) {
-  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
-  Napi::Array a = v.As<Napi::Array>();
+  Napi::Array a = ValueArray(env, v, name);
   if (a.Length() > N) {
     ThrowOutOfRange(env, name + ".length", "<= " + std::to_string(N), Napi::Number::New(env, a.Length()));
   }

@@ -64,15 +64,6 @@ Napi::Object ObjectValue(Napi::Env env, Napi::Value v, const std::string& name) 
   return v.As<Napi::Object>();
 }
 
-Napi::Array ArrayValue(Napi::Env env, Napi::Value v, const std::string& name) {
-  if (!v.IsArray()) ThrowInvalidArgType(env, name, "an instance of Array", v);
-  return v.As<Napi::Array>();
-}
-
-// An integer field o[key] in [0, max], named "name.key".
-uint32_t FieldU32(Napi::Env env, Napi::Object o, const char* key, const std::string& name, double max = kU32Max) {
-  return static_cast<uint32_t>(CheckedNumber(env, o.Get(key), name + "." + key, 0, max));
-}
 
 // The same, 0 when the field is undefined.
 uint32_t OptionalU32(Napi::Env env, Napi::Object o, const char* key, const std::string& name) {
@@ -92,7 +83,7 @@ __u32 VideoBufType(Napi::Env env, Napi::Value v, const std::string& name) {
 // The plane list of a format or a buffer: exactly one for a single-planar type, 1 to VIDEO_MAX_PLANES
 // for a multi-planar one.
 Napi::Array Planes(Napi::Env env, Napi::Object o, const std::string& name, bool mp) {
-  Napi::Array a = ArrayValue(env, o.Get("planes"), name + ".planes");
+  Napi::Array a = ValueArray(env, o.Get("planes"), name + ".planes");
   uint32_t n = a.Length();
   if (mp ? (n < 1 || n > VIDEO_MAX_PLANES) : n != 1) {
     ThrowOutOfRange(env, name + ".planes.length", mp ? ">= 1 && <= 8" : "1 for a single-planar type", Num(env, n));
@@ -344,7 +335,7 @@ struct Controls {
 
 // A V4l2Control[]; with values for S/TRY_EXT_CTRLS, without (not read) for G_EXT_CTRLS.
 Controls ControlsFromJs(Napi::Env env, Napi::Value v, const std::string& name, bool withValues) {
-  Napi::Array a = ArrayValue(env, v, name);
+  Napi::Array a = ValueArray(env, v, name);
   const uint32_t n = a.Length();
   if (n > V4L2_CID_MAX_CTRLS) ThrowOutOfRange(env, name + ".length", "<= 1024", Num(env, n));
   Controls c;
