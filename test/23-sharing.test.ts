@@ -15,7 +15,7 @@ import { heaps, udmabuf, type DmaBuf } from '../src/index';
 import { inVm, isMock, PAGE, skip } from './support/index';
 
 const CHILDREN = 64;
-const SOURCE = path.resolve(__dirname, '..', '..', 'test', 'tools', 'slice-writer.c');
+const SOURCE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'slice-writer.c');
 const BUFINFO = '/sys/kernel/debug/dma_buf/bufinfo';
 
 function pattern(i: number, k: number): number {
