@@ -124,5 +124,7 @@ export function fmtStats(s: Stats | undefined | null): string {
 
 export function fmtRatio(r: Ratio | undefined | null, digits = 2): string {
   if (!r || !Number.isFinite(r.median)) return '—';
-  return `${r.median.toFixed(digits)} (${r.lo.toFixed(digits)}–${r.hi.toFixed(digits)})`;
+  // small ratios (a cost as a fraction of another) keep two significant digits instead of rounding to 0.00
+  const f = (x: number): string => (x !== 0 && Math.abs(x) < 0.1 ? x.toPrecision(2) : x.toFixed(digits));
+  return `${f(r.median)} (${f(r.lo)}–${f(r.hi)})`;
 }

@@ -3,7 +3,7 @@
  */
 import { fmtNs, fmtRatio, fmtStats, type Ratio, type Stats } from './harness';
 
-export type SectionId = 'ops' | 'guard' | 'reuse' | 'bandwidth' | 'scale' | 'growth' | 'x11dri';
+export type SectionId = 'ops' | 'guard' | 'guardcost' | 'reuse' | 'bandwidth' | 'scale' | 'growth' | 'v4l2' | 'x11dri';
 
 export interface SectionInfo {
   title: string;
@@ -26,6 +26,11 @@ export const SECTIONS: Record<SectionId, SectionInfo> = {
     ratio: 'checked time / unchecked time',
     target: { value: 1.05, better: 'lower', text: 'the check costs nothing measurable (≤ 1.05)' },
   },
+  guardcost: {
+    title: 'Memory guard, the check alone (admitAllocation) vs the allocate+close it guards; /proc/meminfo reads counted',
+    ratio: 'check time / allocate+close time',
+    target: { value: 0.01, better: 'lower', text: 'the check is under 1% of the allocation it guards' },
+  },
   reuse: {
     title: 'Mapping reuse: Exporter map/unmap cycle (cache hit) vs a fresh mmap+munmap',
     ratio: 'fresh time / cached time (speed-up)',
@@ -44,6 +49,10 @@ export const SECTIONS: Record<SectionId, SectionInfo> = {
   growth: {
     title: 'Allocation cost vs size (create+close)',
     ratio: 'JS time / C time',
+  },
+  v4l2: {
+    title: 'V4L2 index affinity: QBUF of 4 imported dma-bufs + STREAMOFF, each frame on its own index vs on another index every cycle',
+    ratio: 'rotated time / same-index time (> 1: affinity saves that much)',
   },
   x11dri: {
     title: 'Side by side with x11-dri (operations it has)',
@@ -100,7 +109,7 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-const ORDER: SectionId[] = ['ops', 'guard', 'reuse', 'bandwidth', 'scale', 'growth', 'x11dri'];
+const ORDER: SectionId[] = ['ops', 'guard', 'guardcost', 'reuse', 'bandwidth', 'scale', 'growth', 'v4l2', 'x11dri'];
 
 /** A plain-text table for the terminal. */
 export function textTable(r: BenchResult): string {

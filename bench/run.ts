@@ -2,7 +2,7 @@
  * `npm run bench`: dmabuf's public API against a C program doing the same syscalls, on the running
  * kernel, in the same run (interleaved rounds, so both sides see the same machine noise).
  *
- *   node dist/bench/run.js [--out DIR] [--quick] [--only ops,guard,reuse,bandwidth,scale,growth,x11dri]
+ *   node dist/bench/run.js [--out DIR] [--quick] [--only ops,guard,guardcost,reuse,bandwidth,scale,growth,v4l2,x11dri]
  *                          [--cbin PATH] [--x11dri PATH] [--allow-mock] [--no-reexec]
  *
  * Prints a table, writes DIR/bench-<kernel>-<time>.json (DIR: --out, else bench/results if writable,
@@ -17,11 +17,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { DmaBuf, drm, getBackend, heaps, probe, udmabuf, type Device, type Heap } from '../src/index';
+import { DmaBuf, drm, getBackend, heaps, probe, udmabuf, v4l2, type Device, type Heap } from '../src/index';
 import {
   DMA_BUF_SYNC_END, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START, DRM_CLOEXEC, DRM_RDWR, F_SEAL_SHRINK, MAP_SHARED,
-  MFD_ALLOW_SEALING, O_CLOEXEC, O_RDWR, PROT_READ, PROT_WRITE, UDMABUF_FLAGS_CLOEXEC,
+  MFD_ALLOW_SEALING, O_CLOEXEC, O_RDWR, PROT_READ, PROT_WRITE, UDMABUF_FLAGS_CLOEXEC, V4L2_MEMORY_DMABUF,
 } from '../src/constants';
+import type { Backend } from '../src/backend/types';
+import { admitAllocation, forgetMemoryReading } from '../src/memory';
 import { fmtNs, measure, pool, ratio, stats, type MeasureOptions, type Samples, type Stats } from './harness';
 import { textTable, type BenchResult, type Row } from './report';
 
@@ -165,6 +167,25 @@ function runC(op: string, args: Record<string, string | number>): CResult {
   const out: CResult = { json, samples: { samplesNs: json.samples_ns as number[], iters } };
   if (Array.isArray(json.close_samples_ns)) out.closeSamples = { samplesNs: json.close_samples_ns as number[], iters };
   return out;
+}
+
+/**
+ * How many times N calls of FN read /proc/meminfo (the memory guard's only syscall: the proof that a
+ * small checked allocation makes none of its own). Run apart from the timed loops.
+ */
+function meminfoReads(backend: Backend, n: number, fn: () => void): number {
+  const orig = backend.readTextFile;
+  let reads = 0;
+  backend.readTextFile = (p: string, ...rest: unknown[]): string => {
+    if (p === '/proc/meminfo') reads++;
+    return (orig as (...a: unknown[]) => string).call(backend, p, ...rest);
+  };
+  try {
+    for (let i = 0; i < n; i++) fn();
+  } finally {
+    backend.readTextFile = orig;
+  }
+  return reads;
 }
 
 // ---- pairing: JS API, raw backend and C, interleaved in rounds ---------------------------------------
@@ -453,10 +474,30 @@ function main(): void {
       for (const [kind, label, checked, unchecked] of cases) {
         log(`memory guard: ${label} ${sizeLabel(size)}`);
         const g = pair({ js: checked, raw: unchecked, ...heavy(size) });
-        const row: Row = { id: `guard-${kind}-${size}`, section: 'guard', label: `${label} ${sizeLabel(size)}`, js: g.js, other: g.raw };
+        const N = 1000;
+        const row: Row = {
+          id: `guard-${kind}-${size}`, section: 'guard', label: `${label} ${sizeLabel(size)}`, js: g.js, other: g.raw,
+          extra: {
+            [`meminfo reads in ${N} checked calls`]: meminfoReads(backend, N, checked),
+            [`meminfo reads in ${N} unchecked calls`]: meminfoReads(backend, N, unchecked),
+          },
+        };
         if (g.js && g.raw) row.ratio = ratio(g.js, g.raw);
         else row.status = `not measured: ${g.jsError ?? 'failed'}`;
         rows.push(row);
+        // The check alone, as the allocation runs it (steady state: a WeakMap lookup, a comparison and a
+        // sum; /proc/meminfo is read again only once the requests add up to an eighth of what was
+        // available), against the allocation it guards. Side by side, so TCG's noise hits both.
+        const pool = kind === 'heap' && heap?.contiguous ? 'cma' : 'system';
+        const c = pair({
+          js: () => admitAllocation(backend, size, pool, 'bench', 'bench'), raw: unchecked,
+          ...heavy(size),
+        });
+        forgetMemoryReading(backend);
+        const crow: Row = { id: `guardcost-${kind}-${size}`, section: 'guardcost', label: `${label} ${sizeLabel(size)}`, js: c.js, other: c.raw };
+        if (c.js && c.raw) crow.ratio = ratio(c.js, c.raw);
+        else crow.status = `not measured: ${c.jsError ?? 'failed'}`;
+        rows.push(crow);
       }
     }
   }
@@ -646,6 +687,51 @@ function main(): void {
         if (g.c) row.extra.cNsPerMiB = Math.round(g.c.median / (size / MiB));
         if (g.jsError || g.cError) row.note = [g.jsError, g.cError].filter(Boolean).join('; ');
         rows.push(row);
+      }
+    }
+  }
+
+  // ---- 4b. V4L2: what keeping a frame on its index saves ---------------------------------------------
+  // videobuf2 attaches (dma-contig) or vmaps (vmalloc) an imported dma-buf at QBUF and keeps that
+  // while the same dma-buf comes back on the same index; a new dma-buf on an index drops the old one
+  // and sets up the new. Both sides make the same ioctls (4 QBUF + STREAMOFF, which returns every
+  // buffer without capturing, so vivid's frame rate does not pace the loop); only the index differs.
+  if (want('v4l2') && isNative) {
+    for (const inst of [0, 1] as const) {
+      const info = v4l2.list().find((d) => d.driver === 'vivid' && d.bus === `platform:vivid-00${inst}` && d.capture);
+      if (!info) {
+        rows.push({ id: `v4l2-affinity-${inst}`, section: 'v4l2', label: `vivid-00${inst} capture`, status: 'not measured: no vivid node' });
+        continue;
+      }
+      log(`v4l2 affinity: ${info.path}`);
+      using vdev = v4l2.open(info.path);
+      const q = vdev.capture!;
+      const before = q.getFormat();
+      q.setFormat({ width: 320, height: 180, format: 'XRGB8888' });
+      // the device's own buffers (contiguous on dma-contig), exported, then imported back
+      const frames = q.exportBuffers(4);
+      q.release();
+      const type = q.type;
+      const planes = frames.map((f) => [{ bytesused: 0, length: f.planes[0]!.buffer.size, dataOffset: 0, fd: f.planes[0]!.buffer.fd }]);
+      let round = 0;
+      const cycle = (rotate: boolean) => (): void => {
+        round++;
+        for (let i = 0; i < 4; i++) {
+          backend.v4l2QBuf(vdev.fd, { type, memory: V4L2_MEMORY_DMABUF, index: rotate ? (i + round) % 4 : i, planes: planes[i]! });
+        }
+        backend.v4l2StreamOff(vdev.fd, type);
+      };
+      try {
+        backend.v4l2ReqBufs(vdev.fd, type, V4L2_MEMORY_DMABUF, 4);
+        const g = pair({ js: cycle(true), raw: cycle(false) });
+        const row: Row = { id: `v4l2-affinity-${inst}`, section: 'v4l2', label: `vivid-00${inst} capture (${inst === 0 ? 'vmalloc' : 'dma-contig'}), 320x180 XR24`, js: g.js, other: g.raw };
+        if (g.js && g.raw) row.ratio = ratio(g.js, g.raw);
+        else row.status = `not measured: ${g.jsError ?? 'failed'}`;
+        rows.push(row);
+      } finally {
+        backend.v4l2ReqBufs(vdev.fd, type, V4L2_MEMORY_DMABUF, 0);
+        for (const f of frames) f.close();
+        q.setFormat({ width: before.width, height: before.height, format: before.fourcc });
       }
     }
   }
