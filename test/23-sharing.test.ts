@@ -13,10 +13,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { heaps, udmabuf, type DmaBuf } from '../src/index';
 import { inVm, isMock, PAGE, skip } from './support/index';
+import { needsBufinfo, readBufinfo } from './support/bufinfo';
 
 const CHILDREN = 64;
 const SOURCE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'slice-writer.c');
-const BUFINFO = '/sys/kernel/debug/dma_buf/bufinfo';
 
 function pattern(i: number, k: number): number {
   return (i * 37 + k * 7 + 1) & 0xff;
@@ -24,12 +24,7 @@ function pattern(i: number, k: number): number {
 
 /** The reference count bufinfo shows for the dma-buf with this inode, or undefined if it is gone. */
 function refCount(inode: bigint): number | undefined {
-  for (const line of fs.readFileSync(BUFINFO, 'utf8').split('\n')) {
-    // size flags mode count exp_name ino name
-    const m = /^\d+\t\S+\t\S+\t(\d+)\t\S+\t(\d+)/.exec(line);
-    if (m && BigInt(m[2]!) === inode) return Number(m[1]);
-  }
-  return undefined;
+  return readBufinfo().get(inode)?.count;
 }
 
 function compile(ctx: Mocha.Context): string {
@@ -55,7 +50,7 @@ describe('64 processes share one buffer at once', function () {
       this.test!.title += ' (skipped: the mock\'s fds are not kernel fds; another process cannot inherit them)';
       this.skip();
     }
-    if (!fs.existsSync(BUFINFO)) skip(this, `no ${BUFINFO} (needs debugfs and root)`);
+    needsBufinfo(this);
     if (!udmabuf.available() && !heaps.list().some((h) => h.name === 'system')) skip(this, 'no dma-buf provider');
     const bin = compile(this);
     const slice = PAGE();

@@ -13,7 +13,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Frame, heaps, v4l2, type VideoDevice, type VideoDeviceInfo, type VideoQueue } from '../src/index';
+import { getBackend } from '../src/backend/index';
+import { V4L2_MEMORY_DMABUF } from '../src/constants';
 import { CMA_HEAP_NAMES } from '../src/heap';
+import { needsBufinfo, readBufinfo } from './support/bufinfo';
 import { inVm, isMock, isNative, needsUdmabuf, openFdCount, skip, throwsCode } from './support/index';
 
 function vivid(ctx: Mocha.Context, instance: 0 | 1, dir: 'capture' | 'output'): VideoDeviceInfo {
@@ -216,6 +219,66 @@ describe('v4l2: vivid through the library', function () {
       q.stop();
       assert.equal(seen.size, 4, 'every frame came back');
       for (const [f, idx] of seen) assert.equal(idx.size, 1, `frame ${frames.indexOf(f)} on indexes ${[...idx].join(',')}`);
+    } finally {
+      q.release();
+      for (const f of frames) f.close();
+    }
+  });
+
+  it('attachments stay constant over 100 frames (bufinfo): one per frame; rotating frames over indexes (raw ioctls) shows up there', async function () {
+    // vb2-dma-contig attaches an imported dma-buf to the device (bufinfo lists it) and keeps the
+    // attachment while the same dma-buf comes back on the same index; vb2-vmalloc makes no
+    // attachment, so this needs instance 1. Contiguous memory every kernel has: the device's own
+    // buffers, exported, the queue released (they outlive it), then imported back.
+    needsBufinfo(this);
+    using dev = v4l2.open(vivid(this, 1, 'capture').path);
+    const q = dev.capture!;
+    using _restore = restoring(dev, q);
+    q.setFormat({ width: 320, height: 180, format: 'XRGB8888' });
+    const frames = q.exportBuffers(4);
+    try {
+      q.release();
+      const inodes = frames.map((f) => f.planes[0]!.buffer.inode);
+      const attachments = (): number[] => {
+        const info = readBufinfo();
+        return inodes.map((ino) => info.get(ino)?.attached.length ?? -1);
+      };
+      assert.deepEqual(attachments(), [0, 0, 0, 0], 'exported and released: nothing attached');
+      q.importBuffers(4);
+      for (const f of frames) q.queue(f);
+      q.start();
+      const seen: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const d = await q.dequeue({ timeout: 10_000 });
+        seen.push(attachments().join(','));
+        q.queue(d.frame);
+      }
+      q.stop();
+      const distinct = [...new Set(seen)];
+      assert.deepEqual(distinct, ['1,1,1,1'], `attachments per frame over 100 frames: ${distinct.join(' | ')}`);
+      const names = new Set(inodes.flatMap((ino) => readBufinfo().get(ino)!.attached));
+      assert.equal(names.size, 1, `one device: ${[...names].join(', ')}`);
+      assert.match([...names][0]!, /vivid/);
+      q.release();
+
+      // The control: the same frames on a different index each round, as a cache without affinity
+      // would queue them. A frame is then attached on its new index while its old one still holds it.
+      const b = getBackend();
+      const type = q.type;
+      b.v4l2ReqBufs(dev.fd, type, V4L2_MEMORY_DMABUF, 4);
+      const rotated: string[] = [];
+      for (let round = 1; round <= 3; round++) {
+        frames.forEach((f, i) => {
+          const p = f.planes[0]!;
+          b.v4l2QBuf(dev.fd, { type, memory: V4L2_MEMORY_DMABUF, index: (i + round) % 4,
+            planes: [{ bytesused: 0, length: p.buffer.size, dataOffset: 0, fd: p.buffer.fd }] });
+          rotated.push(attachments().join(','));
+        });
+        b.v4l2StreamOff(dev.fd, type); // every buffer back to userspace, nothing captured
+      }
+      b.v4l2ReqBufs(dev.fd, type, V4L2_MEMORY_DMABUF, 0);
+      assert.ok(rotated.some((r) => r.split(',').includes('2')), `rotation never attached a frame twice: ${rotated.join(' | ')}`);
+      this.test!.title += ` (with affinity: ${distinct[0]} throughout; rotated: ${[...new Set(rotated)].join(' | ')})`;
     } finally {
       q.release();
       for (const f of frames) f.close();

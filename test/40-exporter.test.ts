@@ -11,6 +11,7 @@ import { drm, heaps, udmabuf, getBackend, setBackend, Exporter, Device, DmaBuf }
 import type { Backend, ConstraintsError, Refusal } from '../src/index';
 import { createMockBackend } from '../src/backend/mock';
 import { runChild } from './support/child';
+import { needsBufinfo, readBufinfo } from './support/bufinfo';
 import {
   drmDevices, inVm, isMock, isNative, MiB, needsDriver, needsHeap, needsUdmabuf, PAGE, throwsCode, throwsErrno,
 } from './support/index';
@@ -445,40 +446,10 @@ describe('Exporter (on a backend that counts the calls; the mock with vgem, virt
     });
   });
 
-  /** bufinfo: inode → attached device names. */
-  function bufinfo(): Map<bigint, string[]> {
-    const out = new Map<bigint, string[]>();
-    let cur: string[] | undefined;
-    for (const line of fs.readFileSync('/sys/kernel/debug/dma_buf/bufinfo', 'utf8').split('\n')) {
-      const m = /^\d+\t\S+\t\S+\t\S+\t\S+\t(\d+)/.exec(line);
-      if (m) {
-        cur = [];
-        out.set(BigInt(m[1]!), cur);
-      } else if (cur && line.startsWith('\t') && !/Attached Devices/.test(line)) {
-        cur.push(line.trim());
-      } else if (!line.startsWith('\t')) {
-        cur = line.startsWith('Total') && cur ? undefined : cur;
-      }
-    }
-    return out;
-  }
-
   describe('Exporter: attachments agree with the kernel (bufinfo)', function () {
-    function needsBufinfo(ctx: Mocha.Context): void {
-      if (isMock()) {
-        ctx.test && (ctx.test.title += ' (skipped: the mock has no debugfs bufinfo)');
-        ctx.skip();
-      }
-      if (!fs.existsSync('/sys/kernel/debug/dma_buf/bufinfo')) {
-        if (inVm) assert.fail('no /sys/kernel/debug/dma_buf/bufinfo in the VM');
-        ctx.test && (ctx.test.title += ' (skipped: needs root and debugfs)');
-        ctx.skip();
-      }
-    }
-
     function agree(exp: Exporter, label: string): string[] {
       const b = exp.backing!;
-      const kernel = (bufinfo().get(b.inode) ?? []).slice().sort();
+      const kernel = (readBufinfo().get(b.inode)?.attached ?? []).slice().sort();
       assert.deepEqual(b.kernelAttachments, kernel, `${label}: exporter ${JSON.stringify(b.kernelAttachments)} vs bufinfo ${JSON.stringify(kernel)}`);
       return kernel;
     }
