@@ -14,6 +14,7 @@ import { systemError, unsupportedError } from '../../errors';
 import type { FdPassingOps, FileOps, PollOps, StatInfo } from '../types';
 import { gid, type Machine, type OpenFile, procFd, readable, type ShmInode, uid, wouldBlock, writable } from './kernel';
 import { Extents } from './pages';
+import { videoRevents } from './v4l2';
 
 /** A path as the model looks it up: normalized, without a trailing slash. */
 function normal(p: string): string {
@@ -201,6 +202,7 @@ function revents(m: Machine, f: OpenFile | undefined, events: number): number {
     }
     case 'syncfile': return f.sync.signaled ? events & POLLIN : 0;
     case 'drm': return m.kms.hasEvents(f) ? events & POLLIN : 0; // the event queue (flip-complete events)
+    case 'video': return videoRevents(f, events); // vb2_fop_poll and the v4l2_fh's events
     default: return DEFAULT_POLLMASK & events;
   }
 }

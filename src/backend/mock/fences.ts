@@ -66,6 +66,13 @@ export class FenceHub {
     }
   }
 
+  /** Something other than a fence changed (a video buffer completed, an event was queued): re-check every waiter. */
+  wake(): void {
+    for (const w of [...this.#waiters]) {
+      if (w.ready()) w.done(true);
+    }
+  }
+
   /** Resolves true as soon as ready() holds, false after timeoutMs (-1: never times out). */
   waitUntil(ready: () => boolean, timeoutMs: number): Promise<boolean> {
     if (ready()) return Promise.resolve(true);

@@ -49,6 +49,7 @@ function allocate(m: Machine, h: HeapState, d: AllocationData, syscall: string):
   const bytes = Number(size);
   h.used += bytes;
   const bo = new Bo(new Store(bytes), h.name, 'heap', null);
+  bo.contiguous = h.contiguous;
   const f = newDmabuf(m, bo, d.fdFlags & O_ACCMODE, () => { h.used -= bytes; });
   return m.install(f, (d.fdFlags & O_CLOEXEC) !== 0, syscall);
 }

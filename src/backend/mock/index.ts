@@ -5,21 +5,22 @@
  *
  * One file per kernel interface, like native/: kernel.ts (fd table, open file descriptions, file
  * system, inode numbers), fd.ts (files, poll, fd passing), memfd.ts, mapping.ts, dmabuf.ts,
- * udmabuf.ts, heap.ts, drm.ts, kms.ts, sync.ts (sync_file and sw_sync), v4l2.ts, with fences.ts (dma_fence,
- * dma_resv, sync_file payloads) and pages.ts (memory). Each exports the Backend functions of its
- * interface as `xxxOps(machine)`; this file composes them into one Backend, behind the argument
- * specification both backends share (../args.ts).
+ * udmabuf.ts, heap.ts, drm.ts, kms.ts, sync.ts (sync_file and sw_sync), v4l2.ts (with vivid.ts, the
+ * video nodes, and tpg.ts, their test pattern), with fences.ts (dma_fence, dma_resv, sync_file
+ * payloads) and pages.ts (memory). Each exports the Backend functions of its interface as
+ * `xxxOps(machine)`; this file composes them into one Backend, behind the argument specification
+ * both backends share (../args.ts).
  *
  * Modelled: an fd table over open file descriptions (dup shares one; numbers count up from 1000; the
  * close-on-exec flag per fd, shown in fdinfo), a small file system (/dev/udmabuf, /dev/dma_heap/*,
  * /dev/dri/{cardN,renderD128+N}, /dev/shm/*, sw_sync in debugfs, udmabuf's module parameters,
- * /proc/self/{fd,fdinfo}/N, /proc/sys/kernel/osrelease, /proc/meminfo), memfd with seals, udmabuf,
+ * /proc/self/{fd,fdinfo}/N, /proc/sys/kernel/osrelease, /proc/meminfo, /dev/video0-3), memfd with seals, udmabuf,
  * dma-heaps with a CMA budget (and their dispatch by ioctl number), dma-buf files (lseek/fstat/fdinfo/
  * readlink, SYNC, SET_NAME, sync-file export/import, poll), sync_file and sw_sync fences, DRM (vgem,
  * vkms, virtio_gpu: version, caps, dumb buffers, PRIME with the kernel's caching rules, vgem fences),
  * KMS modelled on vkms (kms.ts: resources, connector, CRTC, framebuffers, SETCRTC, PAGE_FLIP events),
- * and mmap with zero-copy views. No video device yet (v4l2.ts: every V4L2 ioctl answers as on a
- * file that is not a video node; the vivid model comes next).
+ * mmap with zero-copy views, and V4L2 video nodes modelled on vivid (vivid.ts, tpg.ts, v4l2.ts:
+ * formats, videobuf2 queues streaming on a timer, the test pattern generator, controls, events).
  *
  * Limits (documented behaviour of the model, not of the kernel):
  * - Memory (pages.ts): a dma-buf's bytes are one ArrayBuffer; every mapping that asks for an
@@ -54,6 +55,7 @@ import { memfdOps } from './memfd';
 import { swSyncDriver, swSyncOps, syncFileOps } from './sync';
 import { udmabufDriver, udmabufOps } from './udmabuf';
 import { v4l2Ops } from './v4l2';
+import { type ResolvedVideoOptions, type VividInstanceOptions, vividDriver } from './vivid';
 
 // ---- options ---------------------------------------------------------------------------------------
 
@@ -98,6 +100,13 @@ export interface MockOptions {
    * new file). The kernel exempts CAP_SYS_ADMIN; the model has no capabilities (default 2^53 - 1).
    */
   fileMax?: number;
+  /**
+   * vivid, the virtual video driver (mock/vivid.ts): true (default) for the VM's two instances
+   * (n_devs=2 node_types=0x101,0x101 allocators=0,1 multiplanar=1,2: /dev/video0-1 vmalloc and
+   * single-planar, /dev/video2-3 dma-contig and multi-planar), false for none, or the instances and
+   * the mock's frame period (default 10 ms; vivid's webcam runs at 5 frames per second).
+   */
+  video?: boolean | { instances?: Partial<VividInstanceOptions>[]; frameMs?: number };
 }
 
 export interface ResolvedMockOptions {
@@ -110,6 +119,7 @@ export interface ResolvedMockOptions {
   memory: number;
   nofile: number;
   fileMax: number;
+  video: ResolvedVideoOptions | null;
 }
 
 /** Test hooks beside the Backend API. */
@@ -142,13 +152,23 @@ function resolve(o: MockOptions): ResolvedMockOptions {
     memory,
     nofile: validateInt(o.nofile ?? 1 << 20, 'options.nofile', 1),
     fileMax: validateInt(o.fileMax ?? Number.MAX_SAFE_INTEGER, 'options.fileMax', 1),
+    video: resolveVideo(o.video ?? true),
   };
+}
+
+function resolveVideo(v: NonNullable<MockOptions['video']>): ResolvedVideoOptions | null {
+  if (v === false) return null;
+  const x = v === true ? {} : v;
+  const instances = (x.instances ?? [{}, { multiplanar: true, allocator: 'dma-contig' as const }]).map((k, n) => ({
+    multiplanar: k.multiplanar ?? n === 1, allocator: k.allocator ?? (n === 1 ? 'dma-contig' as const : 'vmalloc' as const),
+  }));
+  return { instances, frameMs: validateInt(x.frameMs ?? 10, 'options.video.frameMs', 1) };
 }
 
 // ---- composition -------------------------------------------------------------------------------------
 
 /** What boots with the machine, in this order (inode numbers follow it). KMS before the DRM devices. */
-const DRIVERS = [udmabufDriver, heapDriver, kmsDriver, drmDriver, swSyncDriver, procfs];
+const DRIVERS = [udmabufDriver, heapDriver, kmsDriver, drmDriver, swSyncDriver, procfs, vividDriver];
 
 /** A new, independent mock machine. */
 export function createMockBackend(options: MockOptions = {}): Backend & MockControl {

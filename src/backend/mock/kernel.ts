@@ -14,6 +14,7 @@ import { type Fence, FenceHub, Resv, type SyncPayload, type Timeline } from './f
 import type { KmsModel } from './kms';
 import type { MockMapping } from './mapping';
 import type { Extents, Store } from './pages';
+import type { VideoFh, VividModel } from './vivid';
 import type { MockDrmDriver, ResolvedMockOptions } from './index';
 
 // ---- kernel objects ----------------------------------------------------------------------------------
@@ -54,8 +55,13 @@ export class Bo {
   dmabuf: DmabufFile | null = null;
   mmapPgoff: number | null = null;
   handles = 0;
+  /**
+   * Physically contiguous pages (a CMA heap's buffer, a vb2-dma-contig plane): what vb2-dma-contig
+   * asks of an imported dma-buf (mock/vivid.ts). Every other buffer is scattered pages.
+   */
+  contiguous = false;
 
-  constructor(readonly pages: Store, readonly exporter: string, readonly kind: 'udmabuf' | 'heap' | 'gem',
+  constructor(readonly pages: Store, readonly exporter: string, readonly kind: 'udmabuf' | 'heap' | 'gem' | 'vb2',
     readonly dev: DrmDevice | null) {}
 }
 
@@ -93,7 +99,10 @@ export interface SyncFile extends FileBase { kind: 'syncfile'; sync: SyncPayload
 export interface SwSyncFile extends FileBase { kind: 'sw_sync'; timeline: Timeline }
 export interface TextFile extends FileBase { kind: 'file'; text: string }
 export interface DirFile extends FileBase { kind: 'dir' }
-export type OpenFile = DeviceFile | HeapFile | DrmFile | DmabufFile | MemfdFile | SyncFile | SwSyncFile | TextFile | DirFile;
+/** An open V4L2 video node (mock/vivid.ts): its v4l2_fh. */
+export interface VideoFile extends FileBase { kind: 'video'; fh: VideoFh }
+export type OpenFile = DeviceFile | HeapFile | DrmFile | DmabufFile | MemfdFile | SyncFile | SwSyncFile | TextFile | DirFile
+  | VideoFile;
 export type Kind = OpenFile['kind'];
 export type FileOf<K extends Kind> = Extract<OpenFile, { kind: K }>;
 
@@ -168,6 +177,8 @@ export class Machine {
   timers!: Set<NodeJS.Timeout>;
   /** KMS of the modesetting devices (mock/kms.ts, modelled on vkms; set up by its driver) */
   kms!: KmsModel;
+  /** The video devices (mock/vivid.ts; set up by its driver) */
+  video!: VividModel;
   /** The one anon inode that every sync_file shares. */
   anonIno!: bigint;
   nextClient!: number;
@@ -184,7 +195,7 @@ export class Machine {
 
   /** A freshly booted kernel: no fd, file, buffer or fence survives (timers are cancelled). */
   reboot(): void {
-    for (const t of this.timers ?? []) clearTimeout(t);
+    for (const t of this.timers ?? []) clearTimeout(t); // clears intervals too
     this.fds = new Map();
     this.noCloexec = new Set();
     this.hub = new FenceHub();
@@ -242,9 +253,10 @@ export class Machine {
    * fd; the outcome is the same). Either way f is released (the kernel frees what it made when no fd
    * can be had: a heap's buffer, a udmabuf, a sync file). A dup names a file already counted.
    * `noFile` is what the caller reports for a full file table: sync files say ENOMEM
-   * (sync_file_alloc returns NULL whatever failed, and its callers make that ENOMEM).
+   * (sync_file_alloc returns NULL whatever failed, and its callers make that ENOMEM), videobuf2's
+   * EXPBUF EINVAL (it makes any failure to export the dma-buf EINVAL).
    */
-  install(f: OpenFile, cloexec = true, syscall = 'open', noFile: 'ENFILE' | 'ENOMEM' = 'ENFILE'): Fd {
+  install(f: OpenFile, cloexec = true, syscall = 'open', noFile: 'ENFILE' | 'ENOMEM' | 'EINVAL' = 'ENFILE'): Fd {
     // a file no fd has named yet is a new open file description: the system-wide table counts it
     const fresh = !this.#counted.has(f);
     const full = this.fds.size >= this.o.nofile ? 'EMFILE' : fresh && this.#liveFiles >= this.o.fileMax ? noFile : null;

@@ -11,6 +11,7 @@ import type { ErrnoName } from '../../errno';
 import type { MapHandle, MappingOps } from '../types';
 import { type Machine, type OpenFile, readable, type ShmInode, writable } from './kernel';
 import { type Memory, Store } from './pages';
+import { videoMmap } from './v4l2';
 
 export class MockMapping implements MapHandle {
   live = true;
@@ -67,6 +68,12 @@ export function mappingOps(m: Machine): MappingOps {
           if (!shared) throw fail('EINVAL'); // shmem helpers refuse COW mappings
           mem = bo.pages;
           at = (pgoff - start) * ps;
+          break;
+        }
+        case 'video': { // vb2_mmap: an MMAP plane by its offset
+          const v = videoMmap(f, offset, length, shared, prot, ps);
+          mem = v.mem;
+          at = v.at;
           break;
         }
         default: throw fail('ENODEV');
