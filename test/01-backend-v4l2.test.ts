@@ -3,10 +3,10 @@
  * (test/support/backend.ts). On the native backend in the VM: vivid as the VM loads it (n_devs=2
  * node_types=0x101,0x101 allocators=0,1 multiplanar=1,2): instance 0 (bus_info platform:vivid-000)
  * allocates with vmalloc and is single-planar, instance 1 (platform:vivid-001) with dma-contig and is
- * multi-planar; each has a capture and an output node, found by QUERYCAP among /dev/video*. The
- * device cases skip elsewhere, saying why (the mock has no video device yet, a host usually none),
- * and fail in the VM. The cases on files that are not video nodes (ENOTTY, EBADF) and the argument
- * refusals run on every backend.
+ * multi-planar; each has a capture and an output node, found by QUERYCAP among /dev/video*. The mock
+ * models the same two instances (src/backend/mock/vivid.ts), so the device cases run there too; on a
+ * host without vivid they skip, saying why, and in the VM they fail. The cases on files that are not
+ * video nodes (ENOTTY, EBADF) and the argument refusals run on every backend.
  */
 import assert from 'node:assert/strict';
 import {
