@@ -33,7 +33,7 @@ export type {
 export { v4l2, VideoDevice, VideoQueue, controlKey } from './v4l2';
 export type {
   VideoDeviceInfo, QueueInfo, QueueFormat, QueueFormatDesc, QueueOptions, Dequeued, ControlInfo, SetFormatOptions,
-  OpenQuery as V4l2OpenQuery, QueueDirection, VideoDeviceEvents,
+  OpenQuery as V4l2OpenQuery, QueueDirection, VideoDeviceEvents, VideoInputInfo, VideoOutputInfo,
 } from './v4l2';
 export { Display, Framebuffer, DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888 } from './display';
 export type {

@@ -32,7 +32,7 @@ import {
 } from './constants';
 import { DmaBuf } from './dmabuf';
 import {
-  closedError, dmabufError, invalidArgType, invalidArgValue, stateError, validateInt, validateObject, validateString,
+  closedError, dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, validateInt, validateObject, validateString,
   withPath,
 } from './errors';
 import { formats, fourccString, fourccValue, type PixelFormatInfo } from './formats';
@@ -137,6 +137,31 @@ export interface Dequeued {
   flags: number;
   error: boolean;
 }
+
+/** An input of a capture device (ENUMINPUT): a camera sensor, a tuner, a connector. */
+export interface VideoInputInfo {
+  index: number;
+  name: string;
+  /** 'tuner' (V4L2_INPUT_TYPE_TUNER), 'camera' (V4L2_INPUT_TYPE_CAMERA: cameras and connectors), 'touch' */
+  type: 'tuner' | 'camera' | 'touch' | number;
+  /** V4L2_IN_ST_* (0: no problem seen) */
+  status: number;
+  /** V4L2_IN_CAP_* */
+  capabilities: number;
+}
+
+/** An output of an output device (ENUMOUTPUT). */
+export interface VideoOutputInfo {
+  index: number;
+  name: string;
+  /** 'modulator' (V4L2_OUTPUT_TYPE_MODULATOR), 'analog' (V4L2_OUTPUT_TYPE_ANALOG: connectors), 'analog-overlay' */
+  type: 'modulator' | 'analog' | 'analog-overlay' | number;
+  /** V4L2_OUT_CAP_* */
+  capabilities: number;
+}
+
+const INPUT_TYPES: Record<number, VideoInputInfo['type']> = { 1: 'tuner', 2: 'camera', 3: 'touch' };
+const OUTPUT_TYPES: Record<number, VideoOutputInfo['type']> = { 1: 'modulator', 2: 'analog', 3: 'analog-overlay' };
 
 export interface ControlInfo {
   id: number;
@@ -695,6 +720,11 @@ export class VideoQueue {
     this.#byFrame.clear();
   }
 
+  /** @internal the input or output changed: the format is read again when next needed */
+  formatChanged(): void {
+    this.#format = null;
+  }
+
   /** @internal the device is closing: the kernel stops and frees everything with the file */
   closing(): void {
     this.#streaming = false;
@@ -764,6 +794,93 @@ export class VideoDevice extends OwnedFd {
   /** @internal ERR_DMABUF_CLOSED after close() */
   override checkOpen(): void {
     super.checkOpen();
+  }
+
+  // ---- inputs and outputs ----------------------------------------------------------------------------
+
+  /** ENUMINPUT until EINVAL: the inputs of the capture side (empty for a device without any). */
+  inputs(): VideoInputInfo[] {
+    this.checkOpen();
+    return this.#enumerate((i) => this.backend.v4l2EnumInput(this.fd, i)).map((x) =>
+      ({ index: x.index, name: x.name, type: INPUT_TYPES[x.type] ?? x.type, status: x.status, capabilities: x.capabilities }));
+  }
+
+  /** ENUMOUTPUT until EINVAL: the outputs of the output side. */
+  outputs(): VideoOutputInfo[] {
+    this.checkOpen();
+    return this.#enumerate((i) => this.backend.v4l2EnumOutput(this.fd, i)).map((x) =>
+      ({ index: x.index, name: x.name, type: OUTPUT_TYPES[x.type] ?? x.type, capabilities: x.capabilities }));
+  }
+
+  /** G_INPUT: the input capture reads from. */
+  currentInput(): VideoInputInfo {
+    this.checkOpen();
+    const i = this.#call('G_INPUT', () => this.backend.v4l2GetInput(this.fd));
+    return this.inputs().find((x) => x.index === i) ?? { index: i, name: '', type: 0, status: 0, capabilities: 0 };
+  }
+
+  /** G_OUTPUT: the output the output queue feeds. */
+  currentOutput(): VideoOutputInfo {
+    this.checkOpen();
+    const i = this.#call('G_OUTPUT', () => this.backend.v4l2GetOutput(this.fd));
+    return this.outputs().find((x) => x.index === i) ?? { index: i, name: '', type: 0, capabilities: 0 };
+  }
+
+  /**
+   * S_INPUT, by index or name. The capture format may change with the input (a webcam, a TV input
+   * and HDMI have different sizes): read it again with getFormat(). EBUSY while buffers exist.
+   */
+  selectInput(indexOrName: number | string): VideoInputInfo {
+    this.checkOpen();
+    const target = this.#pick(this.inputs(), indexOrName, 'input');
+    this.#call('S_INPUT', () => this.backend.v4l2SetInput(this.fd, target.index));
+    this.capture?.formatChanged();
+    return target;
+  }
+
+  /** S_OUTPUT, by index or name; as selectInput() for the output queue's format. */
+  selectOutput(indexOrName: number | string): VideoOutputInfo {
+    this.checkOpen();
+    const target = this.#pick(this.outputs(), indexOrName, 'output');
+    this.#call('S_OUTPUT', () => this.backend.v4l2SetOutput(this.fd, target.index));
+    this.output?.formatChanged();
+    return target;
+  }
+
+  #enumerate<T>(get: (i: number) => T): T[] {
+    const out: T[] = [];
+    for (let i = 0; ; i++) {
+      try {
+        out.push(get(i));
+      } catch (e) {
+        const c = errCode(e);
+        if (c === 'EINVAL' || c === 'ENOTTY') return out;
+        throw withPath(e, this.path);
+      }
+    }
+  }
+
+  #pick<T extends { index: number; name: string }>(list: T[], indexOrName: number | string, what: string): T {
+    if (typeof indexOrName === 'string') {
+      const t = list.find((x) => x.name === indexOrName);
+      if (t === undefined) {
+        throw dmabufError('ERR_DMABUF_NOT_FOUND', `${this.path} has no ${what} named '${indexOrName}' (it has: ${list.map((x) => `'${x.name}'`).join(', ') || 'none'})`,
+          { path: this.path });
+      }
+      return t;
+    }
+    validateInt(indexOrName, what, 0, 0xffffffff);
+    const t = list.find((x) => x.index === indexOrName);
+    if (t === undefined) throw outOfRange(what, `one of ${list.map((x) => x.index).join(', ') || '(none)'}`, indexOrName);
+    return t;
+  }
+
+  #call<T>(name: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw withPath(e, this.path, errCode(e) === 'EBUSY' ? `the ${name === 'S_INPUT' ? 'capture' : 'output'} queue has buffers: release() them first` : undefined);
+    }
   }
 
   // ---- controls ------------------------------------------------------------------------------------

@@ -185,6 +185,11 @@ function portNode(m: Machine, fd: Fd, ioctl: string, dir: 'capture' | 'output'):
   return node;
 }
 
+/** vivid names a port by its instance and its number among the ports of its kind: 'HDMI 000-0' */
+function portName(node: VividNode, nth: number): string {
+  return `${String(node.inst.index).padStart(3, '0')}-${nth}`;
+}
+
 /** vidioc_s_input / _output: whether to switch (EINVAL past the last, EBUSY with buffers) */
 function setPort(node: VividNode, index: number, count: number, current: number, ioctl: string): boolean {
   if (index >= count) throw err('EINVAL', ioctl);
@@ -721,23 +726,23 @@ export function v4l2Ops(m: Machine): V4l2Ops {
 
     v4l2EnumInput(fd, index) {
       const ioctl = 'VIDIOC_ENUMINPUT';
-      portNode(m, fd, ioctl, 'capture');
+      const node = portNode(m, fd, ioctl, 'capture');
       const t = INPUTS[index];
       if (t === undefined) throw err('EINVAL', ioctl);
       const nth = INPUTS.slice(0, index).filter((x) => x === t).length;
       return {
-        index, name: `${INPUT_NAMES[t]} ${nth}`, type: t === 'tv' ? V4L2_INPUT_TYPE_TUNER : V4L2_INPUT_TYPE_CAMERA, status: 0,
+        index, name: `${INPUT_NAMES[t]} ${portName(node, nth)}`, type: t === 'tv' ? V4L2_INPUT_TYPE_TUNER : V4L2_INPUT_TYPE_CAMERA, status: 0,
         capabilities: t === 'tv' || t === 'svid' ? V4L2_IN_CAP_STD : t === 'hdmi' ? V4L2_IN_CAP_DV_TIMINGS : 0,
       };
     },
 
     v4l2EnumOutput(fd, index) {
       const ioctl = 'VIDIOC_ENUMOUTPUT';
-      portNode(m, fd, ioctl, 'output');
+      const node = portNode(m, fd, ioctl, 'output');
       const t = OUTPUTS[index];
       if (t === undefined) throw err('EINVAL', ioctl);
       const nth = OUTPUTS.slice(0, index).filter((x) => x === t).length;
-      return { index, name: `${t === 'svid' ? 'S-Video' : 'HDMI'} ${nth}`, type: V4L2_OUTPUT_TYPE_ANALOG,
+      return { index, name: `${t === 'svid' ? 'S-Video' : 'HDMI'} ${portName(node, nth)}`, type: V4L2_OUTPUT_TYPE_ANALOG,
         capabilities: t === 'svid' ? V4L2_OUT_CAP_STD : V4L2_OUT_CAP_DV_TIMINGS };
     },
 
