@@ -41,6 +41,9 @@
  * - Capture content: mock/tpg.ts, vivid's picture for the colour bar and solid colour patterns in
  *   the formats it lists, checked against frames captured from vivid (see there), without the OSD text;
  *   the bytes before a plane's data offset are left as they are.
+ * - Loops: an HDMI or S-Video input whose "Is Connected To" control names an output of the same
+ *   kind shows what that output shows (the oldest buffer queued on it, bytes copied as they are)
+ *   when both have the same format and size; otherwise, and for "None", the test pattern.
  * - Controls: the capture node's User, Vivid and Digital Video controls that vivid creates for these
  *   node types (not the error injection ones: Disconnect, Inject ..., Percentage of Dropped Buffers,
  *   Wrap ...), the output node's, with their types, ranges, steps, defaults, flags, menus (skip
@@ -59,7 +62,7 @@
  *   every queue, so that tests stream fast. S_PARM, ENUM_FRAMEINTERVALS, standards, DV timings,
  *   EDID, selection (crop, compose, scaler), overlays, VBI, radio, SDR, metadata, touch, CEC and the
  *   read()/write() I/O emulation are not modelled (ENOTTY), nor are requests, USERPTR (the library
- *   refuses it anyway), REMOVE_BUFS, cache hints, the loopback of output to capture, the OSD text,
+ *   refuses it anyway), REMOVE_BUFS, cache hints, the OSD text,
  *   movement, border, square, fill percentage and the effect of Sensor flips' input status bits.
  * - Array and compound controls are listed, but their payload is not kept: G_EXT_CTRLS reads zeros.
  */
@@ -341,6 +344,8 @@ const VIVID_BASE = 0x00f0f000;
 const DV_CLASS = 0x00a00001;
 const DV_BASE = 0x00a00900;
 const SLIDER = CTRL_FLAG.SLIDER;
+/** The "Is Connected To" controls of the first HDMI and the first S-Video input */
+const LOOP_CID = { hdmi: VIVID_BASE + 0x71, svid: VIVID_BASE + 0x80 } as const;
 export const VIVID_CID = { TEST_PATTERN: VIVID_BASE, OSD_TEXT_MODE: VIVID_BASE + 1, COLORSPACE: VIVID_BASE + 25 } as const;
 
 /** vivid_vid_cap_s_ctrl of the colorimetry controls: the generator's, then a source change */
@@ -446,6 +451,19 @@ function captureDefs(): CtrlDef[] {
     { id: DV_BASE + 100, name: 'Power Present', type: CTRL_TYPE.BITMASK, min: 0n, max: 1n, step: 0n, def: 1n,
       flags: CTRL_FLAG.READ_ONLY },
     menu(DV_BASE + 101, 'Rx RGB Quantization Range', ['Automatic', 'RGB Limited Range (16-235)', 'RGB Full Range (0-255)']),
+  ];
+}
+
+/**
+ * The loop controls of the capture node: for its HDMI and its S-Video input, what it is connected
+ * to: vivid's test pattern, nothing, or the output of that type of any instance ('Output HDMI 001-0').
+ */
+function loopDefs(index: number, instances: number): CtrlDef[] {
+  const port = (k: number): string => `${String(k).padStart(3, '0')}-0`;
+  const outs = (kind: string): string[] => Array.from({ length: instances }, (_, k) => `Output ${kind} ${port(k)}`);
+  return [
+    menu(LOOP_CID.hdmi, `HDMI ${port(index)} Is Connected To`, ['Test Pattern Generator', 'None', ...outs('HDMI')]),
+    menu(LOOP_CID.svid, `S-Video ${port(index)} Is Connected To`, ['Test Pattern Generator', 'None', ...outs('S-Video')]),
   ];
 }
 
@@ -613,7 +631,7 @@ export class VividInstance {
   constructor(readonly m: Machine, readonly index: number, readonly multiplanar: boolean, readonly contig: boolean,
     readonly formats: VividFormat[], capPath: string, outPath: string) {
     const common = commonDefs().map((d) => this.make(d));
-    const cap = captureDefs().map((d) => this.make(d));
+    const cap = [...captureDefs(), ...loopDefs(index, m.o.video?.instances.length ?? 1)].map((d) => this.make(d));
     const out = outputDefs().map((d) => (this.ctrls.has(d.id) ? new Ctrl(d, this) : this.make(d)));
     this.capture = new VividNode(this, 'capture', capPath, [...common, ...cap]);
     this.output = new VividNode(this, 'output', outPath, [...common, ...out]);
@@ -946,8 +964,42 @@ function complete(q: Vb2Queue, b: Vb2Buffer, now: bigint, seq: number): void {
   q.done.push(b);
 }
 
+/**
+ * The output buffer a looped input shows, or null for the test pattern: the input is HDMI or
+ * S-Video, its "Is Connected To" names an instance's output of the same kind, that output is
+ * selected and streams, and both queues have the same format, size and line length. The output
+ * shows the oldest buffer queued on it (it keeps the last one), which is what is copied.
+ */
+function loopSource(inst: VividInstance): Vb2Buffer | null {
+  const t = inst.inputType;
+  if (t !== 'hdmi' && t !== 'svid') return null;
+  const v = inst.ctrls.get(LOOP_CID[t])?.num ?? 0;
+  const other = v >= 2 ? inst.m.video.instances[v - 2] : undefined;
+  if (other === undefined || OUTPUTS[other.output_] !== t) return null;
+  const q = other.output.queue;
+  const ob = q.streaming ? q.active[0] : undefined;
+  const cf = inst.capFmt;
+  const of = other.outFmt;
+  if (ob === undefined || cf.fmt.code !== of.fmt.code || cf.width !== of.width || cf.height !== of.height ||
+    cf.bpl.join() !== of.bpl.join()) return null;
+  return ob;
+}
+
 /** vivid_fillbuff: the picture into the buffer's planes (MMAP pages or the imported dma-buf's). */
 function fill(inst: VividInstance, q: Vb2Queue, b: Vb2Buffer): void {
+  const src = loopSource(inst);
+  if (src !== null) {
+    b.planes.forEach((p, k) => {
+      const from = src.planes[k];
+      const to = p.bo?.pages ?? p.dmabuf?.bo.pages;
+      const store = from?.bo?.pages ?? from?.dmabuf?.bo.pages;
+      if (to === undefined || store === undefined || from === undefined) return;
+      const bytes = new Uint8Array(Math.min(from.length, store.size, to.size));
+      store.read(0, bytes);
+      to.write(0, bytes);
+    });
+    return;
+  }
   const fmt = inst.capFmt;
   const state = inst.tpgState(fmt);
   const frame = renderFrame(state, b.planes.map((p) => p.bytesused));
