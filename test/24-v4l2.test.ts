@@ -146,9 +146,18 @@ describe('v4l2: vivid through the library', function () {
         for (const f of frames) f.close();
       }
     }
-    execFileSync('v4l2-ctl', ['-d', info.path, '--set-fmt-video=width=320,height=240,pixelformat=XR24',
-      '--set-ctrl=test_pattern=0,osd_text_mode=2', '--stream-mmap', '--stream-count=1', `--stream-to=${raw}`],
-    { timeout: 60_000 });
+    const saved = (() => { using d = v4l2.open(info.path); return { fmt: d.capture!.getFormat(), tp: d.getControl('test_pattern'), osd: d.getControl('osd_text_mode') }; })();
+    try {
+      execFileSync('v4l2-ctl', ['-d', info.path, '--set-fmt-video=width=320,height=240,pixelformat=XR24',
+        '--set-ctrl=test_pattern=0,osd_text_mode=2', '--stream-mmap', '--stream-count=1', `--stream-to=${raw}`],
+      { timeout: 60_000 });
+    } finally {
+      // v4l2-ctl leaves the node as it set it: put it back for the files after this one
+      using d = v4l2.open(info.path);
+      d.capture!.setFormat({ width: saved.fmt.width, height: saved.fmt.height, format: saved.fmt.fourcc });
+      d.setControl('test_pattern', saved.tp);
+      d.setControl('osd_text_mode', saved.osd);
+    }
     try {
       const theirs = fs.readFileSync(raw);
       assert.equal(theirs.length, mine.length, 'the same size');
@@ -172,8 +181,7 @@ describe('v4l2: vivid through the library', function () {
     const red: Record<string, number[]> = { XR24: [0, 0, 255, 0], YUYV: [81, 90, 239] };
     using dev = v4l2.open(vivid(this, 0, 'capture').path);
     const q = dev.capture!;
-    const before = dev.getControl('test_pattern');
-    const osd = dev.getControl('osd_text_mode');
+    using _restore = restoring(dev, q, ['test_pattern', 'osd_text_mode']);
     /** One frame of the pattern, the pixel at (x, row 90) as B, G, R, X (XR24) or Y, Cb, Cr (YUYV). */
     const grab = async (format: string, pattern: number): Promise<(x: number) => number[]> => {
       dev.setControl('test_pattern', pattern);
@@ -192,19 +200,14 @@ describe('v4l2: vivid through the library', function () {
         for (const f of frames) f.close();
       }
     };
-    try {
-      dev.setControl('osd_text_mode', 'None');
-      for (const format of ['XR24', 'YUYV']) {
-        const px = await grab(format, 0); // 75% Colorbar
-        assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => px(b * 40 + 20)), bars[format], `${format}: the eight bars`);
-        assert.deepEqual(px(39), bars[format]![0], `${format}: bar 0 ends at x 39`);
-        assert.deepEqual(px(40), bars[format]![1], `${format}: bar 1 starts at x 40`);
-        const solid = await grab(format, 7); // 100% Red
-        assert.deepEqual([solid(0), solid(319)], [red[format], red[format]], `${format}: 100% Red`);
-      }
-    } finally {
-      dev.setControl('test_pattern', before);
-      dev.setControl('osd_text_mode', osd);
+    dev.setControl('osd_text_mode', 'None');
+    for (const format of ['XR24', 'YUYV']) {
+      const px = await grab(format, 0); // 75% Colorbar
+      assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => px(b * 40 + 20)), bars[format], `${format}: the eight bars`);
+      assert.deepEqual(px(39), bars[format]![0], `${format}: bar 0 ends at x 39`);
+      assert.deepEqual(px(40), bars[format]![1], `${format}: bar 1 starts at x 40`);
+      const solid = await grab(format, 7); // 100% Red
+      assert.deepEqual([solid(0), solid(319)], [red[format], red[format]], `${format}: 100% Red`);
     }
   });
 
