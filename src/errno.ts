@@ -42,6 +42,7 @@ export const ERRNO = {
   ENOTSOCK: [88, 'socket operation on non-socket'],
   EOPNOTSUPP: [95, 'operation not supported on socket'],
   ECONNRESET: [104, 'connection reset by peer'],
+  ENOBUFS: [105, 'no buffer space available'],
   ENOTCONN: [107, 'socket is not connected'],
   ETIMEDOUT: [110, 'connection timed out'],
   ECONNREFUSED: [111, 'connection refused'],

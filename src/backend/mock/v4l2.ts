@@ -20,13 +20,13 @@ import { systemError } from '../../errors';
 import type {
   Fd, V4l2Buffer, V4l2Control, V4l2ControlsError, V4l2ControlValue, V4l2Ops, V4l2PixFormat, V4l2QueueBuffer,
 } from '../types';
-import { foreignIoctl, type Machine, type OpenFile, type VideoFile } from './kernel';
+import { foreignIoctl, kernelAtLeast, type Machine, type OpenFile, type VideoFile } from './kernel';
 import { type Memory } from './pages';
 import {
   BUF_FLAG, BUF_TYPE, CTRL_FLAG, CTRL_TYPE, type Ctrl, ctrlChanged, ctrlEvent, ctrlEventData, EVENT, EXPBUF_FLAGS,
   exportPlane, FIELD, frameTick, freeBuffers, INPUT_NAMES, INPUTS, limits, MEMORY, minBpl, mmapPlane, nearestWebcamSize,
   OUTPUTS, planeSizes, type QueueFormat, stopStreaming, type Subscription, tryPlanes, type Vb2Buffer, type Vb2Queue,
-  type VideoFh, type VividFormat, type VividNode, WEBCAM_SIZES,
+  type VideoFh, type VividFormat, type VividNode, webcamSizes,
 } from './vivid';
 
 const V4L2_PIX_FMT_FLAG_SET_CSC = 0x2;
@@ -107,8 +107,9 @@ function tryFormat(node: VividNode, f: V4l2PixFormat): { q: QueueFormat; out: V4
   let h: number;
   let webcamIdx = -1;
   if (capture && inst.inputType === 'webcam') {
-    webcamIdx = nearestWebcamSize(f.width, f.height);
-    [w, h] = WEBCAM_SIZES[webcamIdx];
+    const sizes = webcamSizes(inst.m);
+    webcamIdx = nearestWebcamSize(sizes, f.width, f.height);
+    [w, h] = sizes[webcamIdx]!;
   } else if (capture) {
     [w, h] = [inst.srcWidth, inst.srcHeight];
   } else {
@@ -125,6 +126,10 @@ function tryFormat(node: VividNode, f: V4l2PixFormat): { q: QueueFormat; out: V4
     width = Math.min(Math.max(f.width, limits.MIN_WIDTH), limits.MAX_WIDTH * limits.MAX_ZOOM);
     height = Math.trunc(Math.min(Math.max(f.height * factor, limits.MIN_HEIGHT), limits.MAX_HEIGHT * limits.MAX_ZOOM) / factor);
   }
+  // 6.12, interlaced capture (TV, S-Video): a format with vertically subsampled planes (4:2:0) gets a
+  // whole number of chroma rows (seen: 17x2305 NM12 → 17x2304); 7.2 keeps 17x2305, and so does
+  // the output (9000x99 NM12 stays)
+  if (capture && field !== FIELD.NONE && !kernelAtLeast(inst.m.o.kernel, 6, 13)) height -= height % Math.max(...fmt.vdown);
   const user = f.planes.map((p) => p.bytesperline);
   const { bpl, size } = tryPlanes(fmt, width, height, isMplaneType(f.type) ? user : [user[0]]);
   const setCsc = (f.flags & V4L2_PIX_FMT_FLAG_SET_CSC) !== 0;
@@ -528,6 +533,8 @@ export function v4l2Ops(m: Machine): V4l2Ops {
       const ioctl = 'VIDIOC_ENUM_FMT';
       const node = video(m, fd, ioctl).node;
       checkType(node, type, ioctl);
+      // the other API's type of the same direction lists nothing (seen on 6.12 and 7.2)
+      if (isMplaneType(type) !== node.inst.multiplanar) throw err('EINVAL', ioctl);
       const f = node.inst.enumerable[index];
       if (f === undefined) throw err('EINVAL', ioctl);
       let flags = 0;
@@ -549,7 +556,7 @@ export function v4l2Ops(m: Machine): V4l2Ops {
       if (!webcam && !(node.ctrl(0x00f0f021)?.num ?? 0)) throw err('EINVAL', ioctl);
       if (inst.format(pixelformat) === undefined) throw err('EINVAL', ioctl);
       if (webcam) {
-        const s = WEBCAM_SIZES[index];
+        const s = webcamSizes(m)[index];
         if (s === undefined) throw err('EINVAL', ioctl);
         return { index, pixelformat, type: 1, discrete: { width: s[0], height: s[1] } };
       }
@@ -599,7 +606,7 @@ export function v4l2Ops(m: Machine): V4l2Ops {
         return { count: 0, capabilities: caps, flags: 0 };
       }
       q.memory = memory;
-      const n = Math.min(Math.max(count, 2), limits.MAX_BUFFERS);
+      const n = Math.min(Math.max(count, 2), q.maxBuffers);
       allocate(m, q, n, setupSizes(fh.node));
       q.owner = fh;
       return { count: n, capabilities: caps, flags: 0 };
@@ -615,7 +622,7 @@ export function v4l2Ops(m: Machine): V4l2Ops {
       const index = q.buffers.length;
       if (count === 0) return { index, count: 0, capabilities: q.caps };
       if (q.buffers.length > 0 && q.memory !== memory) throw err('EINVAL', ioctl);
-      if (q.buffers.length >= limits.MAX_BUFFERS) throw systemError(105, sc(ioctl)); // ENOBUFS
+      if (q.buffers.length >= q.maxBuffers) throw systemError('ENOBUFS', sc(ioctl));
       const sizes = isMplaneType(format.type) ? format.planes.map((p) => p.sizeimage) : [format.planes[0].sizeimage];
       if (sizes.some((s) => s === 0)) throw err('EINVAL', ioctl);
       // vivid's queue_setup with the planes given: the format's plane count, each big enough
@@ -623,7 +630,7 @@ export function v4l2Ops(m: Machine): V4l2Ops {
       if (sizes.length !== need.length || sizes.some((s, p) => s < need[p])) throw err('EINVAL', ioctl);
       let n = count;
       if (q.buffers.length + n < 2) n = 2 - q.buffers.length;
-      n = Math.min(n, limits.MAX_BUFFERS - q.buffers.length);
+      n = Math.min(n, q.maxBuffers - q.buffers.length);
       q.memory = memory;
       allocate(m, q, n, sizes);
       q.owner = fh;

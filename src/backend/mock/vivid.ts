@@ -11,7 +11,7 @@
  *   these node types (capture: VIDEO_CAPTURE[_MPLANE], READWRITE, STREAMING, AUDIO, TUNER, and
  *   VIDEO_OVERLAY on the single-planar instance; output: VIDEO_OUTPUT[_MPLANE], READWRITE,
  *   STREAMING, AUDIO), EXT_PIX_FORMAT added by the V4L2 core, version = the kernel's.
- * - Formats: vivid_formats[] in its order (81 formats, 10 more with the multi-planar API), the
+ * - Formats: vivid_formats[] in its order (83 formats, 10 more with the multi-planar API), the
  *   CSC flags of ENUM_FMT on capture, vivid's TRY/S_FMT arithmetic (bytesperline clamped between the
  *   width's and MAX_ZOOM * MAX_WIDTH's, sizeimage with the other planes of a one-buffer format added,
  *   the 128-byte data offsets of NM16 and NM61 planes, YUYV's zeroed when a single-planar instance
@@ -69,7 +69,7 @@
 import { O_ACCMODE, O_CLOEXEC } from '../../constants';
 import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
-import { Bo, type DmabufFile, type Driver, type Machine, makedev, newDmabuf, type VideoFile } from './kernel';
+import { Bo, type DmabufFile, type Driver, kernelAtLeast, type Machine, makedev, newDmabuf, type VideoFile } from './kernel';
 import { Store } from './pages';
 import { CS, FOURCC, FOURCC_BE, renderFrame, TPG_PATTERN_NAMES, type TpgState } from './tpg';
 
@@ -94,7 +94,7 @@ export const EVENT = { ALL: 0, CTRL: 3, SOURCE_CHANGE: 5, SUB_FL_SEND_INITIAL: 1
   CTRL_CH_VALUE: 1, CTRL_CH_FLAGS: 2, CTRL_CH_RANGE: 4, SRC_CH_RESOLUTION: 1 } as const;
 const VIDEO_MAJOR = 81;
 const MAX_WIDTH = 4096;
-const MAX_HEIGHT = 2304;
+const MAX_HEIGHT = 2160;
 const MAX_ZOOM = 4;
 const MIN_WIDTH = 16;
 const MIN_HEIGHT = 16;
@@ -157,6 +157,8 @@ const ROWS: Row[] = [
   one('XYUV', 32, 'rgb', '32-bit XYUV 8-8-8-8'),
   one('VUYA', 32, 'rgb', '32-bit VUYA 8-8-8-8'),
   one('VUYX', 32, 'rgb', '32-bit VUYX 8-8-8-8'),
+  one('YUVA', 32, 'rgb', '32-bit YUVA 8-8-8-8'),
+  one('YUVX', 32, 'rgb', '32-bit YUVX 8-8-8-8'),
   one('GREY', 8, 'luma', '8-bit Greyscale'),
   ['Y10 ', [16], [1], 1, 1, 'luma', '10-bit Greyscale'],
   ['Y12 ', [16], [1], 1, 1, 'luma', '12-bit Greyscale'],
@@ -166,14 +168,14 @@ const ROWS: Row[] = [
   one('RGBP', 16, 'rgb', '16-bit RGB 5-6-5'),
   one('RGBR', 16, 'rgb', '16-bit RGB 5-6-5 BE'),
   one('R444', 16, 'rgb', '16-bit A/XRGB 4-4-4-4'),
-  one('X444', 16, 'rgb', '16-bit XRGB 4-4-4-4'),
-  one('A444', 16, 'rgb', '16-bit ARGB 4-4-4-4'),
+  one('XR12', 16, 'rgb', '16-bit XRGB 4-4-4-4'),
+  one('AR12', 16, 'rgb', '16-bit ARGB 4-4-4-4'),
   one('RX12', 16, 'rgb', '16-bit RGBX 4-4-4-4'),
   one('RA12', 16, 'rgb', '16-bit RGBA 4-4-4-4'),
   one('XB12', 16, 'rgb', '16-bit XBGR 4-4-4-4'),
   one('AB12', 16, 'rgb', '16-bit ABGR 4-4-4-4'),
   one('BX12', 16, 'rgb', '16-bit BGRX 4-4-4-4'),
-  one('BA12', 16, 'rgb', '16-bit BGRA 4-4-4-4'),
+  one('GA12', 16, 'rgb', '16-bit BGRA 4-4-4-4'), // V4L2_PIX_FMT_BGRA444: 'BA12' is 12-bit Bayer
   one('RGBO', 16, 'rgb', '16-bit A/XRGB 1-5-5-5'),
   one('XR15', 16, 'rgb', '16-bit XRGB 1-5-5-5'),
   one('AR15', 16, 'rgb', '16-bit ARGB 1-5-5-5'),
@@ -252,7 +254,14 @@ const INPUTS: InputType[] = ['webcam', 'tv', 'svid', 'hdmi'];
 const OUTPUTS: ('svid' | 'hdmi')[] = ['svid', 'hdmi'];
 const INPUT_NAMES: Record<InputType, string> = { webcam: 'Webcam', tv: 'TV', svid: 'S-Video', hdmi: 'HDMI' };
 /** Sizes must be in increasing order (vivid-vid-cap.c: webcam_sizes) */
-export const WEBCAM_SIZES: [number, number][] = [[320, 180], [640, 360], [640, 480], [1280, 720], [1920, 1080], [3840, 2160]];
+const WEBCAM_SIZES_6_12: readonly [number, number][] = [[320, 180], [640, 360], [640, 480], [1280, 720], [1920, 1080], [3840, 2160]];
+/** 7.2's list (ENUM_FRAMESIZES in the VM): 320x240, 1280x960 and 1600x1200 added; the default is still index 1 */
+const WEBCAM_SIZES_7_2: readonly [number, number][] = [[320, 180], [320, 240], [640, 360], [640, 480], [1280, 720],
+  [1280, 960], [1600, 1200], [1920, 1080], [3840, 2160]];
+/** The webcam input's sizes on the machine's kernel (6.13 and later: 7.2's, as for vkms's formats) */
+export function webcamSizes(m: Machine): readonly [number, number][] {
+  return kernelAtLeast(m.o.kernel, 6, 13) ? WEBCAM_SIZES_7_2 : WEBCAM_SIZES_6_12;
+}
 /** VIVID_CS_*: the Colorspace control's menu → V4L2 colorspace */
 const COLORSPACES = [CS.SMPTE170M, CS.REC709, CS.SRGB, CS.OPRGB, CS.BT2020, CS.DCI_P3, CS.SMPTE240M, CS.SYSM, CS.SYSBG];
 const VIVID_CS = { SMPTE170M: 0, REC709: 1, SRGB: 2 } as const;
@@ -545,6 +554,14 @@ export class Vb2Queue {
 
   constructor(readonly node: VividNode, readonly type: number) {}
 
+  /**
+   * q->max_num_buffers as REQBUFS and CREATE_BUFS clamp to it. Seen in the VM (6.12, 7.2): 64 on the
+   * single-planar vmalloc instance's capture queue, 32 on the multi-planar one's and on both outputs.
+   */
+  get maxBuffers(): number {
+    return !this.isOutput && !this.node.inst.multiplanar && !this.node.inst.contig ? MAX_BUFFERS : 32;
+  }
+
   get isOutput(): boolean {
     return this.type === BUF_TYPE.OUTPUT || this.type === BUF_TYPE.OUTPUT_MPLANE;
   }
@@ -666,7 +683,7 @@ export class VividInstance {
   updateFormatCap(): void {
     const t = this.inputType;
     let field: number = FIELD.NONE;
-    if (t === 'webcam') [this.srcWidth, this.srcHeight] = WEBCAM_SIZES[this.webcamSizeIdx];
+    if (t === 'webcam') [this.srcWidth, this.srcHeight] = webcamSizes(this.m)[this.webcamSizeIdx]!;
     else if (t === 'hdmi') [this.srcWidth, this.srcHeight] = [1280, 720];
     else {
       [this.srcWidth, this.srcHeight] = [720, 576];
@@ -765,10 +782,10 @@ export function tryPlanes(f: VividFormat, width: number, height: number, user: n
 }
 
 /** v4l2_find_nearest_size over the webcam's sizes */
-export function nearestWebcamSize(w: number, h: number): number {
+export function nearestWebcamSize(sizes: readonly [number, number][], w: number, h: number): number {
   let best = 0;
   let bestErr = Infinity;
-  WEBCAM_SIZES.forEach(([sw, sh], k) => {
+  sizes.forEach(([sw, sh], k) => {
     const err = Math.abs(sw - w) + Math.abs(sh - h);
     if (err < bestErr) {
       bestErr = err;
