@@ -11,6 +11,13 @@
  * for NV12's interleaved chroma, half of it for YUV420's U and V), so one alignment serves every
  * plane; a plane's height is the image height divided by its vertical subsampling, rounded up. In one
  * buffer the planes follow each other; in separate buffers each starts at offset 0.
+ *
+ * Coded (compressed) formats: a few bitstream formats V4L2 codecs and GStreamer users meet (FWHT,
+ * MJPEG, JPEG, H.264, HEVC, VP8, VP9, AV1, MPEG-2), under V4L2's names (videodev2.h without
+ * V4L2_PIX_FMT_). A buffer of one holds bytes, not rows of pixels: one plane (cpp 0), its pitch 0,
+ * its size the caller's (V4L2's sizeimage), so layout() needs { size }. DRM has no code for them:
+ * `drm` is 0 (DRM_FORMAT_INVALID) and `fourcc` is the V4L2 code. formats.list() leaves them out
+ * (it lists the image formats, as before); formats.list({ compressed: true }) has them too.
  */
 import { invalidArgType, invalidArgValue, outOfRange, validateInt, validateObject } from './errors';
 
@@ -37,11 +44,11 @@ export interface V4l2Format {
 export interface PlaneLayout {
   /** Byte offset of the plane in its buffer. */
   offset: number;
-  /** Bytes per row. */
+  /** Bytes per row (0 for a coded format: it has no rows). */
   pitch: number;
-  /** Bytes of the plane: pitch × rows. */
+  /** Bytes of the plane: pitch × rows (a coded format: the size asked for). */
   size: number;
-  /** Samples per row and rows of this plane. */
+  /** Samples per row and rows of this plane (a coded format: the image's width and height). */
   width: number;
   height: number;
 }
@@ -66,21 +73,32 @@ export interface LayoutOptions {
   pitch?: number;
   /** 'one' (default) or 'per-plane'. */
   buffers?: 'one' | 'per-plane';
+  /**
+   * A coded format's bytes (its one buffer, as V4L2's sizeimage): required for a coded format,
+   * refused for an image format (whose size follows from its layout).
+   */
+  size?: number;
 }
 
 export interface PixelFormatInfo {
-  /** The DRM name without DRM_FORMAT_, e.g. 'NV12'. */
+  /** The DRM name without DRM_FORMAT_, e.g. 'NV12' (a coded format: V4L2's, e.g. 'FWHT', 'H264'). */
   readonly name: string;
-  /** The DRM fourcc as 4 characters, e.g. 'NV12', 'XR24'. */
+  /** The DRM fourcc as 4 characters, e.g. 'NV12', 'XR24' (a coded format: its V4L2 code, e.g. 'VP80'). */
   readonly fourcc: string;
-  /** DRM_FORMAT_<name>, the value ADDFB2 takes. */
+  /** DRM_FORMAT_<name>, the value ADDFB2 takes; 0 (DRM_FORMAT_INVALID) for a coded format. */
   readonly drm: number;
   /** The V4L2 pixel formats for the same bytes, the one-buffer form first. */
   readonly v4l2: readonly V4l2Format[];
+  /** One per plane; a coded format has one plane of bytes: { cpp: 0, hsub: 1, vsub: 1 }. */
   readonly planes: readonly PlaneFormat[];
-  /** Is it a YUV format (else RGB or grey)? */
+  /** Is it a YUV format (else RGB or grey)? False for a coded format. */
   readonly yuv: boolean;
-  /** Each plane's pitch, offset and size for an image of this size. */
+  /** A coded (compressed) format: a bitstream, not an image (V4L2_FMT_FLAG_COMPRESSED). */
+  readonly compressed: boolean;
+  /**
+   * Each plane's pitch, offset and size for an image of this size. A coded format: one plane at
+   * offset 0, pitch 0, of options.size bytes (required).
+   */
   layout(width: number, height: number, options?: LayoutOptions): FrameLayout;
 }
 
@@ -133,7 +151,26 @@ const TABLE: [string, string, string | null, string | null, PlaneFormat[], boole
   ['YVU444', 'YV24', null, 'YM42', [P(1), P(1), P(1)], true],
 ];
 
+// Coded formats: name (videodev2.h's, without V4L2_PIX_FMT_) and V4L2 code. Each is one buffer of
+// bytes; DRM has no code for any of them.
+const CODED: [string, string][] = [
+  ['FWHT', 'FWHT'], // vicodec's Fast Walsh-Hadamard Transform, with its headers (stateful)
+  ['FWHT_STATELESS', 'SFWH'], // the same without the headers: vicodec's stateless decoder
+  ['MJPEG', 'MJPG'],
+  ['JPEG', 'JPEG'],
+  ['H264', 'H264'], // with start codes
+  ['HEVC', 'HEVC'],
+  ['VP8', 'VP80'],
+  ['VP9', 'VP90'],
+  ['AV1_FRAME', 'AV1F'], // one parsed AV1 frame (the stateless decoders' format)
+  ['MPEG2', 'MPG2'], // an elementary stream
+];
+
+/** The one plane of a coded format: bytes, no pixels. */
+const BYTES = P(0);
+
 const BUFFER_KINDS = ['one', 'per-plane'] as const;
+const U32_MAX = 0xffffffff;
 
 class Format implements PixelFormatInfo {
   readonly drm: number;
@@ -141,8 +178,8 @@ class Format implements PixelFormatInfo {
   readonly planes: readonly PlaneFormat[];
 
   constructor(readonly name: string, readonly fourcc: string, one: string | null, perPlane: string | null,
-    planes: PlaneFormat[], readonly yuv: boolean) {
-    this.drm = fourccValue(fourcc);
+    planes: PlaneFormat[], readonly yuv: boolean, readonly compressed = false) {
+    this.drm = compressed ? 0 : fourccValue(fourcc);
     const v: V4l2Format[] = [];
     if (one !== null) v.push(Object.freeze({ fourcc: one, value: fourccValue(one), buffers: 'one' }));
     if (perPlane !== null) v.push(Object.freeze({ fourcc: perPlane, value: fourccValue(perPlane), buffers: 'per-plane' }));
@@ -161,6 +198,10 @@ class Format implements PixelFormatInfo {
     if (!(BUFFER_KINDS as readonly string[]).includes(buffers)) {
       throw invalidArgValue('options.buffers', buffers, "must be 'one' or 'per-plane'");
     }
+    if (this.compressed) return this.#codedLayout(width, height, o, buffers);
+    if (o.size !== undefined) {
+      throw invalidArgValue('options.size', o.size, `is for coded formats only: ${this.name}'s size follows from its layout`);
+    }
     const first = this.planes[0]!;
     const min = width * first.cpp;
     const pitch0 = o.pitch === undefined ? Math.ceil(min / align) * align : validateInt(o.pitch, 'options.pitch', min, 0x7fffffff);
@@ -176,6 +217,19 @@ class Format implements PixelFormatInfo {
     });
     return { width, height, buffers, planes, sizes: buffers === 'one' ? [offset] : planes.map((p) => p.size) };
   }
+
+  /** A coded format's one plane of bytes: offset 0, pitch 0, the size asked for. */
+  #codedLayout(width: number, height: number, o: LayoutOptions, buffers: 'one' | 'per-plane'): FrameLayout {
+    if (o.size === undefined) {
+      throw invalidArgValue('options.size', o.size, `must be given for a coded format (${this.name}): the bytes of its ` +
+        'buffer (V4L2\'s sizeimage), as it has no rows to count');
+    }
+    const size = validateInt(o.size, 'options.size', 1, U32_MAX);
+    if (o.pitch !== undefined && o.pitch !== 0) {
+      throw invalidArgValue('options.pitch', o.pitch, `must be 0 or left out for a coded format (${this.name}): it has no rows`);
+    }
+    return { width, height, buffers, planes: [{ offset: 0, pitch: 0, size, width, height }], sizes: [size] };
+  }
 }
 
 const BY_NAME = new Map<string, Format>();
@@ -185,6 +239,13 @@ for (const [name, fourcc, one, perPlane, planes, yuv] of TABLE) {
   const f = new Format(name, fourcc, one, perPlane, planes, yuv);
   BY_NAME.set(name, f);
   BY_DRM.set(f.drm, f);
+  for (const v of f.v4l2) BY_V4L2.set(v.value, f);
+}
+const IMAGES = [...BY_NAME.values()];
+for (const [name, code] of CODED) {
+  const f = new Format(name, code, code, null, [BYTES], false, true);
+  BY_NAME.set(name, f);
+  // no DRM code: found by name and by its V4L2 code only
   for (const v of f.v4l2) BY_V4L2.set(v.value, f);
 }
 
@@ -203,7 +264,8 @@ function lookup(format: string | number): Format | undefined {
 export const formats = {
   /**
    * A format by DRM name ('NV12', 'XRGB8888'), by 4-character code (the DRM fourcc 'XR24' or a V4L2
-   * pixel format 'NM12', 'BGR3'), or by either code's number. ERR_INVALID_ARG_VALUE if unknown.
+   * pixel format 'NM12', 'BGR3'), or by either code's number. A coded format by its name ('FWHT',
+   * 'H264', 'VP8') or V4L2 code ('VP80'). ERR_INVALID_ARG_VALUE if unknown.
    */
   get(format: string | number): PixelFormatInfo {
     if (typeof format !== 'string' && typeof format !== 'number') throw invalidArgType('format', 'a name, a 4-character code or a fourcc number', format);
@@ -234,8 +296,15 @@ export const formats = {
     }
     return Number.isInteger(code) ? BY_V4L2.get(code) : undefined;
   },
-  /** Every format, in table order. */
-  list(): PixelFormatInfo[] {
-    return [...BY_NAME.values()];
+  /**
+   * Every image format, in table order; with { compressed: true } the coded formats too (after
+   * them).
+   */
+  list(options: { compressed?: boolean } = {}): PixelFormatInfo[] {
+    const o = validateObject<{ compressed?: boolean }>(options, 'options', true) ?? {};
+    if (o.compressed !== undefined && typeof o.compressed !== 'boolean') {
+      throw invalidArgType('options.compressed', 'of type boolean', o.compressed);
+    }
+    return o.compressed === true ? [...BY_NAME.values()] : [...IMAGES];
   },
 };

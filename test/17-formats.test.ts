@@ -77,6 +77,56 @@ describe('formats: the pixel format table', function () {
     assert.equal(formats.get('XRGB8888').layout(1024, 768).sizes[0], 1024 * 768 * 4);
   });
 
+  it('coded formats: found by name and V4L2 code, one plane of bytes, no DRM code, and not in list() of the image formats', function () {
+    const coded: [string, string][] = [['FWHT', 'FWHT'], ['FWHT_STATELESS', 'SFWH'], ['MJPEG', 'MJPG'], ['JPEG', 'JPEG'],
+      ['H264', 'H264'], ['HEVC', 'HEVC'], ['VP8', 'VP80'], ['VP9', 'VP90'], ['AV1_FRAME', 'AV1F'], ['MPEG2', 'MPG2']];
+    const images = formats.list();
+    const all = formats.list({ compressed: true });
+    assert.deepEqual(all.slice(0, images.length), images, 'the image formats first, in table order');
+    assert.deepEqual(all.slice(images.length).map((f) => [f.name, f.fourcc]), coded);
+    assert.ok(images.every((f) => !f.compressed), 'list() has image formats only');
+    for (const [name, code] of coded) {
+      const f = formats.get(name);
+      assert.equal(f.compressed, true, name);
+      assert.equal(f.drm, 0, `${name}: DRM has no code for it (DRM_FORMAT_INVALID)`);
+      assert.equal(f.fourcc, code);
+      assert.equal(f.yuv, false);
+      assert.deepEqual(f.v4l2, [{ fourcc: code, value: fourccValue(code), buffers: 'one' }]);
+      assert.deepEqual(f.planes, [{ cpp: 0, hsub: 1, vsub: 1 }]);
+      assert.equal(formats.get(code), f, `by its V4L2 code ${code}`);
+      assert.equal(formats.get(fourccValue(code)), f);
+      assert.equal(formats.fromV4l2(code), f);
+      assert.equal(formats.fromV4l2(fourccValue(code)), f);
+      assert.ok(Object.isFrozen(f) && Object.isFrozen(f.planes));
+      const l = f.layout(640, 480, { size: 123457 });
+      assert.deepEqual(l, { width: 640, height: 480, buffers: 'one',
+        planes: [{ offset: 0, pitch: 0, size: 123457, width: 640, height: 480 }], sizes: [123457] });
+    }
+    // the codes V4L2 documents (videodev2.h's v4l2_fourcc of each)
+    assert.equal(formats.get('H264').v4l2[0]!.value, 0x34363248);
+    assert.equal(formats.get('VP8').v4l2[0]!.value, 0x30385056);
+    assert.equal(formats.get('FWHT').v4l2[0]!.value, 0x54485746);
+    assert.equal(formats.find(0), undefined, 'no format answers to DRM_FORMAT_INVALID (0)');
+  });
+
+  it('coded formats: layout() needs a size, takes no pitch; an image format takes no size', function () {
+    const fwht = formats.get('FWHT');
+    const e = throwsCode(() => fwht.layout(640, 480), 'ERR_INVALID_ARG_VALUE', TypeError);
+    assert.match(e.message, /options\.size.*must be given for a coded format \(FWHT\)/);
+    throwsCode(() => fwht.layout(640, 480, { size: 0 }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => fwht.layout(640, 480, { size: 2 ** 32 }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => fwht.layout(640, 480, { size: 1.5 }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => fwht.layout(640, 480, { size: '9' as unknown as number }), 'ERR_INVALID_ARG_TYPE', TypeError);
+    throwsCode(() => fwht.layout(640, 480, { size: 100, pitch: 640 }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    assert.equal(fwht.layout(640, 480, { size: 100, pitch: 0 }).planes[0]!.pitch, 0);
+    assert.deepEqual(fwht.layout(1, 1, { size: 7, buffers: 'per-plane' }).sizes, [7]);
+    throwsCode(() => fwht.layout(0, 480, { size: 100 }), 'ERR_OUT_OF_RANGE', RangeError);
+    const raw = throwsCode(() => formats.get('NV12').layout(640, 480, { size: 460800 }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    assert.match(raw.message, /options\.size.*coded formats only/);
+    throwsCode(() => formats.list({ compressed: 1 as unknown as boolean }), 'ERR_INVALID_ARG_TYPE', TypeError);
+    throwsCode(() => formats.list(null as unknown as object), 'ERR_INVALID_ARG_TYPE', TypeError);
+  });
+
   it('bad arguments are coded errors', function () {
     throwsCode(() => formats.get('NOPE1'), 'ERR_INVALID_ARG_VALUE', TypeError);
     throwsCode(() => formats.get('ZZZZ'), 'ERR_INVALID_ARG_VALUE', TypeError);
