@@ -9,6 +9,10 @@
  * buffers sized the way GStreamer's DRM dumb allocator sizes them for multi-planar formats: one dumb
  * buffer of the first plane's bytes per pixel, as many rows as all planes need at the pitch the
  * kernel chose (the pitch the layout then uses), or one dumb buffer per plane.
+ *
+ * A frame of a coded format (formats' `compressed`: FWHT, H264, ...) is a bitstream buffer: one
+ * plane at offset 0 with pitch 0, of the description's `size` bytes (V4L2's sizeimage). Heaps and
+ * udmabuf allocate it; DRM dumb buffers are images (width × height × bpp) and refuse it.
  */
 import { ACCESS_MODES, DmaBuf, type Access, type Mapping } from './dmabuf';
 import { Device, drm } from './drm';
@@ -29,6 +33,11 @@ export interface FrameDescription {
   height: number;
   /** A format name ('NV12'), 4-character code or fourcc number (see formats.get). */
   format: string | number;
+  /**
+   * Bytes of the buffer of a coded format ('FWHT', 'H264', ...: V4L2's sizeimage); required to
+   * allocate one. Image formats take none: their size follows from the layout.
+   */
+  size?: number;
 }
 
 /** Where a frame's memory comes from: 'udmabuf', 'heap:<name>', 'drm:<path>', a Heap or a drm Device. */
@@ -48,6 +57,7 @@ export interface FrameAllocateOptions {
 export interface FramePlane {
   readonly buffer: DmaBuf;
   readonly offset: number;
+  /** Bytes per row; 0 for a coded format (a bitstream has no rows). */
   readonly pitch: number;
   readonly size: number;
 }
@@ -55,7 +65,13 @@ export interface FramePlane {
 export interface FramePlaneInput {
   buffer: DmaBuf;
   offset?: number;
-  pitch: number;
+  /** Bytes per row: required for an image format; 0 or left out for a coded one. */
+  pitch?: number;
+  /**
+   * A coded format's plane: its bytes (default: the description's size, else the buffer from
+   * offset to its end). Image formats take none (pitch × rows).
+   */
+  size?: number;
 }
 
 export interface FrameFromOptions extends FrameDescription {
@@ -72,14 +88,42 @@ function resolveFormat(format: unknown): PixelFormatInfo {
   return formats.get(format);
 }
 
-function validateDescription(desc: unknown): { width: number; height: number; format: PixelFormatInfo } {
-  const d = validateObject<FrameDescription>(desc, 'desc')!;
-  return {
-    width: validateInt(d.width, 'desc.width', 1, 65535),
-    height: validateInt(d.height, 'desc.height', 1, 65535),
-    format: resolveFormat(d.format),
-  };
+const U32_MAX = 0xffffffff;
+
+interface Description {
+  width: number;
+  height: number;
+  format: PixelFormatInfo;
+  /** A coded format's bytes; undefined for an image format (and for Frame.from without one). */
+  size: number | undefined;
 }
+
+/** A description; `sizeRequired`: a coded format must say its size (allocation). */
+function validateDescription(desc: unknown, sizeRequired = true): Description {
+  const d = validateObject<FrameDescription>(desc, 'desc')!;
+  const width = validateInt(d.width, 'desc.width', 1, 65535);
+  const height = validateInt(d.height, 'desc.height', 1, 65535);
+  const format = resolveFormat(d.format);
+  let size: number | undefined;
+  if (format.compressed) {
+    if (d.size === undefined && sizeRequired) {
+      throw invalidArgValue('desc.size', d.size, `must be given for a coded format (${format.name}): the bytes of its ` +
+        'buffer (V4L2\'s sizeimage), as it has no rows to count');
+    }
+    if (d.size !== undefined) size = validateInt(d.size, 'desc.size', 1, U32_MAX);
+  } else if (d.size !== undefined) {
+    throw invalidArgValue('desc.size', d.size, `is for coded formats only: ${format.name}'s size follows from its layout`);
+  }
+  return { width, height, format, size };
+}
+
+/** ERR_DMABUF_UNSUPPORTED for a coded frame where an image is needed (a dumb buffer, a framebuffer, ...). */
+export function codedFrameError(format: PixelFormatInfo, what: string, hint: string): Error {
+  return dmabufError('ERR_DMABUF_UNSUPPORTED', `${format.name} is a coded format: its frames are bitstreams, not ` +
+    `images, so ${what}; ${hint}`, { hint });
+}
+
+const DUMB_HINT = 'allocate coded frames from a heap or udmabuf (provider \'heap:system\' or \'udmabuf\')';
 
 /** One frame's memory, as a provider made it: the buffers and the layout over them. */
 interface Made {
@@ -143,11 +187,15 @@ function allocateDumb(device: Device, fmt: PixelFormatInfo, width: number, heigh
   }
 }
 
-function allocate(fmt: PixelFormatInfo, width: number, height: number, o: FrameAllocateOptions): Made {
+function allocate(d: Description, o: FrameAllocateOptions): Made {
+  const { format: fmt, width, height } = d;
   const buffers = o.buffers ?? 'one';
   validateOneOf(buffers, 'options.buffers', ['one', 'per-plane'] as const);
-  const layoutOpts = { buffers, ...(o.pitchAlign === undefined ? {} : { pitchAlign: o.pitchAlign }) };
+  const layoutOpts = { buffers, ...(o.pitchAlign === undefined ? {} : { pitchAlign: o.pitchAlign }),
+    ...(d.size === undefined ? {} : { size: d.size }) };
   const provider = o.provider ?? defaultProvider();
+  const dumb = provider instanceof Device || (typeof provider === 'string' && provider.startsWith('drm:') && provider.length > 4);
+  if (dumb && fmt.compressed) throw codedFrameError(fmt, 'a DRM dumb buffer (rows of pixels) cannot hold one', DUMB_HINT);
   if (provider instanceof Heap) return allocateBytes((n) => provider.allocate(n), fmt.layout(width, height, layoutOpts));
   if (provider instanceof Device) return allocateDumb(provider, fmt, width, height, buffers);
   if (typeof provider !== 'string') throw invalidArgType('options.provider', "'udmabuf', 'heap:<name>', 'drm:<path>', a Heap or a Device", provider);
@@ -208,13 +256,14 @@ export class Frame extends Closeable {
   /**
    * A new frame from a provider: one buffer with the planes at offsets (default), or one per plane.
    * Pitches: width × bytes per pixel, rounded up to pitchAlign, for heaps and udmabuf; the kernel's
-   * for DRM dumb buffers.
+   * for DRM dumb buffers. A coded format: one buffer of desc.size bytes (heaps and udmabuf only).
    */
   static allocate(desc: FrameDescription, options: FrameAllocateOptions = {}): Frame {
-    const { width, height, format } = validateDescription(desc);
+    const d = validateDescription(desc);
+    const { width, height, format } = d;
     const o = validateObject<FrameAllocateOptions>(options, 'options', true) ?? {};
     if (o.name !== undefined) validateString(o.name, 'options.name');
-    const made = allocate(format, width, height, o);
+    const made = allocate(d, o);
     try {
       if (o.name !== undefined) for (const b of made.buffers) b.setName(o.name);
       const planes = made.layout.planes.map((p, i) => ({
@@ -230,11 +279,13 @@ export class Frame extends Closeable {
   /**
    * A frame over buffers you already have (an import, a V4L2 export). Each plane must fit its buffer
    * (offset + pitch × rows ≤ size) and its pitch must hold a row. With dup (the default) the frame
-   * owns duplicates and your DmaBufs stay yours; with dup: false it takes them over.
+   * owns duplicates and your DmaBufs stay yours; with dup: false it takes them over. A coded format:
+   * one plane { buffer, offset?, size? } (pitch 0 or left out) with offset + size ≤ the buffer's size.
    */
   static from(options: FrameFromOptions): Frame {
     const o = validateObject<FrameFromOptions>(options, 'options')!;
-    const { width, height, format } = validateDescription(o);
+    const desc = validateDescription(o, false);
+    const { width, height, format } = desc;
     const modifier = o.modifier ?? DRM_FORMAT_MOD_LINEAR;
     if (typeof modifier !== 'bigint') throw invalidArgType('options.modifier', 'of type bigint', modifier);
     if (o.dup !== undefined && typeof o.dup !== 'boolean') throw invalidArgType('options.dup', 'of type boolean', o.dup);
@@ -242,13 +293,17 @@ export class Frame extends Closeable {
     if (o.planes.length !== format.planes.length) {
       throw invalidArgValue('options.planes', o.planes.length, `must have ${format.planes.length} plane(s) for ${format.name}`);
     }
-    const rows = format.layout(width, height).planes;
+    const rows = format.compressed ? [] : format.layout(width, height).planes;
     const checked = o.planes.map((p, i) => {
       const at = `options.planes[${i}]`;
       validateObject(p, at);
       if (!(p.buffer instanceof DmaBuf)) throw invalidArgType(`${at}.buffer`, 'an instance of DmaBuf', p.buffer);
       if (p.buffer.closed) throw stateError(`${at}.buffer is closed`);
       const offset = p.offset === undefined ? 0 : validateInt(p.offset, `${at}.offset`, 0, p.buffer.size);
+      if (format.compressed) return codedPlane(format, p, at, offset, desc.size);
+      if (p.size !== undefined) {
+        throw invalidArgValue(`${at}.size`, p.size, `is for coded formats only: a ${format.name} plane has pitch × rows bytes`);
+      }
       const min = rows[i]!.width * format.planes[i]!.cpp;
       const pitch = validateInt(p.pitch, `${at}.pitch`, min, 0x7fffffff);
       const size = pitch * rows[i]!.height;
@@ -389,6 +444,23 @@ export class Frame extends Closeable {
   }
 }
 
+/** Frame.from's plane of a coded format: bytes from offset, pitch 0. */
+function codedPlane(format: PixelFormatInfo, p: FramePlaneInput, at: string, offset: number,
+  descSize: number | undefined): { buffer: DmaBuf; offset: number; pitch: number; size: number } {
+  if (p.pitch !== undefined && p.pitch !== 0) {
+    throw invalidArgValue(`${at}.pitch`, p.pitch, `must be 0 or left out for a coded format (${format.name}): it has no rows`);
+  }
+  const size = p.size === undefined ? descSize ?? p.buffer.size - offset : validateInt(p.size, `${at}.size`, 1, U32_MAX);
+  if (p.size !== undefined && descSize !== undefined && p.size !== descSize) {
+    throw invalidArgValue(`${at}.size`, p.size, `differs from options.size (${descSize}): give one of them`);
+  }
+  if (size < 1) throw outOfRange(`${at}.offset`, `below the buffer's ${p.buffer.size} bytes (a coded plane holds a byte at least)`, offset);
+  if (offset + size > p.buffer.size) {
+    throw outOfRange(`${at}.offset`, `such that offset + size (${size}) ≤ the buffer's ${p.buffer.size} bytes`, offset);
+  }
+  return { buffer: p.buffer, offset, pitch: 0, size };
+}
+
 // The mapping each buffer's CPU access uses (read-only buffers: a read-only one), kept while the
 // buffer is open; closing the buffer unmaps it.
 const maps = new WeakMap<DmaBuf, Mapping>();
@@ -424,6 +496,8 @@ export class FramePool extends Closeable {
   readonly width: number;
   readonly height: number;
   readonly format: PixelFormatInfo;
+  /** A coded format's bytes per frame; undefined for an image format. */
+  readonly size: number | undefined;
   readonly count: number;
   readonly #frames: Frame[] = [];
   readonly #free: Frame[] = [];
@@ -435,15 +509,17 @@ export class FramePool extends Closeable {
   constructor(options: FramePoolOptions) {
     super();
     const o = validateObject<FramePoolOptions>(options, 'options')!;
-    const { width, height, format } = validateDescription(o);
+    const { width, height, format, size } = validateDescription(o);
     this.width = width;
     this.height = height;
     this.format = format;
+    this.size = size;
     this.count = validateInt(o.count, 'options.count', 1, 1024);
     const link: PoolLink = { release: (f) => this.#give(f) };
+    const desc: FrameDescription = { width, height, format: format.name, ...(size === undefined ? {} : { size }) };
     try {
       for (let i = 0; i < this.count; i++) {
-        const f = Frame.fromPool(Frame.allocate({ width, height, format: format.name }, o), link);
+        const f = Frame.fromPool(Frame.allocate(desc, o), link);
         this.#frames.push(f);
         this.#free.push(f);
       }

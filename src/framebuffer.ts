@@ -20,7 +20,7 @@ import type { DmaBuf } from './dmabuf';
 import type { Device, DumbBuffer, GemHandle } from './drm';
 import { closedError, dmabufError, invalidArgType, stateError, withPath } from './errors';
 import { formats, fourccString, type PixelFormatInfo } from './formats';
-import { DRM_FORMAT_MOD_LINEAR, Frame } from './frame';
+import { codedFrameError, DRM_FORMAT_MOD_LINEAR, Frame } from './frame';
 import { quietly } from './lifecycle';
 
 /** One plane of a framebuffer as ADDFB2 got it. */
@@ -209,6 +209,10 @@ export function addFramebuffer(device: Device, frame: Frame): Framebuffer {
   if (!(frame instanceof Frame)) throw invalidArgType('frame', 'an instance of Frame', frame);
   if (frame.closed) throw closedError('Frame');
   if (device.closed) throw closedError(`DRM device ${device.path}`);
+  if (frame.format.compressed) {
+    throw codedFrameError(frame.format, 'it cannot be a framebuffer (DRM has no fourcc for it)',
+      'decode it first (a V4L2 decoder\'s capture queue gives image frames)');
+  }
   const imported = new Map<DmaBuf, GemHandle>();
   const release = (): void => {
     for (const g of imported.values()) quietly(() => g.release());

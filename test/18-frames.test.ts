@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import {
   DmaBuf, Frame, FramePool, drm, formats, heaps, udmabuf,
 } from '../src/index';
-import { isNative, needsUdmabuf, openFdCount, throwsCode } from './support/index';
+import { drmDevices, isNative, needsUdmabuf, openFdCount, throwsCode } from './support/index';
 import { PROVIDERS } from './support/providers';
 
 /** A pattern that differs per plane and per byte, so a wrong offset or pitch shows. */
@@ -132,6 +132,98 @@ describe('Frame: images in dma-bufs', function () {
     assert.equal(f.closed, true);
     assert.equal(kept!.length, 0, 'the view detached with the mapping');
     throwsCode(() => f.access('read', () => undefined), 'ERR_DMABUF_CLOSED');
+  });
+});
+
+describe('Frame of a coded format: a bitstream buffer', function () {
+  for (const c of PROVIDERS.filter((p) => p.label !== 'vgem dumb buffers')) {
+    it(`FWHT from ${c.label}: one plane at offset 0, pitch 0, of the size asked for; access as usual`, function () {
+      const provider = c.need(this);
+      Frame.allocate({ width: 8, height: 8, format: 'XRGB8888' }, { provider }).close();
+      const fds = isNative() ? openFdCount() : 0;
+      using f = Frame.allocate({ width: 640, height: 480, format: 'FWHT', size: 100_001 }, { provider, name: 'bitstream' });
+      assert.equal(f.format.name, 'FWHT');
+      assert.equal(f.format.compressed, true);
+      assert.deepEqual([f.width, f.height], [640, 480]);
+      assert.equal(f.planes.length, 1);
+      const [p] = f.planes as [typeof f.planes[0]];
+      assert.deepEqual([p.offset, p.pitch, p.size], [0, 0, 100_001]);
+      assert.ok(p.buffer.size >= 100_001, `the buffer holds the size (${p.buffer.size})`);
+      assert.equal(f.buffers.length, 1);
+      assert.equal(p.buffer.info().name, 'bitstream');
+      f.access('write', (planes) => {
+        assert.deepEqual(planes.map((v) => v.length), [100_001]);
+        fill(planes, 11);
+      });
+      f.access('read', (planes) => check(planes, 11));
+      // 'per-plane' is the same one buffer
+      using g = Frame.allocate({ width: 1, height: 1, format: 'H264', size: 4096 }, { provider, buffers: 'per-plane' });
+      assert.deepEqual(g.planes.map((q) => [q.offset, q.pitch, q.size]), [[0, 0, 4096]]);
+      f.close();
+      g.close();
+      if (isNative()) assert.equal(openFdCount(), fds, 'closing the frames closed every fd');
+    });
+  }
+
+  it('Frame.from over a buffer you have: { buffer, offset?, size? }; the size defaults to the description\'s, then to the buffer\'s end', function () {
+    needsUdmabuf(this);
+    using buf = udmabuf.create(3 * 4096);
+    using a = Frame.from({ width: 640, height: 480, format: 'FWHT', planes: [{ buffer: buf, offset: 4096, size: 5000 }] });
+    assert.deepEqual(a.planes.map((p) => [p.offset, p.pitch, p.size]), [[4096, 0, 5000]]);
+    using b = Frame.from({ width: 640, height: 480, format: 'FWHT', size: 6000, planes: [{ buffer: buf, pitch: 0 }] });
+    assert.deepEqual(b.planes.map((p) => [p.offset, p.size]), [[0, 6000]]);
+    using c = Frame.from({ width: 640, height: 480, format: 'VP9', planes: [{ buffer: buf, offset: 100 }] });
+    assert.deepEqual(c.planes.map((p) => [p.offset, p.size]), [[100, 3 * 4096 - 100]]);
+    a.access('write', ([p]) => p!.fill(0x5a));
+    buf.access('read', (bytes) => assert.deepEqual([bytes[4095], bytes[4096], bytes[4096 + 4999], bytes[4096 + 5000]], [0, 0x5a, 0x5a, 0]));
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', planes: [{ buffer: buf, pitch: 8 }] }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', planes: [{ buffer: buf, size: 3 * 4096 + 1 }] }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', planes: [{ buffer: buf, offset: 4096, size: 2 * 4096 + 1 }] }),
+      'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', planes: [{ buffer: buf, offset: 3 * 4096 }] }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', size: 10, planes: [{ buffer: buf, size: 11 }] }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', planes: [{ buffer: buf, size: 0 }] }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'FWHT', planes: [{ buffer: buf }, { buffer: buf }] }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    // an image format takes no size
+    throwsCode(() => Frame.from({ width: 8, height: 8, format: 'XRGB8888', planes: [{ buffer: buf, pitch: 32, size: 256 }] }),
+      'ERR_INVALID_ARG_VALUE', TypeError);
+  });
+
+  it('FramePool of coded frames: each of the size asked for', function () {
+    needsUdmabuf(this);
+    using pool = new FramePool({ width: 640, height: 480, format: 'FWHT', size: 50_000, count: 2, provider: 'udmabuf' });
+    assert.equal(pool.size, 50_000);
+    assert.deepEqual(pool.frames.map((f) => f.planes[0]!.size), [50_000, 50_000]);
+    using f = pool.acquire();
+    assert.equal(f.format.compressed, true);
+    throwsCode(() => new FramePool({ width: 640, height: 480, format: 'FWHT', count: 1 }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    using raw = new FramePool({ width: 8, height: 8, format: 'NV12', count: 1, provider: 'udmabuf' });
+    assert.equal(raw.size, undefined);
+  });
+
+  it('bad arguments: no size, a size for an image format, DRM dumb buffers, a framebuffer of a coded frame: coded errors', function () {
+    const noSize = throwsCode(() => Frame.allocate({ width: 640, height: 480, format: 'FWHT' }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    assert.match(noSize.message, /desc\.size.*must be given for a coded format \(FWHT\).*sizeimage/);
+    throwsCode(() => Frame.allocate({ width: 640, height: 480, format: 'FWHT', size: 0 }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.allocate({ width: 640, height: 480, format: 'FWHT', size: 2 ** 32 }), 'ERR_OUT_OF_RANGE', RangeError);
+    throwsCode(() => Frame.allocate({ width: 640, height: 480, format: 'FWHT', size: 'big' as unknown as number }), 'ERR_INVALID_ARG_TYPE', TypeError);
+    const image = throwsCode(() => Frame.allocate({ width: 8, height: 8, format: 'NV12', size: 96 }), 'ERR_INVALID_ARG_VALUE', TypeError);
+    assert.match(image.message, /desc\.size.*coded formats only: NV12/);
+    // dumb buffers are rows of pixels: refused before the device is opened (any path)
+    const dumb = throwsCode(() => Frame.allocate({ width: 640, height: 480, format: 'FWHT', size: 4096 }, { provider: 'drm:/dev/dri/nonexistent' }),
+      'ERR_DMABUF_UNSUPPORTED');
+    assert.match(dumb.message, /FWHT is a coded format.*dumb buffer/);
+    assert.match((dumb as { hint?: string }).hint ?? '', /heap:system.*udmabuf/);
+    const card = drmDevices().find((d) => d.kind === 'card' && d.dumbBuffers);
+    if (card !== undefined) {
+      using dev = drm.open(card.path);
+      throwsCode(() => Frame.allocate({ width: 64, height: 64, format: 'MJPEG', size: 4096 }, { provider: dev }), 'ERR_DMABUF_UNSUPPORTED');
+      if (udmabuf.available()) {
+        using f = Frame.allocate({ width: 64, height: 64, format: 'FWHT', size: 4096 }, { provider: 'udmabuf' });
+        const fb = throwsCode(() => dev.addFramebuffer(f), 'ERR_DMABUF_UNSUPPORTED');
+        assert.match(fb.message, /FWHT is a coded format.*framebuffer/);
+      }
+    }
   });
 });
 
