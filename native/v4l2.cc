@@ -1,6 +1,6 @@
 // V4L2 video nodes (include/uapi/linux/videodev2.h): capabilities, formats and frame sizes, the
 // buffer queue (REQBUFS, CREATE_BUFS, QUERYBUF, PREPARE_BUF, QBUF, DQBUF, EXPBUF, STREAMON/OFF),
-// inputs and outputs, extended controls and events. Thin and syscall-shaped: which buffer type,
+// inputs and outputs, extended controls, events and the codec commands (ENCODER_CMD, DECODER_CMD). Thin and syscall-shaped: which buffer type,
 // which memory, when to wait and what an error means are TypeScript's. What is decided here
 // protects memory only:
 // - a struct is laid out for its buffer type the way the kernel reads it (V4L2_TYPE_IS_MULTIPLANAR):
@@ -733,6 +733,45 @@ Napi::Value DqEvent(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// ENCODER_CMD and TRY_ENCODER_CMD: cmd and flags, the rest zero; cmd and flags as the driver left them.
+Napi::Value EncoderCmd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  v4l2_encoder_cmd c {};
+  c.cmd = ArgU32(info, 1, "cmd");
+  c.flags = ArgU32(info, 2, "flags");
+  const bool tryOnly = ArgBool(info, 3, "tryOnly");
+  if (tryOnly) {
+    IoctlEintrOrThrow(env, fd, VIDIOC_TRY_ENCODER_CMD, &c, "ioctl(VIDIOC_TRY_ENCODER_CMD)");
+  } else {
+    IoctlEintrOrThrow(env, fd, VIDIOC_ENCODER_CMD, &c, "ioctl(VIDIOC_ENCODER_CMD)");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cmd", Num(env, c.cmd));
+  o.Set("flags", Num(env, c.flags));
+  return o;
+}
+
+// DECODER_CMD and TRY_DECODER_CMD: the same; the union (stop.pts, start.speed and format) is zero:
+// stop at once, start at normal speed.
+Napi::Value DecoderCmd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  v4l2_decoder_cmd c {};
+  c.cmd = ArgU32(info, 1, "cmd");
+  c.flags = ArgU32(info, 2, "flags");
+  const bool tryOnly = ArgBool(info, 3, "tryOnly");
+  if (tryOnly) {
+    IoctlEintrOrThrow(env, fd, VIDIOC_TRY_DECODER_CMD, &c, "ioctl(VIDIOC_TRY_DECODER_CMD)");
+  } else {
+    IoctlEintrOrThrow(env, fd, VIDIOC_DECODER_CMD, &c, "ioctl(VIDIOC_DECODER_CMD)");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cmd", Num(env, c.cmd));
+  o.Set("flags", Num(env, c.flags));
+  return o;
+}
+
 // The ioctls that share an implementation, by request and syscall name.
 #define V4L2_EXPORT(js, impl, request) \
   { js, [](const Napi::CallbackInfo& info) { return impl(info, request, "ioctl(" #request ")"); } }
@@ -765,6 +804,8 @@ const Export kExports[] = {
     V4L2_EXPORT("v4l2SubscribeEvent", Subscription, VIDIOC_SUBSCRIBE_EVENT),
     V4L2_EXPORT("v4l2UnsubscribeEvent", Subscription, VIDIOC_UNSUBSCRIBE_EVENT),
     {"v4l2DqEvent", DqEvent},
+    {"v4l2EncoderCmd", EncoderCmd},
+    {"v4l2DecoderCmd", DecoderCmd},
 };
 
 #undef V4L2_EXPORT

@@ -360,6 +360,25 @@ struct v4l2_event_subscription {
 };
 static_assert(sizeof(v4l2_event_subscription) == 32, "v4l2_event_subscription");
 
+// ---- codec commands ---------------------------------------------------------------------------------
+
+struct v4l2_encoder_cmd {
+  __u32 cmd;
+  __u32 flags;
+  __u32 raw[8];  // the union raw.data: no command the addon sends uses it
+};
+static_assert(sizeof(v4l2_encoder_cmd) == 40, "v4l2_encoder_cmd");
+
+struct v4l2_decoder_cmd {
+  __u32 cmd;
+  __u32 flags;
+  union {
+    __u64 stop_pts;  // stop.pts
+    __u32 raw[16];   // raw.data; start.speed and start.format overlay its first two words
+  } u;
+};
+static_assert(sizeof(v4l2_decoder_cmd) == 72 && offsetof(v4l2_decoder_cmd, u) == 8, "v4l2_decoder_cmd");
+
 // ---- ioctl numbers: one declaration each, checked against the kernel's value (LP64) ------------------
 
 #define VIDIOC_QUERYCAP _IOR('V', 0, struct v4l2_capability)
@@ -394,6 +413,14 @@ static_assert(VIDIOC_S_OUTPUT == 0xc004562f, "VIDIOC_S_OUTPUT");
 #define VIDIOC_ENUMOUTPUT _IOWR('V', 48, struct v4l2_output)
 static_assert(VIDIOC_ENUMOUTPUT == 0xc0485630, "VIDIOC_ENUMOUTPUT");
 #define VIDIOC_TRY_FMT _IOWR('V', 64, struct v4l2_format)
+#define VIDIOC_ENCODER_CMD _IOWR('V', 77, struct v4l2_encoder_cmd)
+static_assert(VIDIOC_ENCODER_CMD == 0xc028564d, "VIDIOC_ENCODER_CMD");
+#define VIDIOC_TRY_ENCODER_CMD _IOWR('V', 78, struct v4l2_encoder_cmd)
+static_assert(VIDIOC_TRY_ENCODER_CMD == 0xc028564e, "VIDIOC_TRY_ENCODER_CMD");
+#define VIDIOC_DECODER_CMD _IOWR('V', 96, struct v4l2_decoder_cmd)
+static_assert(VIDIOC_DECODER_CMD == 0xc0485660, "VIDIOC_DECODER_CMD");
+#define VIDIOC_TRY_DECODER_CMD _IOWR('V', 97, struct v4l2_decoder_cmd)
+static_assert(VIDIOC_TRY_DECODER_CMD == 0xc0485661, "VIDIOC_TRY_DECODER_CMD");
 #define VIDIOC_G_EXT_CTRLS _IOWR('V', 71, struct v4l2_ext_controls)
 #define VIDIOC_S_EXT_CTRLS _IOWR('V', 72, struct v4l2_ext_controls)
 #define VIDIOC_TRY_EXT_CTRLS _IOWR('V', 73, struct v4l2_ext_controls)

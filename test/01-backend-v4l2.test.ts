@@ -18,6 +18,7 @@ import {
   V4L2_CTRL_TYPE_STRING, V4L2_CTRL_WHICH_CUR_VAL, V4L2_EVENT_CTRL, V4L2_EVENT_CTRL_CH_VALUE,
   V4L2_EVENT_SOURCE_CHANGE, V4L2_EVENT_SRC_CH_RESOLUTION, V4L2_EVENT_SUB_FL_ALLOW_FEEDBACK, V4L2_FIELD_NONE,
   V4L2_FRMSIZE_TYPE_DISCRETE, V4L2_INPUT_TYPE_CAMERA, V4L2_MEMORY_DMABUF, V4L2_MEMORY_MMAP, V4L2_MEMORY_USERPTR,
+  V4L2_DEC_CMD_START, V4L2_DEC_CMD_STOP, V4L2_ENC_CMD_START, V4L2_ENC_CMD_STOP,
 } from '../src/constants';
 import { fourccValue, isSystemError } from '../src/index';
 import type {
@@ -312,6 +313,10 @@ describe('backend: V4L2', function () {
         ['VIDIOC_SUBSCRIBE_EVENT', () => b.v4l2SubscribeEvent(fd, V4L2_EVENT_CTRL, 1, 0)],
         ['VIDIOC_UNSUBSCRIBE_EVENT', () => b.v4l2UnsubscribeEvent(fd, V4L2_EVENT_CTRL, 1, 0)],
         ['VIDIOC_DQEVENT', () => b.v4l2DqEvent(fd)],
+        ['VIDIOC_ENCODER_CMD', () => b.v4l2EncoderCmd(fd, V4L2_ENC_CMD_STOP, 0, false)],
+        ['VIDIOC_TRY_ENCODER_CMD', () => b.v4l2EncoderCmd(fd, V4L2_ENC_CMD_STOP, 0, true)],
+        ['VIDIOC_DECODER_CMD', () => b.v4l2DecoderCmd(fd, V4L2_DEC_CMD_STOP, 0, false)],
+        ['VIDIOC_TRY_DECODER_CMD', () => b.v4l2DecoderCmd(fd, V4L2_DEC_CMD_START, 0, true)],
       ];
     }
 
@@ -367,6 +372,19 @@ describe('backend: V4L2', function () {
       assert.equal(cap0.cap.deviceCaps & V4L2_CAP_VIDEO_CAPTURE_MPLANE, 0, 'instance 0 is single-planar');
       assert.equal(cap1.cap.deviceCaps & V4L2_CAP_VIDEO_CAPTURE, 0, 'instance 1 is multi-planar');
       assert.notEqual(cap0.path, out0.path);
+    });
+
+    it('vivid is no codec: (TRY_)ENCODER_CMD and (TRY_)DECODER_CMD are ENOTTY on its capture and output nodes', function () {
+      const { b } = t;
+      for (const n of [vividNode(this, 0, V4L2_CAP_VIDEO_CAPTURE), vividNode(this, 1, V4L2_CAP_VIDEO_CAPTURE_MPLANE),
+        vividNode(this, 0, V4L2_CAP_VIDEO_OUTPUT)]) {
+        for (const tryOnly of [false, true]) {
+          throwsErrno(() => b.v4l2EncoderCmd(n.fd, V4L2_ENC_CMD_START, 0, tryOnly), 'ENOTTY',
+            ioctl(tryOnly ? 'VIDIOC_TRY_ENCODER_CMD' : 'VIDIOC_ENCODER_CMD'));
+          throwsErrno(() => b.v4l2DecoderCmd(n.fd, V4L2_DEC_CMD_STOP, 0, tryOnly), 'ENOTTY',
+            ioctl(tryOnly ? 'VIDIOC_TRY_DECODER_CMD' : 'VIDIOC_DECODER_CMD'));
+        }
+      }
     });
 
     it('instance 0 (vmalloc, single-planar): ENUM_FMT, ENUM_FRAMESIZES, TRY/S_FMT XR24, REQBUFS, CREATE_BUFS, QUERYBUF, EXPBUF, streaming', async function () {

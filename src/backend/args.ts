@@ -166,6 +166,8 @@ const DECLARATIONS = {
   v4l2SubscribeEvent: ['fd:fd', 'type:u32', 'id:u32', 'flags:u32'],
   v4l2UnsubscribeEvent: ['fd:fd', 'type:u32', 'id:u32', 'flags:u32'],
   v4l2DqEvent: ['fd:fd'],
+  v4l2EncoderCmd: ['fd:fd', 'cmd:u32', 'flags:u32', 'tryOnly:boolean'],
+  v4l2DecoderCmd: ['fd:fd', 'cmd:u32', 'flags:u32', 'tryOnly:boolean'],
 } as const satisfies Declarations;
 
 export interface ArgSpec {

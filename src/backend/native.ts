@@ -92,6 +92,7 @@ function wrap(addon: RawAddon): NativeBackend {
     v4l2QueryExtCtrl: a.v4l2QueryExtCtrl, v4l2QueryMenu: a.v4l2QueryMenu, v4l2GetExtCtrls: a.v4l2GetExtCtrls,
     v4l2SetExtCtrls: a.v4l2SetExtCtrls, v4l2SubscribeEvent: a.v4l2SubscribeEvent,
     v4l2UnsubscribeEvent: a.v4l2UnsubscribeEvent, v4l2DqEvent: a.v4l2DqEvent,
+    v4l2EncoderCmd: a.v4l2EncoderCmd, v4l2DecoderCmd: a.v4l2DecoderCmd,
     fdRelease: a.fdRelease, trackedFds: a.trackedFds,
   } satisfies NativeBackend;
   return withArgChecks(impl, (v) => {

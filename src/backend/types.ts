@@ -588,6 +588,13 @@ export interface KmsOps {
   drmReadEvents(fd: Fd): DrmEvent[];
 }
 
+/** VIDIOC_ENCODER_CMD / VIDIOC_DECODER_CMD: cmd and flags of the struct as the driver left them. */
+export interface V4l2CodecCommand {
+  /** V4L2_ENC_CMD_* or V4L2_DEC_CMD_* */
+  cmd: number;
+  flags: number;
+}
+
 /**
  * V4L2 video nodes (native/v4l2.cc): one method per ioctl, syscall 'ioctl(VIDIOC_...)'. The library
  * opens video nodes O_RDWR | O_NONBLOCK; on a blocking fd DQBUF and DQEVENT would block the JS thread.
@@ -668,6 +675,18 @@ export interface V4l2Ops {
    * non-blocking fd. Wait with pollAsync(fd, POLLPRI).
    */
   v4l2DqEvent(fd: Fd): V4l2Event | null;
+  /**
+   * ioctl(VIDIOC_ENCODER_CMD), or ioctl(VIDIOC_TRY_ENCODER_CMD) when tryOnly: cmd V4L2_ENC_CMD_START
+   * (0), _STOP (1: drain), _PAUSE, _RESUME with flags (V4L2_ENC_CMD_STOP_AT_GOP_END); the rest of the
+   * struct zero. ENOTTY on a node that is no encoder.
+   */
+  v4l2EncoderCmd(fd: Fd, cmd: number, flags: number, tryOnly: boolean): V4l2CodecCommand;
+  /**
+   * ioctl(VIDIOC_DECODER_CMD), or ioctl(VIDIOC_TRY_DECODER_CMD) when tryOnly: cmd V4L2_DEC_CMD_START
+   * (0), _STOP (1: drain), _PAUSE, _RESUME, _FLUSH with flags; stop.pts and start.speed/format 0
+   * (stop now, normal speed). ENOTTY on a node that is no decoder.
+   */
+  v4l2DecoderCmd(fd: Fd, cmd: number, flags: number, tryOnly: boolean): V4l2CodecCommand;
 }
 
 /** Every kernel operation, grouped by interface like native/ (one .cc file each) and src/backend/mock/. */

@@ -11,7 +11,8 @@
  * kernel leaves it (controls.length when no control was looked at).
  *
  * DQBUF answers null where the kernel says EAGAIN and DQEVENT null for ENOENT, like the addon; EXPBUF
- * adds O_CLOEXEC to the flags, like the addon.
+ * adds O_CLOEXEC to the flags, like the addon. vivid is no codec: (TRY_)ENCODER_CMD and
+ * (TRY_)DECODER_CMD are ENOTTY on its nodes, as the V4L2 core answers for an ioctl a driver lacks.
  */
 import { O_CLOEXEC, POLLERR, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM, V4L2_CTRL_FLAG_NEXT_COMPOUND,
   V4L2_CTRL_FLAG_NEXT_CTRL, V4L2_CTRL_WHICH_CUR_VAL, V4L2_CTRL_WHICH_DEF_VAL } from '../../constants';
@@ -874,6 +875,18 @@ export function v4l2Ops(m: Machine): V4l2Ops {
         type: ev.type, sequence: ev.sequence, pending: fh.available.length, id: ev.id,
         timestamp: { sec: Number(ev.ts / 1_000_000_000n), nsec: Number(ev.ts % 1_000_000_000n) }, data: ev.data,
       };
+    },
+
+    v4l2EncoderCmd(fd, _cmd, _flags, tryOnly) {
+      const ioctl = tryOnly ? 'VIDIOC_TRY_ENCODER_CMD' : 'VIDIOC_ENCODER_CMD';
+      video(m, fd, ioctl);
+      throw err('ENOTTY', ioctl);
+    },
+
+    v4l2DecoderCmd(fd, _cmd, _flags, tryOnly) {
+      const ioctl = tryOnly ? 'VIDIOC_TRY_DECODER_CMD' : 'VIDIOC_DECODER_CMD';
+      video(m, fd, ioctl);
+      throw err('ENOTTY', ioctl);
     },
   };
 }
