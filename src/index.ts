@@ -23,7 +23,7 @@ export type { WaitOptions } from './wait';
 export { systemError, errnoName, errnoValue, isSystemError } from './errors';
 export type { DmabufSystemError, CodedError } from './errors';
 export { getBackend, setBackend, backendChoice } from './backend/index';
-export type { Backend } from './backend/types';
+export type { Backend, V4l2CodecCommand } from './backend/types';
 export * as constants from './constants';
 export { Exporter, Attachment } from './exporter';
 export type {
@@ -39,3 +39,4 @@ export { Display, Framebuffer, DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888 } from '
 export type {
   DisplayMode, DisplayOptions, ConnectorInfo, FramebufferOptions, FlipOptions, FlipResult, PixelFormat,
 } from './display';
+export type { EncoderCommand, DecoderCommand, CodecCommandOptions } from './v4l2';

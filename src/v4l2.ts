@@ -14,26 +14,31 @@
  *   imported dma-buf at QBUF and keeps the mapping while the same fds come back on that index.
  * - queue(), start(), dequeue() (poll off the JS thread, then a DQBUF that never blocks), stream(),
  *   stop() (STREAMOFF: every buffer comes back), release().
+ * - Codecs: a queue whose format is coded (FWHT, H264, ...: formats' `compressed`) carries Frames of
+ *   one plane of bytes, as big as the format's sizeimage; bytesUsed says how much of it is payload.
+ *   encoderCommand() / decoderCommand() drain ('stop') and restart ('start'); the buffer that ends
+ *   a drain comes back with `last` set, and DQBUF after it is EPIPE until the capture queue restarts.
  *
  * Policy lives here; the backend calls are one ioctl each (native/v4l2.cc).
  */
 import { EventEmitter } from 'node:events';
-import type { Backend, Fd, V4l2Buffer, V4l2Capability, V4l2PixFormat, V4l2QueryExtCtrl } from './backend/types';
+import type { Backend, Fd, V4l2Buffer, V4l2Capability, V4l2CodecCommand, V4l2PixFormat, V4l2QueryExtCtrl } from './backend/types';
 import { getBackend } from './backend/index';
 import {
   O_CLOEXEC, O_NONBLOCK, O_RDWR, POLLIN, POLLOUT, POLLPRI, V4L2_BUF_CAP_SUPPORTS_DMABUF, V4L2_BUF_CAP_SUPPORTS_MMAP,
-  V4L2_BUF_FLAG_ERROR, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_BUF_TYPE_VIDEO_OUTPUT,
+  V4L2_BUF_FLAG_ERROR, V4L2_BUF_FLAG_LAST, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_BUF_TYPE_VIDEO_OUTPUT,
   V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE, V4L2_CAP_DEVICE_CAPS, V4L2_CAP_STREAMING, V4L2_CAP_VIDEO_CAPTURE,
   V4L2_CAP_VIDEO_CAPTURE_MPLANE, V4L2_CAP_VIDEO_M2M, V4L2_CAP_VIDEO_M2M_MPLANE, V4L2_CAP_VIDEO_OUTPUT,
   V4L2_CAP_VIDEO_OUTPUT_MPLANE, V4L2_CTRL_FLAG_NEXT_CTRL, V4L2_CTRL_TYPE_BITMASK, V4L2_CTRL_TYPE_BOOLEAN, V4L2_CTRL_TYPE_BUTTON,
   V4L2_CTRL_TYPE_CTRL_CLASS, V4L2_CTRL_TYPE_INTEGER, V4L2_CTRL_TYPE_INTEGER64, V4L2_CTRL_TYPE_INTEGER_MENU,
   V4L2_CTRL_TYPE_MENU, V4L2_CTRL_TYPE_STRING, V4L2_CTRL_WHICH_CUR_VAL, V4L2_EVENT_SOURCE_CHANGE, V4L2_FIELD_ANY,
-  V4L2_MEMORY_DMABUF, V4L2_MEMORY_MMAP,
+  V4L2_MEMORY_DMABUF, V4L2_MEMORY_MMAP, V4L2_DEC_CMD_FLUSH, V4L2_DEC_CMD_PAUSE, V4L2_DEC_CMD_RESUME,
+  V4L2_DEC_CMD_START, V4L2_DEC_CMD_STOP, V4L2_ENC_CMD_PAUSE, V4L2_ENC_CMD_RESUME, V4L2_ENC_CMD_START, V4L2_ENC_CMD_STOP,
 } from './constants';
 import { DmaBuf } from './dmabuf';
 import {
-  closedError, dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, validateInt, validateObject, validateString,
-  withPath,
+  closedError, dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, validateInt, validateObject,
+  validateString, withPath,
 } from './errors';
 import { formats, fourccString, fourccValue, type PixelFormatInfo } from './formats';
 import { Frame, type FrameDescription } from './frame';
@@ -115,7 +120,11 @@ export interface SetFormatOptions {
 }
 
 export interface QueueOptions {
-  /** Bytes of payload per plane (output queues; default: each plane's size). */
+  /**
+   * Bytes of payload per plane (output queues; default: each plane's size). A coded frame (a
+   * bitstream to decode) should say how many of its bytes are the stream: the default, the whole
+   * plane, hands the decoder whatever follows the payload too. 1 at least for a coded output queue.
+   */
   bytesUsed?: number | number[];
 }
 
@@ -133,9 +142,15 @@ export interface Dequeued {
    * offsets are those of the layout, so with a non-zero data offset read the plane from there.
    */
   dataOffsets: number[];
-  /** V4L2_BUF_FLAG_*; `error` is V4L2_BUF_FLAG_ERROR. */
+  /** V4L2_BUF_FLAG_*; `error` is V4L2_BUF_FLAG_ERROR, `last` V4L2_BUF_FLAG_LAST. */
   flags: number;
   error: boolean;
+  /**
+   * The codec's last buffer (V4L2_BUF_FLAG_LAST): a drain ('stop' command) ended here, or a decoder
+   * stops before a resolution change. Its bytesUsed may be 0. The next dequeue() of this capture
+   * queue is EPIPE until the queue is stopped and started again.
+   */
+  last: boolean;
 }
 
 /** An input of a capture device (ENUMINPUT): a camera sensor, a tuner, a connector. */
@@ -162,6 +177,31 @@ export interface VideoOutputInfo {
 
 const INPUT_TYPES: Record<number, VideoInputInfo['type']> = { 1: 'tuner', 2: 'camera', 3: 'touch' };
 const OUTPUT_TYPES: Record<number, VideoOutputInfo['type']> = { 1: 'modulator', 2: 'analog', 3: 'analog-overlay' };
+
+/** An encoder command (VIDIOC_ENCODER_CMD): 'stop' drains, 'start' goes on after one. */
+export type EncoderCommand = 'start' | 'stop' | 'pause' | 'resume';
+/** A decoder command (VIDIOC_DECODER_CMD). */
+export type DecoderCommand = 'start' | 'stop' | 'pause' | 'resume' | 'flush';
+
+export interface CodecCommandOptions {
+  /** V4L2_ENC_CMD_STOP_AT_GOP_END, V4L2_DEC_CMD_STOP_IMMEDIATELY, ... (default 0). */
+  flags?: number;
+  /** TRY_ENCODER_CMD / TRY_DECODER_CMD: would the driver take it? Nothing happens. */
+  try?: boolean;
+}
+
+const ENCODER_COMMANDS: Record<EncoderCommand, number> = {
+  start: V4L2_ENC_CMD_START, stop: V4L2_ENC_CMD_STOP, pause: V4L2_ENC_CMD_PAUSE, resume: V4L2_ENC_CMD_RESUME,
+};
+const DECODER_COMMANDS: Record<DecoderCommand, number> = {
+  start: V4L2_DEC_CMD_START, stop: V4L2_DEC_CMD_STOP, pause: V4L2_DEC_CMD_PAUSE, resume: V4L2_DEC_CMD_RESUME,
+  flush: V4L2_DEC_CMD_FLUSH,
+};
+
+/** DQBUF's EPIPE: the capture queue handed out its last buffer. */
+const EPIPE_HINT = 'the device has signalled its last buffer (V4L2_BUF_FLAG_LAST: a drain ended, or a decoder ' +
+  'reached a resolution change): stop() and start() the capture queue to go on (after a source change, ' +
+  'release() it and set it up for the new format)';
 
 export interface ControlInfo {
   id: number;
@@ -414,7 +454,7 @@ export class VideoQueue {
     if (typeof format === 'number') return validateInt(format, 'format', 0, 0xffffffff);
     if (typeof format !== 'string') throw invalidArgType('format', 'a format name or a V4L2 code', format);
     // a 4-character code is V4L2's here ('NM12', 'RG16' = Bayer), unless it is a library name ('NV12')
-    const byName = formats.list().find((f) => f.name === format);
+    const byName = formats.list({ compressed: true }).find((f) => f.name === format);
     if (byName === undefined) {
       if (format.length === 4 && /^[\x20-\x7e]{4}$/.test(format)) return fourccValue(format);
       throw invalidArgValue('format', format, 'is not a format this library knows nor a 4-character V4L2 code');
@@ -440,9 +480,14 @@ export class VideoQueue {
     };
   }
 
-  /** VIDIOC_G_FMT */
+  /**
+   * VIDIOC_G_FMT. The answer becomes the queue's format for Frames (frameDescription(), export,
+   * import): a decoder changes its capture format itself (after a source change), so read it here.
+   */
   getFormat(): QueueFormat {
-    return this.#toFormat(this.#call((b, fd) => b.v4l2GetFmt(fd, this.type)));
+    const f = this.#toFormat(this.#call((b, fd) => b.v4l2GetFmt(fd, this.type)));
+    this.#format = f;
+    return f;
   }
 
   /**
@@ -469,12 +514,24 @@ export class VideoQueue {
     return got;
   }
 
-  /** The Frame layout of the current format over the device's planes. */
-  #frameLayout(f: QueueFormat): { fmt: PixelFormatInfo; planes: { plane: number; offset: number; pitch: number }[] } {
+  /**
+   * The Frame layout of the current format over the device's planes. A coded format: one plane of
+   * sizeimage bytes (`size`), pitch 0.
+   */
+  #frameLayout(f: QueueFormat): { fmt: PixelFormatInfo; planes: { plane: number; offset: number; pitch: number }[];
+    size?: number } {
     const fmt = f.format;
     if (fmt === undefined) {
       throw dmabufError('ERR_DMABUF_UNSUPPORTED', `the device's format ${f.fourcc} is not in the library's format table: ` +
         'its buffers cannot be Frames');
+    }
+    if (fmt.compressed) {
+      const size = f.planes[0]?.size ?? 0;
+      if (f.planes.length !== 1 || size === 0) {
+        throw dmabufError('ERR_DMABUF_UNSUPPORTED', `the device's coded format ${f.fourcc} has ${f.planes.length} plane(s) ` +
+          `of sizeimage ${f.planes.map((p) => p.size).join(', ')}: the library takes one plane of a known size`);
+      }
+      return { fmt, planes: [{ plane: 0, offset: 0, pitch: 0 }], size };
     }
     if (f.planes.length === fmt.planes.length) {
       return { fmt, planes: f.planes.map((p, i) => ({ plane: i, offset: 0, pitch: p.pitch })) };
@@ -489,11 +546,14 @@ export class VideoQueue {
     return this.#format;
   }
 
-  /** The Frame description of the current format. */
+  /**
+   * The Frame description of the current format; a coded format's has `size`, its sizeimage:
+   * Frame.allocate(queue.frameDescription()) makes a frame the queue takes.
+   */
   frameDescription(): FrameDescription {
     const f = this.#currentFormat();
-    const { fmt } = this.#frameLayout(f);
-    return { width: f.width, height: f.height, format: fmt.name };
+    const { fmt, size } = this.#frameLayout(f);
+    return { width: f.width, height: f.height, format: fmt.name, ...(size === undefined ? {} : { size }) };
   }
 
   #requireNoBuffers(): void {
@@ -524,6 +584,7 @@ export class VideoQueue {
           return new DmaBuf(fd, this.device.backend, { path: this.device.path });
         });
         const frame = Frame.from({ width: f.width, height: f.height, format: layout.fmt.name, dup: false,
+          ...(layout.size === undefined ? {} : { size: layout.size }),
           planes: layout.planes.map((p) => ({ buffer: bufs[p.plane]!, offset: p.offset, pitch: p.pitch })) });
         // planes that were not used by the layout are not kept by the frame
         for (const b of bufs) if (!frame.buffers.includes(b)) b.close();
@@ -578,6 +639,19 @@ export class VideoQueue {
   #checkFrame(frame: Frame): { plane: number; offset: number; pitch: number }[] {
     const f = this.#currentFormat();
     const layout = this.#frameLayout(f);
+    if (layout.size !== undefined) {
+      // a bitstream buffer: the coded format and room for sizeimage bytes (its width and height are
+      // the stream's business: any frame of the format will do, the encoder's own capture buffers too)
+      if (frame.format !== layout.fmt) {
+        throw invalidArgValue('frame', `${frame.width}x${frame.height} ${frame.format.name}`,
+          `does not match the queue's coded format ${layout.fmt.name}`);
+      }
+      if (frame.planes[0]!.size < layout.size) {
+        throw invalidArgValue('frame', `${frame.format.name} of ${frame.planes[0]!.size} bytes`,
+          `is smaller than the queue's sizeimage (${layout.size} bytes)`);
+      }
+      return layout.planes;
+    }
     if (frame.width !== f.width || frame.height !== f.height || frame.format !== layout.fmt) {
       throw invalidArgValue('frame', `${frame.width}x${frame.height} ${frame.format.name}`,
         `does not match the queue's format ${f.width}x${f.height} ${layout.fmt.name}`);
@@ -599,6 +673,21 @@ export class VideoQueue {
     const f = this.#currentFormat();
     const devPlanes = f.planes.length;
     const used = o.bytesUsed === undefined ? undefined : Array.isArray(o.bytesUsed) ? o.bytesUsed : [o.bytesUsed];
+    const coded = frame.format.compressed;
+    if (coded) {
+      const fp = frame.planes[0]!;
+      // a bitstream is read from the start of its plane: from data_offset on the multi-planar API, from
+      // the start of the buffer on the single-planar one (which has no data_offset)
+      if (fp.offset !== 0 && !this.multiplanar) {
+        throw invalidArgValue('frame', `${frame.format.name} at offset ${fp.offset}`,
+          'must start at offset 0 of its buffer on a single-planar queue (struct v4l2_buffer has no data_offset)');
+      }
+      if (used !== undefined && this.direction === 'output') {
+        if (used.length !== 1) throw invalidArgValue('options.bytesUsed', used, 'must be one number for a coded frame (one plane)');
+        validateInt(used[0], 'options.bytesUsed[0]', 1, 0xffffffff);
+        if (used[0]! > fp.size) throw outOfRange('options.bytesUsed[0]', `<= the frame's ${fp.size} bytes`, used[0]);
+      }
+    }
     used?.forEach((u, i) => validateInt(u, `options.bytesUsed[${i}]`, 0, 0xffffffff));
     const slot = this.#slotFor(frame);
     try {
@@ -606,7 +695,10 @@ export class VideoQueue {
         const first = layout.findIndex((l) => l.plane === p);
         const fp = frame.planes[first]!;
         const length = this.#memory === V4L2_MEMORY_DMABUF ? fp.buffer.size : f.planes[p]!.size;
-        const bytesused = used?.[p] ?? (this.direction === 'output' ? f.planes[p]!.size + fp.offset : 0);
+        // a coded frame's default payload is its whole plane; V4L2 counts data_offset in bytesused
+        const defaultUsed = coded ? fp.size + fp.offset : f.planes[p]!.size + fp.offset;
+        const bytesused = coded && used !== undefined && this.direction === 'output' ? used[0]! + fp.offset
+          : used?.[p] ?? (this.direction === 'output' ? defaultUsed : 0);
         return this.#memory === V4L2_MEMORY_DMABUF
           ? { bytesused, length, dataOffset: this.multiplanar ? fp.offset : 0, fd: fp.buffer.fd }
           : { bytesused, length };
@@ -654,7 +746,8 @@ export class VideoQueue {
     const events = this.direction === 'capture' ? POLLIN : POLLOUT;
     const deadline = o.timeout === undefined || o.timeout === Infinity ? Infinity : Date.now() + o.timeout;
     for (;;) {
-      const b = this.#call((be, fd) => be.v4l2DqBuf(fd, this.type, this.#memory!));
+      const b = this.#call((be, fd) => be.v4l2DqBuf(fd, this.type, this.#memory!),
+        (c) => (c === 'EPIPE' ? EPIPE_HINT : undefined));
       if (b !== null) return this.#dequeued(b);
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -680,7 +773,7 @@ export class VideoQueue {
     return {
       frame: slot.frame, index: b.index, sequence: b.sequence, timestamp: b.timestamp.sec * 1000 + b.timestamp.usec / 1000,
       bytesUsed: b.planes.map((p) => p.bytesused), dataOffsets: b.planes.map((p) => p.dataOffset), flags: b.flags,
-      error: (b.flags & V4L2_BUF_FLAG_ERROR) !== 0,
+      error: (b.flags & V4L2_BUF_FLAG_ERROR) !== 0, last: (b.flags & V4L2_BUF_FLAG_LAST) !== 0,
     };
   }
 
@@ -782,9 +875,6 @@ export class VideoDevice extends OwnedFd {
     }
     this.capture = t.capture === null ? null : new VideoQueue(this, 'capture', t.capture);
     this.output = t.output === null ? null : new VideoQueue(this, 'output', t.output);
-    this.#events.on('newListener', (name: string) => {
-      if (name === 'source-change' || name === 'event') queueMicrotask(() => this.#startEvents());
-    });
   }
 
   protected override get label(): string {
@@ -922,6 +1012,9 @@ export class VideoDevice extends OwnedFd {
   }
 
   #control(nameOrId: string | number): ControlInfo {
+    if (typeof nameOrId !== 'string' && typeof nameOrId !== 'number') {
+      throw invalidArgType('nameOrId', 'a control name (string) or id (number)', nameOrId);
+    }
     const all = this.controls();
     const c = typeof nameOrId === 'number' ? all.find((x) => x.id === nameOrId)
       : all.find((x) => x.key === nameOrId || x.name === nameOrId);
@@ -983,15 +1076,67 @@ export class VideoDevice extends OwnedFd {
     }
   }
 
+  // ---- codec commands -----------------------------------------------------------------------------
+
+  /**
+   * VIDIOC_ENCODER_CMD (TRY_ENCODER_CMD with { try: true }): 'stop' drains (the encoder finishes
+   * the frames queued, and the capture buffer after the last is dequeued with `last`), 'start'
+   * goes on after a drain, 'pause', 'resume'. Returns cmd and flags as the driver left them.
+   * ENOTTY (with a hint) on a device that is no encoder.
+   */
+  encoderCommand(cmd: EncoderCommand | number, options: CodecCommandOptions = {}): V4l2CodecCommand {
+    return this.#command('encoder', cmd, ENCODER_COMMANDS, options);
+  }
+
+  /** VIDIOC_DECODER_CMD (TRY_DECODER_CMD with { try: true }): as encoderCommand(), and 'flush'. */
+  decoderCommand(cmd: DecoderCommand | number, options: CodecCommandOptions = {}): V4l2CodecCommand {
+    return this.#command('decoder', cmd, DECODER_COMMANDS, options);
+  }
+
+  #command(kind: 'encoder' | 'decoder', cmd: string | number, table: Record<string, number>,
+    options: CodecCommandOptions): V4l2CodecCommand {
+    this.checkOpen();
+    let code: number;
+    if (typeof cmd === 'string') {
+      if (!Object.hasOwn(table, cmd)) {
+        throw invalidArgValue('cmd', cmd, `must be one of ${Object.keys(table).map((k) => `'${k}'`).join(', ')} or a number`);
+      }
+      code = table[cmd]!;
+    } else {
+      code = validateInt(cmd, 'cmd', 0, 0xffffffff);
+    }
+    const o = validateObject<CodecCommandOptions>(options, 'options', true) ?? {};
+    const flags = o.flags === undefined ? 0 : validateInt(o.flags, 'options.flags', 0, 0xffffffff);
+    if (o.try !== undefined && typeof o.try !== 'boolean') throw invalidArgType('options.try', 'of type boolean', o.try);
+    const name = kind === 'encoder' ? 'ENCODER_CMD' : 'DECODER_CMD';
+    try {
+      return kind === 'encoder' ? this.backend.v4l2EncoderCmd(this.fd, code, flags, o.try === true)
+        : this.backend.v4l2DecoderCmd(this.fd, code, flags, o.try === true);
+    } catch (e) {
+      const c = errCode(e);
+      throw withPath(e, this.path, c === 'ENOTTY' ? `${this.driver} is no ${kind} (no VIDIOC_${name})`
+        : c === 'EBUSY' ? 'a drain is under way: dequeue capture buffers until the one flagged last'
+          : c === 'EINVAL' ? `${this.driver} does not take this ${kind} command or its flags` : undefined);
+    }
+  }
+
   // ---- events ---------------------------------------------------------------------------------------
 
+  /**
+   * Listen for 'source-change' (V4L2_EVENT_SOURCE_CHANGE, subscribed here before on() returns: an
+   * event the device sends after this call is not missed) or 'event' (every event of the
+   * subscriptions, raw; subscribe() for more types). A source change makes the capture queue read
+   * its format again (getFormat()) when next needed.
+   */
   on<K extends keyof VideoDeviceEvents>(event: K, listener: (...args: VideoDeviceEvents[K]) => void): this {
     this.#events.on(event, listener as (...a: unknown[]) => void);
+    if (event === 'source-change' || event === 'event') this.#startEvents();
     return this;
   }
 
   once<K extends keyof VideoDeviceEvents>(event: K, listener: (...args: VideoDeviceEvents[K]) => void): this {
     this.#events.once(event, listener as (...a: unknown[]) => void);
+    if (event === 'source-change' || event === 'event') this.#startEvents();
     return this;
   }
 
@@ -1053,6 +1198,8 @@ export class VideoDevice extends OwnedFd {
           const e = this.backend.v4l2DqEvent(this.fd);
           if (e === null) break;
           const ev = { type: e.type, id: e.id, sequence: e.sequence, data: e.data };
+          // the capture format a listener reads now is the new one
+          if (e.type === V4L2_EVENT_SOURCE_CHANGE) this.capture?.formatChanged();
           this.#events.emit('event', ev);
           if (e.type === V4L2_EVENT_SOURCE_CHANGE) {
             this.#events.emit('source-change', { changes: new DataView(e.data.buffer, e.data.byteOffset).getUint32(0, true), sequence: e.sequence });
