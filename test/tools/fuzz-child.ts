@@ -7,7 +7,7 @@
  * library objects) and random "user mistakes" (an fd closed behind the library's back). Exporters
  * get sizes up to and beyond what the machine has (twice MemTotal, 2^40): their first map must be
  * refused with a coded error, never end in the OOM killer; so do frames and frame pools (up to
- * 65535x65535 and thousands of frames), framebuffers are made of any frame on any device, and video
+ * 65535x65535 and thousands of frames; coded frames of any size), framebuffers are made of any frame on any device, and video
  * devices (vivid) get formats, buffers, queues and controls in any order. Checked:
  * - every thrown error is coded: `code` is a string; an errno name (E...) also has a numeric `errno`
  *   and a string `syscall`; anything else is ERR_* (or ABORT_ERR for an aborted wait);
@@ -210,6 +210,20 @@ const PROVIDERS = ['heap:system', 'heap:contiguous', 'udmabuf', 'drm:/dev/dri/ca
 const FORMATS = ['XRGB8888', 'NV12', 'YUV420', 'RGB565', 'YUYV', 'NM12', 'nope'];
 const DIMS = [1, 2, 15, 64, 65535, 0, 65536];
 
+/**
+ * Wait options that end: a wait with no timeout (or an infinite one) for something no one will do
+ * (a pool's frame no one releases) never settles, which the run would take for a hang. Other values
+ * (wrong types included) go through as they are.
+ */
+function bounded(o: unknown, ms: number): unknown {
+  if (o === undefined) return { timeout: ms };
+  if (typeof o === 'object' && o !== null && !Array.isArray(o)) {
+    const t = (o as { timeout?: unknown }).timeout;
+    if (t === undefined || t === Infinity) return { ...o, timeout: ms };
+  }
+  return o;
+}
+
 const OPS: Record<string, Fn> = {
   // module functions
   'probe': () => lib.probe(),
@@ -324,6 +338,8 @@ const OPS: Record<string, Fn> = {
     { provider: PROVIDERS[t % PROVIDERS.length]!, buffers: t % 2 ? 'one' : 'per-plane', ...(a[0] as object) }),
   'Frame.allocate(huge)': (_p, _a, t) => Frame.allocate({ width: DIMS[t % DIMS.length]!, height: DIMS[(t + 4) % DIMS.length]!,
     format: FORMATS[t % FORMATS.length]! }, { provider: PROVIDERS[(t + 1) % PROVIDERS.length]! }),
+  'Frame.allocate(coded)': (_p, a, t) => Frame.allocate({ width: DIMS[t % DIMS.length]!, height: 4, format: ['FWHT', 'H264', 'VP9'][t % 3]!,
+    size: [1, 4096, 65537, 0, 2 ** 32, undefined][t % 6] }, { provider: PROVIDERS[t % PROVIDERS.length]!, ...(a[0] as object) }),
   'Frame.from': (p, a, t) => Frame.from({ width: 4 + (t % 8), height: 4, format: FORMATS[t % FORMATS.length]!,
     planes: [{ buffer: pick(p.buf, t) ?? a[0], pitch: a[1], offset: a[2] }], ...(a[0] as object) } as never),
   'frame.access': on<Frame>('frame', (f, a) => call(f.access.bind(f), a)),
@@ -337,7 +353,7 @@ const OPS: Record<string, Fn> = {
   'FramePool.new(huge)': (_p, _a, t) => new FramePool({ width: 65535, height: 65535, format: 'XRGB8888', count: [1, 3, 1000][t % 3]!,
     provider: PROVIDERS[t % PROVIDERS.length]! }),
   'pool.acquire': on<FramePool>('pool', (x) => x.acquire()),
-  'pool.acquireAsync': on<FramePool>('pool', (x, a) => call(x.acquireAsync.bind(x), [a[0] ?? { timeout: 20 }])),
+  'pool.acquireAsync': on<FramePool>('pool', (x, a) => call(x.acquireAsync.bind(x), [bounded(a[0], 20)])),
   'pool.props': on<FramePool>('pool', (x) => [x.stats(), x.frames.length, x.closed]),
   'pool.close': on<FramePool>('pool', (x) => x.close()),
   'drm.open(vkms)': () => drm.open({ driver: 'vkms' }),
@@ -365,7 +381,7 @@ const OPS: Record<string, Fn> = {
     return call(q.queue.bind(q), [pick(p.frame, t + 1) ?? a[0], a[1]]);
   },
   'vq.start': onQueue((q) => q.start()),
-  'vq.dequeue': onQueue((q, a) => call(q.dequeue.bind(q), [a[0] ?? { timeout: 30 }])),
+  'vq.dequeue': onQueue((q, a) => call(q.dequeue.bind(q), [bounded(a[0], 30)])),
   'vq.stop': onQueue((q) => q.stop()),
   'vq.release': onQueue((q) => q.release()),
   'vdev.controls': on<VideoDevice>('vdev', (d) => d.controls().length),
