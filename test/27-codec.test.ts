@@ -417,9 +417,11 @@ function vicodec(ctx: Mocha.Context): VicodecNodes {
     const out = offered(dev.output);
     const cap = offered(dev.capture);
     seen.push(`${n.path}: output ${out.join(' ') || '-'}; capture ${cap.join(' ') || '-'}`);
-    if (cap.includes('FWHT(c)')) encoder ??= n.path;
-    else if (out.includes('FWHT(c)')) decoder ??= n.path;
-    else if (out.includes('SFWH(c)')) stateless ??= n.path;
+    // by the codes alone (whether ENUM_FMT flags them compressed is checked below)
+    const has = (l: string[], code: string): boolean => l.some((x) => x.startsWith(code));
+    if (has(cap, 'FWHT')) encoder ??= n.path;
+    else if (has(out, 'FWHT')) decoder ??= n.path;
+    else if (has(out, 'SFWH')) stateless ??= n.path;
   }
   if (encoder === undefined || decoder === undefined) {
     skip(ctx, `vicodec's stateful encoder and decoder not both found (${seen.join(' | ')})`);
@@ -779,7 +781,7 @@ describe('v4l2 codecs: vicodec (FWHT) through the library', function () {
     if (nodes.stateless !== undefined) {
       using sl = v4l2.open(nodes.stateless);
       const f = sl.output!.formats();
-      assert.deepEqual(f.map((x) => x.fourcc), ['SFWH'], log.join('; '));
+      assert.deepEqual(f.map((x) => [x.fourcc, x.flags & C.V4L2_FMT_FLAG_COMPRESSED]), [['SFWH', C.V4L2_FMT_FLAG_COMPRESSED]], log.join('; '));
       assert.equal(f[0]!.format, formats.get('FWHT_STATELESS'));
       const set = sl.output!.setFormat({ width: W, height: H, format: 'FWHT_STATELESS' });
       assert.equal(set.fourcc, 'SFWH');
@@ -791,6 +793,14 @@ describe('v4l2 codecs: vicodec (FWHT) through the library', function () {
     }
     using enc = v4l2.open(nodes.encoder);
     using dec = v4l2.open(nodes.decoder);
+    // ENUM_FMT flags the coded formats compressed; the raw ones not
+    const encCap = enc.capture!.formats();
+    const decOut = dec.output!.formats();
+    assert.deepEqual(encCap.map((f) => [f.fourcc, f.flags & C.V4L2_FMT_FLAG_COMPRESSED]), [['FWHT', C.V4L2_FMT_FLAG_COMPRESSED]], nodes.seen);
+    assert.deepEqual(decOut.map((f) => [f.fourcc, f.flags & C.V4L2_FMT_FLAG_COMPRESSED]), [['FWHT', C.V4L2_FMT_FLAG_COMPRESSED]], nodes.seen);
+    assert.ok(enc.output!.formats().every((f) => (f.flags & C.V4L2_FMT_FLAG_COMPRESSED) === 0 && f.format?.compressed !== true), nodes.seen);
+    assert.ok(encCap.every((f) => f.format === FWHT));
+    this.test!.title += ` (${nodes.seen}; decoder output flags 0x${decOut[0]!.flags.toString(16)})`;
     throwsCode(() => enc.decoderCommand('stop'), 'ENOTTY');
     throwsCode(() => dec.encoderCommand('stop'), 'ENOTTY');
     // not streaming: vicodec takes the command and does nothing
