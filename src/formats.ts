@@ -13,8 +13,8 @@
  * buffer the planes follow each other; in separate buffers each starts at offset 0.
  *
  * Coded (compressed) formats: a few bitstream formats V4L2 codecs and GStreamer users meet (FWHT,
- * MJPEG, JPEG, H.264, HEVC, VP8, VP9, AV1, MPEG-2), under V4L2's names (videodev2.h without
- * V4L2_PIX_FMT_). A buffer of one holds bytes, not rows of pixels: one plane (cpp 0), its pitch 0,
+ * MJPEG, JPEG, H.264, HEVC, VP8, VP9, AV1, MPEG-2), under V4L2's names (its V4L2_PIX_FMT_ names
+ * without the prefix). A buffer of one holds bytes, not rows of pixels: one plane (cpp 0), its pitch 0,
  * its size the caller's (V4L2's sizeimage), so layout() needs { size }. DRM has no code for them:
  * `drm` is 0 (DRM_FORMAT_INVALID) and `fourcc` is the V4L2 code. formats.list() leaves them out
  * (it lists the image formats, as before); formats.list({ compressed: true }) has them too.
@@ -151,7 +151,7 @@ const TABLE: [string, string, string | null, string | null, PlaneFormat[], boole
   ['YVU444', 'YV24', null, 'YM42', [P(1), P(1), P(1)], true],
 ];
 
-// Coded formats: name (videodev2.h's, without V4L2_PIX_FMT_) and V4L2 code. Each is one buffer of
+// Coded formats: name (V4L2's V4L2_PIX_FMT_ name without the prefix) and V4L2 code. Each is one buffer of
 // bytes; DRM has no code for any of them.
 const CODED: [string, string][] = [
   ['FWHT', 'FWHT'], // vicodec's Fast Walsh-Hadamard Transform, with its headers (stateful)

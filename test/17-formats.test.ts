@@ -102,7 +102,7 @@ describe('formats: the pixel format table', function () {
       assert.deepEqual(l, { width: 640, height: 480, buffers: 'one',
         planes: [{ offset: 0, pitch: 0, size: 123457, width: 640, height: 480 }], sizes: [123457] });
     }
-    // the codes V4L2 documents (videodev2.h's v4l2_fourcc of each)
+    // the codes V4L2 defines (its v4l2_fourcc() of each)
     assert.equal(formats.get('H264').v4l2[0]!.value, 0x34363248);
     assert.equal(formats.get('VP8').v4l2[0]!.value, 0x30385056);
     assert.equal(formats.get('FWHT').v4l2[0]!.value, 0x54485746);
