@@ -2,8 +2,7 @@
 // buffer queue (REQBUFS, CREATE_BUFS, QUERYBUF, PREPARE_BUF, QBUF, DQBUF, EXPBUF, STREAMON/OFF),
 // inputs and outputs, extended controls, events and the codec commands (ENCODER_CMD, DECODER_CMD).
 // Thin and syscall-shaped: which buffer type, which memory, when to wait and what an error means are
-// TypeScript's. What is decided here
-// protects memory only:
+// TypeScript's. What is decided here protects memory only:
 // - a struct is laid out for its buffer type the way the kernel reads it (V4L2_TYPE_IS_MULTIPLANAR):
 //   a multi-planar buffer points the kernel at a plane array of the addon's own; formats are laid out
 //   for the four video buffer types only, other types are refused before the ioctl;
