@@ -939,7 +939,9 @@ export class VideoDevice extends OwnedFd {
 
   #enumerate<T>(get: (i: number) => T): T[] {
     const out: T[] = [];
-    for (let i = 0; ; i++) {
+    // until the driver's EINVAL; a driver that never says it stops at 256 (V4L2 has no limit, no
+    // device has that many)
+    for (let i = 0; i < 256; i++) {
       try {
         out.push(get(i));
       } catch (e) {
@@ -948,6 +950,7 @@ export class VideoDevice extends OwnedFd {
         throw withPath(e, this.path);
       }
     }
+    return out;
   }
 
   #pick<T extends { index: number; name: string }>(list: T[], indexOrName: number | string, what: string): T {
