@@ -131,7 +131,12 @@ function open(name: string): Heap {
   try {
     fd = backend.open(info.path, O_RDONLY); // read-only is enough to allocate
   } catch (e) {
-    throw withPath(e, info.path, deviceHint('heap', (e as { code?: string }).code));
+    const code = (e as { code?: string }).code;
+    // ENOENT with heaps present is a wrong name, not a kernel without heaps
+    const others = code === 'ENOENT' ? list().map((h) => h.name) : [];
+    throw withPath(e, info.path, others.length > 0
+      ? `this kernel has no heap named '${name}'; its heaps are: ${others.join(', ')}`
+      : deviceHint('heap', code));
   }
   return new Heap(backend, info, fd);
 }

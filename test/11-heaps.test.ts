@@ -124,10 +124,13 @@ describe('dma-heaps', function () {
     });
   });
 
-  it('an unknown heap → ENOENT with the path and a hint', function () {
-    if (heaps.list().length === 0 && !inVm) this.skip();
+  it('an unknown heap → ENOENT with the path and a hint naming the heaps there are', function () {
+    const present = heaps.list().map((h) => h.name);
+    if (present.length === 0 && !inVm) this.skip();
     const e = throwsErrno(() => heaps.open('no-such-heap'), 'ENOENT', { syscall: 'open', path: '/dev/dma_heap/no-such-heap' });
-    assert.ok((e as { hint?: string }).hint);
+    const hint = (e as { hint?: string }).hint ?? '';
+    assert.match(hint, /no heap named 'no-such-heap'/);
+    for (const name of present) assert.ok(hint.includes(name), `the hint names ${name}: ${hint}`);
   });
 
   describe('CMA heap', function () {

@@ -32,7 +32,11 @@ export function infoReport(pid: number, fd: number): InfoReport {
   } catch (e) {
     const err = e as Error & { code?: string; hint?: string };
     if (err.code === 'ENOENT') err.hint ??= `process ${pid} has no fd ${fd} (or no longer exists); \`dmabuf ls\` lists the dma-buf fds`;
-    if (err.code === 'EACCES' || err.code === 'EPERM') err.hint ??= `process ${pid} belongs to another user: run as root`;
+    if (err.code === 'EACCES' || err.code === 'EPERM') {
+      err.hint ??= process.getuid?.() === 0
+        ? `even root may not read process ${pid}'s fds here (a security module, /proc mounted with hidepid, or another PID namespace)`
+        : `process ${pid} belongs to another user: run as root`;
+    }
     throw err;
   }
   if (ref === null) {

@@ -88,7 +88,10 @@ export function renderLs(r: LsReport): string {
     ? `this process only: the ${r.backend} backend models /proc/self and no other process${r.mapsScanned ? '' : ', and no maps'}`
     : `${plural(r.scanned, 'process', 'processes')} scanned`;
   out.push(`dma-bufs (${scope}${r.unreadable > 0 ? `; ${plural(r.unreadable, 'process', 'processes')} not readable` : ''})`);
-  if (r.unreadable > 0 && r.scope === 'all') out.push('  (run as root to see every process)');
+  if (r.unreadable > 0 && r.scope === 'all') {
+    out.push(process.getuid?.() === 0 ? '  (not readable even as root: a security module, hidepid or another PID namespace)'
+      : '  (run as root to see every process)');
+  }
   out.push('');
   if (r.buffers.length === 0) {
     out.push('No dma-buf is held by any process visible here.');
