@@ -79,11 +79,17 @@ exhaust('exportSyncFile', () => { const b = buf(); b.exportSyncFile('read').clos
 // V4L2 EXPBUF: videobuf2 makes a new dma-buf (a new file) for each export of the same buffer
 exhaust('v4l2 EXPBUF', () => {
   const d = lib.v4l2.open({ driver: 'vivid', capture: true });
+  const before = d.capture.getFormat();
+  // put vivid back as found: the files after this one (the V4L2 differential) compare its state
+  const close = () => {
+    try { d.capture.release(); d.capture.setFormat({ width: before.width, height: before.height, format: before.fourcc }); } catch {}
+    d.close();
+  };
   try {
     d.capture.setFormat({ width: 64, height: 48, format: 'XRGB8888' });
     d.capture.exportBuffers(1).forEach((f) => f.close());
-  } catch (e) { d.close(); throw e; }
-  return { d, close: () => d.close() };
+  } catch (e) { close(); throw e; }
+  return { d, close };
 }, (c) => lib.DmaBuf.fromFd(b.v4l2ExpBuf(c.d.fd, c.d.capture.type, 0, 0, 2), { dup: false }));
 exhaust('SyncFile.merge', () => { const b = buf(); const s = b.exportSyncFile('read'); return { s, close: () => { s.close(); b.close(); } }; }, (c) => c.s.merge(c.s));
 console.log(JSON.stringify(out));
