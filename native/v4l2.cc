@@ -733,43 +733,33 @@ Napi::Value DqEvent(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// ENCODER_CMD and TRY_ENCODER_CMD: cmd and flags, the rest zero; cmd and flags as the driver left them.
-Napi::Value EncoderCmd(const Napi::CallbackInfo& info) {
+// ENCODER_CMD / DECODER_CMD and their TRY forms: cmd and flags, the rest zero (for the decoder the
+// union of stop.pts, start.speed and format: stop at once, start at normal speed); returns cmd and
+// flags as the driver left them. Cmd is v4l2_encoder_cmd or v4l2_decoder_cmd.
+template <typename Cmd>
+Napi::Value CodecCmd(const Napi::CallbackInfo& info, unsigned long request, const char* syscall,
+                     unsigned long tryRequest, const char* trySyscall) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  v4l2_encoder_cmd c {};
+  Cmd c {};
   c.cmd = ArgU32(info, 1, "cmd");
   c.flags = ArgU32(info, 2, "flags");
   const bool tryOnly = ArgBool(info, 3, "tryOnly");
-  if (tryOnly) {
-    IoctlEintrOrThrow(env, fd, VIDIOC_TRY_ENCODER_CMD, &c, "ioctl(VIDIOC_TRY_ENCODER_CMD)");
-  } else {
-    IoctlEintrOrThrow(env, fd, VIDIOC_ENCODER_CMD, &c, "ioctl(VIDIOC_ENCODER_CMD)");
-  }
+  IoctlEintrOrThrow(env, fd, tryOnly ? tryRequest : request, &c, tryOnly ? trySyscall : syscall);
   Napi::Object o = Napi::Object::New(env);
   o.Set("cmd", Num(env, c.cmd));
   o.Set("flags", Num(env, c.flags));
   return o;
 }
 
-// DECODER_CMD and TRY_DECODER_CMD: the same; the union (stop.pts, start.speed and format) is zero:
-// stop at once, start at normal speed.
+Napi::Value EncoderCmd(const Napi::CallbackInfo& info) {
+  return CodecCmd<v4l2_encoder_cmd>(info, VIDIOC_ENCODER_CMD, "ioctl(VIDIOC_ENCODER_CMD)",
+                                    VIDIOC_TRY_ENCODER_CMD, "ioctl(VIDIOC_TRY_ENCODER_CMD)");
+}
+
 Napi::Value DecoderCmd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  v4l2_decoder_cmd c {};
-  c.cmd = ArgU32(info, 1, "cmd");
-  c.flags = ArgU32(info, 2, "flags");
-  const bool tryOnly = ArgBool(info, 3, "tryOnly");
-  if (tryOnly) {
-    IoctlEintrOrThrow(env, fd, VIDIOC_TRY_DECODER_CMD, &c, "ioctl(VIDIOC_TRY_DECODER_CMD)");
-  } else {
-    IoctlEintrOrThrow(env, fd, VIDIOC_DECODER_CMD, &c, "ioctl(VIDIOC_DECODER_CMD)");
-  }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("cmd", Num(env, c.cmd));
-  o.Set("flags", Num(env, c.flags));
-  return o;
+  return CodecCmd<v4l2_decoder_cmd>(info, VIDIOC_DECODER_CMD, "ioctl(VIDIOC_DECODER_CMD)",
+                                    VIDIOC_TRY_DECODER_CMD, "ioctl(VIDIOC_TRY_DECODER_CMD)");
 }
 
 // The ioctls that share an implementation, by request and syscall name.
