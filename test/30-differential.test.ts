@@ -10,6 +10,7 @@ import type { Backend } from '../src/index';
 import { constants as C } from '../src/index';
 import { loadNative } from '../src/backend/native';
 import { createMockBackend } from '../src/backend/mock';
+import { fourccValue } from '../src/formats';
 
 /** mulberry32: small, seedable, good enough for choosing calls. */
 function rng(seed: number): () => number {
@@ -234,7 +235,6 @@ function vividNodes(be: Backend): string[] {
   return ['platform:vivid-000 capture', 'platform:vivid-000 output', 'platform:vivid-001 capture', 'platform:vivid-001 output']
     .map((k) => found.get(k) ?? `(no ${k})`);
 }
-const fourcc = (s: string): number => (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
 /** The buffer type of a node: vivid-000 single-planar, vivid-001 multi-planar; even nodes capture. */
 const nodeType = (n: number): number => (n < 2 ? (n % 2 === 0 ? 1 : 2) : (n % 2 === 0 ? 9 : 10));
 
@@ -266,7 +266,7 @@ function genVideoOp(r: () => number): { name: string; run(w: VideoWorld): string
     case 'try': {
       const w = pick([0, 1, 15, 16, 17, 100, 320, 641, 1280, 4096, 4097, 9000]);
       const h = pick([0, 1, 15, 16, 17, 99, 240, 481, 720, 2304, 2305, 9000]);
-      const f = fourcc(pick(['XR24', 'YUYV', 'NV12', 'NM12', 'NM16', 'NM61', 'YU12', 'YM12', 'RGBP', 'GREY', 'ABCD']));
+      const f = fourccValue(pick(['XR24', 'YUYV', 'NV12', 'NM12', 'NM16', 'NM61', 'YU12', 'YM12', 'RGBP', 'GREY', 'ABCD']));
       const planes = type >= 9 ? pick([1, 2, 3]) : 1;
       const bpls = Array.from({ length: planes }, () => pick([0, 0, 1, 4096, 65536]));
       return {
@@ -281,7 +281,7 @@ function genVideoOp(r: () => number): { name: string; run(w: VideoWorld): string
       return { name: `ENUM_FMT(${at}, ${i})`, run: (wd) => outcome(() => { const d = wd.be.v4l2EnumFmt(wd.fds[n]!, type, i); return `${d.pixelformat.toString(16)} ${d.flags}`; }) };
     }
     case 'framesizes': {
-      const f = fourcc(pick(['XR24', 'YUYV', 'NM12', 'ABCD']));
+      const f = fourccValue(pick(['XR24', 'YUYV', 'NM12', 'ABCD']));
       const i = pick([0, 1, 5, 6]);
       return { name: `ENUM_FRAMESIZES(node ${n}, ${f.toString(16)}, ${i})`, run: (wd) => outcome(() => canonical(wd.be.v4l2EnumFrameSizes(wd.fds[n]!, f, i))) };
     }
