@@ -199,6 +199,77 @@ struct drm_mode_crtc_page_flip {
 static_assert(sizeof(drm_mode_crtc_page_flip) == 24 && offsetof(drm_mode_crtc_page_flip, user_data) == 16,
               "drm_mode_crtc_page_flip");
 
+struct drm_mode_get_encoder {
+  __u32 encoder_id;
+  __u32 encoder_type;
+  __u32 crtc_id;
+  __u32 possible_crtcs;
+  __u32 possible_clones;
+};
+static_assert(sizeof(drm_mode_get_encoder) == 20, "drm_mode_get_encoder");
+
+// DRM_MODE_PROP_ENUM / _BITMASK entries of GETPROPERTY
+struct drm_mode_property_enum {
+  __u64 value;
+  char name[32];
+};
+static_assert(sizeof(drm_mode_property_enum) == 40, "drm_mode_property_enum");
+
+struct drm_mode_get_property {
+  __u64 values_ptr;
+  __u64 enum_blob_ptr;
+  __u32 prop_id;
+  __u32 flags;
+  char name[32];
+  __u32 count_values;
+  __u32 count_enum_blobs;
+};
+static_assert(sizeof(drm_mode_get_property) == 64 && offsetof(drm_mode_get_property, count_values) == 56,
+              "drm_mode_get_property");
+
+struct drm_mode_get_blob {
+  __u32 blob_id;
+  __u32 length;
+  __u64 data;
+};
+static_assert(sizeof(drm_mode_get_blob) == 16, "drm_mode_get_blob");
+
+struct drm_mode_obj_get_properties {
+  __u64 props_ptr;
+  __u64 prop_values_ptr;
+  __u32 count_props;
+  __u32 obj_id;
+  __u32 obj_type;
+};
+static_assert(offsetof(drm_mode_obj_get_properties, obj_type) == 24, "drm_mode_obj_get_properties");
+#if defined(__LP64__)
+static_assert(sizeof(drm_mode_obj_get_properties) == 32, "drm_mode_obj_get_properties (LP64)");
+#endif
+
+struct drm_mode_atomic {
+  __u32 flags;
+  __u32 count_objs;
+  __u64 objs_ptr;
+  __u64 count_props_ptr;
+  __u64 props_ptr;
+  __u64 prop_values_ptr;
+  __u64 reserved;
+  __u64 user_data;
+};
+static_assert(sizeof(drm_mode_atomic) == 56 && offsetof(drm_mode_atomic, user_data) == 48, "drm_mode_atomic");
+
+struct drm_mode_create_blob {
+  __u64 data;
+  __u32 length;
+  __u32 blob_id;
+};
+static_assert(sizeof(drm_mode_create_blob) == 16, "drm_mode_create_blob");
+
+struct drm_mode_destroy_blob {
+  __u32 blob_id;
+};
+static_assert(sizeof(drm_mode_destroy_blob) == 4, "drm_mode_destroy_blob");
+
 struct drm_mode_create_dumb {
   __u32 height;
   __u32 width;
@@ -273,6 +344,12 @@ static_assert(DRM_IOCTL_MODE_GETCRTC == 0xC06864A1, "DRM_IOCTL_MODE_GETCRTC");
 static_assert(DRM_IOCTL_MODE_SETCRTC == 0xC06864A2, "DRM_IOCTL_MODE_SETCRTC");
 #define DRM_IOCTL_MODE_GETCONNECTOR DRM_IOWR(0xA7, struct drm_mode_get_connector)
 static_assert(DRM_IOCTL_MODE_GETCONNECTOR == 0xC05064A7, "DRM_IOCTL_MODE_GETCONNECTOR");
+#define DRM_IOCTL_MODE_GETENCODER DRM_IOWR(0xA6, struct drm_mode_get_encoder)
+static_assert(DRM_IOCTL_MODE_GETENCODER == 0xC01464A6, "DRM_IOCTL_MODE_GETENCODER");
+#define DRM_IOCTL_MODE_GETPROPERTY DRM_IOWR(0xAA, struct drm_mode_get_property)
+static_assert(DRM_IOCTL_MODE_GETPROPERTY == 0xC04064AA, "DRM_IOCTL_MODE_GETPROPERTY");
+#define DRM_IOCTL_MODE_GETPROPBLOB DRM_IOWR(0xAC, struct drm_mode_get_blob)
+static_assert(DRM_IOCTL_MODE_GETPROPBLOB == 0xC01064AC, "DRM_IOCTL_MODE_GETPROPBLOB");
 #define DRM_IOCTL_MODE_RMFB DRM_IOWR(0xAF, unsigned int)
 static_assert(DRM_IOCTL_MODE_RMFB == 0xC00464AF, "DRM_IOCTL_MODE_RMFB");
 #define DRM_IOCTL_MODE_PAGE_FLIP DRM_IOWR(0xB0, struct drm_mode_crtc_page_flip)
@@ -291,6 +368,17 @@ static_assert(DRM_IOCTL_MODE_GETPLANERESOURCES == 0xC01064B5, "DRM_IOCTL_MODE_GE
 static_assert(DRM_IOCTL_MODE_GETPLANE == 0xC02064B6, "DRM_IOCTL_MODE_GETPLANE");
 #define DRM_IOCTL_MODE_ADDFB2 DRM_IOWR(0xB8, struct drm_mode_fb_cmd2)
 static_assert(DRM_IOCTL_MODE_ADDFB2 == 0xC06864B8, "DRM_IOCTL_MODE_ADDFB2");
+
+#define DRM_IOCTL_MODE_OBJ_GETPROPERTIES DRM_IOWR(0xB9, struct drm_mode_obj_get_properties)
+#if defined(__LP64__)
+static_assert(DRM_IOCTL_MODE_OBJ_GETPROPERTIES == 0xC02064B9, "DRM_IOCTL_MODE_OBJ_GETPROPERTIES (LP64)");
+#endif
+#define DRM_IOCTL_MODE_ATOMIC DRM_IOWR(0xBC, struct drm_mode_atomic)
+static_assert(DRM_IOCTL_MODE_ATOMIC == 0xC03864BC, "DRM_IOCTL_MODE_ATOMIC");
+#define DRM_IOCTL_MODE_CREATEPROPBLOB DRM_IOWR(0xBD, struct drm_mode_create_blob)
+static_assert(DRM_IOCTL_MODE_CREATEPROPBLOB == 0xC01064BD, "DRM_IOCTL_MODE_CREATEPROPBLOB");
+#define DRM_IOCTL_MODE_DESTROYPROPBLOB DRM_IOWR(0xBE, struct drm_mode_destroy_blob)
+static_assert(DRM_IOCTL_MODE_DESTROYPROPBLOB == 0xC00464BE, "DRM_IOCTL_MODE_DESTROYPROPBLOB");
 
 #define DRM_IOCTL_VGEM_FENCE_ATTACH DRM_IOWR(DRM_COMMAND_BASE + 0x1, struct drm_vgem_fence_attach)
 static_assert(DRM_IOCTL_VGEM_FENCE_ATTACH == 0xC0106441, "DRM_IOCTL_VGEM_FENCE_ATTACH");

@@ -1,5 +1,6 @@
 // KMS modesetting ioctls (include/uapi/drm/drm_mode.h) and the DRM event queue (drm.h: read(2) of a
-// DRM fd): resources, connectors with their modes, CRTCs, planes, framebuffers, SETCRTC, PAGE_FLIP. Thin and
+// DRM fd): resources, connectors with their modes, CRTCs, encoders, planes, framebuffers, SETCRTC,
+// PAGE_FLIP, and atomic modesetting (object properties, property blobs, ATOMIC with fence pointers). Thin and
 // syscall-shaped: which connector, which mode and when to wait are TypeScript's (src/display.ts).
 // Structs and ioctl numbers: drm_uapi.h.
 #include <poll.h>
@@ -321,6 +322,186 @@ Napi::Value PageFlip(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value GetEncoder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  drm_mode_get_encoder e {};
+  e.encoder_id = ArgU32(info, 1, "encoderId");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETENCODER, &e, "ioctl(DRM_IOCTL_MODE_GETENCODER)");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, e.encoder_id));
+  out.Set("type", Napi::Number::New(env, e.encoder_type));
+  out.Set("crtcId", Napi::Number::New(env, e.crtc_id));
+  out.Set("possibleCrtcs", Napi::Number::New(env, e.possible_crtcs));
+  out.Set("possibleClones", Napi::Number::New(env, e.possible_clones));
+  return out;
+}
+
+Napi::Array U64Array(Napi::Env env, const std::vector<__u64>& v, size_t n) {
+  Napi::Array a = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) a.Set(static_cast<uint32_t>(i), Napi::BigInt::New(env, static_cast<uint64_t>(v[i])));
+  return a;
+}
+
+// The properties of one object and their values: count, then both arrays.
+Napi::Value GetProperties(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  __u32 id = ArgU32(info, 1, "objectId");
+  __u32 type = ArgU32(info, 2, "objectType");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_OBJ_GETPROPERTIES)";
+  std::vector<__u32> ids;
+  std::vector<__u64> values;
+  drm_mode_obj_get_properties p {};
+  for (int attempt = 0;; attempt++) {
+    p = drm_mode_obj_get_properties {};
+    p.obj_id = id;
+    p.obj_type = type;
+    Point(p.props_ptr, p.count_props, ids);
+    p.prop_values_ptr = reinterpret_cast<uintptr_t>(values.data());
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_OBJ_GETPROPERTIES, &p, kSyscall);
+    if (Filled(env, kSyscall, attempt, {{p.count_props, ids.size()}})) break;
+    ids.assign(p.count_props, 0);
+    values.assign(p.count_props, 0);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ids", U32Array(env, ids, p.count_props));
+  out.Set("values", U64Array(env, values, p.count_props));
+  return out;
+}
+
+// One property: name, flags, and its values (a range's bounds, an object type) and enum entries.
+// A blob property's count_enum_blobs is not a count of enum entries: only ENUM and BITMASK read them.
+Napi::Value GetProperty(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  __u32 id = ArgU32(info, 1, "propertyId");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_GETPROPERTY)";
+  constexpr __u32 kEnumTypes = 8 | 32;  // DRM_MODE_PROP_ENUM | DRM_MODE_PROP_BITMASK
+  std::vector<__u64> values;
+  std::vector<drm_mode_property_enum> enums;
+  drm_mode_get_property p {};
+  for (int attempt = 0;; attempt++) {
+    p = drm_mode_get_property {};
+    p.prop_id = id;
+    Point(p.values_ptr, p.count_values, values);
+    Point(p.enum_blob_ptr, p.count_enum_blobs, enums);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETPROPERTY, &p, kSyscall);
+    if (!(p.flags & kEnumTypes)) p.count_enum_blobs = 0;
+    if (Filled(env, kSyscall, attempt, {{p.count_values, values.size()}, {p.count_enum_blobs, enums.size()}})) break;
+    values.assign(p.count_values, 0);
+    enums.assign(p.count_enum_blobs, drm_mode_property_enum {});
+  }
+  Napi::Array es = Napi::Array::New(env, p.count_enum_blobs);
+  for (uint32_t i = 0; i < p.count_enum_blobs; i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("value", Napi::BigInt::New(env, static_cast<uint64_t>(enums[i].value)));
+    e.Set("name", FixedString(env, enums[i].name));
+    es.Set(i, e);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, p.prop_id));
+  out.Set("name", FixedString(env, p.name));
+  out.Set("flags", Napi::Number::New(env, p.flags));
+  out.Set("values", U64Array(env, values, p.count_values));
+  out.Set("enums", es);
+  return out;
+}
+
+// A property blob's bytes: its length, then a copy.
+Napi::Value GetBlob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  __u32 id = ArgU32(info, 1, "blobId");
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_GETPROPBLOB)";
+  std::vector<uint8_t> data;
+  drm_mode_get_blob b {};
+  for (int attempt = 0;; attempt++) {
+    b = drm_mode_get_blob {};
+    b.blob_id = id;
+    Point(b.data, b.length, data);
+    IoctlOrThrow(env, fd, DRM_IOCTL_MODE_GETPROPBLOB, &b, kSyscall);
+    if (attempt > 0 && b.length == data.size()) break;
+    if (attempt == kRetries) ThrowErrno(env, EAGAIN, kSyscall);
+    data.assign(b.length, 0);  // a blob never changes; the length is only read once more
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size());
+}
+
+Napi::Value CreateBlob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  Napi::Uint8Array data = ArgBytes(info, 1, "data");
+  drm_mode_create_blob b {};
+  b.data = reinterpret_cast<uintptr_t>(data.Data());
+  b.length = static_cast<__u32>(std::min<size_t>(data.ByteLength(), 0xffffffffu));
+  if (b.length != data.ByteLength()) ThrowErrno(env, E2BIG, "ioctl(DRM_IOCTL_MODE_CREATEPROPBLOB)");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_CREATEPROPBLOB, &b, "ioctl(DRM_IOCTL_MODE_CREATEPROPBLOB)");
+  return Napi::Number::New(env, b.blob_id);
+}
+
+Napi::Value DestroyBlob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  drm_mode_destroy_blob b {};
+  b.blob_id = ArgU32(info, 1, "blobId");
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_DESTROYPROPBLOB, &b, "ioctl(DRM_IOCTL_MODE_DESTROYPROPBLOB)");
+  return env.Undefined();
+}
+
+// An array of at most `max` bigints in [0, 2^64-1].
+std::vector<__u64> U64List(Napi::Env env, Napi::Value v, const std::string& name, size_t max) {
+  Napi::Array a = ValueArray(env, v, name);
+  if (a.Length() > max) {
+    ThrowOutOfRange(env, name + ".length", "<= " + std::to_string(max), Napi::Number::New(env, a.Length()));
+  }
+  std::vector<__u64> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = ValueBigU64(env, a.Get(i), name + "[" + std::to_string(i) + "]");
+  return out;
+}
+
+// One atomic commit. The counts must add up to the property list's length and the fence indexes must
+// be within it (else EINVAL before the kernel: the kernel would read past our arrays). Fence pointer
+// values are replaced by the addresses of s32 slots owned here; the kernel writes a sync_file fd into
+// each on success (none for TEST_ONLY), so the slots are returned as they are, -1 meaning none.
+Napi::Value Atomic(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr const char* kSyscall = "ioctl(DRM_IOCTL_MODE_ATOMIC)";
+  int fd = ArgFd(info, 0, "fd");
+  __u32 flags = ArgU32(info, 1, "flags");
+  std::vector<__u32> objs = U32List(env, Arg(info, 2), "objects", kMaxObjects);
+  std::vector<__u32> counts = U32List(env, Arg(info, 3), "counts", kMaxObjects);
+  std::vector<__u32> props = U32List(env, Arg(info, 4), "props", kMaxObjects);
+  std::vector<__u64> values = U64List(env, Arg(info, 5), "values", kMaxObjects);
+  uint64_t user_data = ArgSize(info, 6, "userData");
+  std::vector<__u32> fence_at = U32List(env, Arg(info, 7), "outFences", kMaxObjects);
+  uint64_t total = 0;
+  for (__u32 c : counts) total += c;
+  if (objs.size() != counts.size() || props.size() != values.size() || total != props.size()) {
+    ThrowErrno(env, EINVAL, kSyscall);
+  }
+  std::vector<__s32> fences(fence_at.size(), -1);
+  for (size_t i = 0; i < fence_at.size(); i++) {
+    if (fence_at[i] >= values.size()) ThrowErrno(env, EINVAL, kSyscall);
+    values[fence_at[i]] = reinterpret_cast<uintptr_t>(&fences[i]);
+  }
+  drm_mode_atomic a {};
+  a.flags = flags;
+  a.count_objs = static_cast<__u32>(objs.size());
+  a.objs_ptr = reinterpret_cast<uintptr_t>(objs.data());
+  a.count_props_ptr = reinterpret_cast<uintptr_t>(counts.data());
+  a.props_ptr = reinterpret_cast<uintptr_t>(props.data());
+  a.prop_values_ptr = reinterpret_cast<uintptr_t>(values.data());
+  a.user_data = user_data;
+  IoctlOrThrow(env, fd, DRM_IOCTL_MODE_ATOMIC, &a, kSyscall);
+  Napi::Array out = Napi::Array::New(env, fences.size());
+  for (size_t i = 0; i < fences.size(); i++) {
+    // close-on-exec: the kernel makes its fence fds O_CLOEXEC
+    out.Set(static_cast<uint32_t>(i), fences[i] >= 0 ? TrackFd(env, fences[i]) : Napi::Number::New(env, -1));
+  }
+  return out;
+}
+
 // The events queued on a DRM file, without blocking: poll(0) first (a DRM fd is opened blocking and
 // drm_read() would sleep on an empty queue), then one read(2) of whole events.
 Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
@@ -377,6 +558,13 @@ const Export kExports[] = {
     {"kmsAddFb2", AddFb2},
     {"kmsRmFb", RmFb},
     {"kmsPageFlip", PageFlip},
+    {"kmsGetEncoder", GetEncoder},
+    {"kmsGetProperties", GetProperties},
+    {"kmsGetProperty", GetProperty},
+    {"kmsGetBlob", GetBlob},
+    {"kmsCreateBlob", CreateBlob},
+    {"kmsDestroyBlob", DestroyBlob},
+    {"kmsAtomic", Atomic},
     {"drmReadEvents", ReadEvents},
 };
 

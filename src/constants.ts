@@ -92,6 +92,38 @@ export const DRM_MODE_UNKNOWNCONNECTION = 3;
 export const DRM_MODE_CONNECTOR_VIRTUAL = 15;
 export const DRM_MODE_FB_INTERLACED = 1 << 0;
 export const DRM_MODE_FB_MODIFIERS = 1 << 1;
+export const DRM_MODE_CONNECTOR_WRITEBACK = 18;
+export const DRM_MODE_ATOMIC_TEST_ONLY = 0x0100;
+export const DRM_MODE_ATOMIC_NONBLOCK = 0x0200;
+export const DRM_MODE_ATOMIC_ALLOW_MODESET = 0x0400;
+export const DRM_MODE_ATOMIC_FLAGS = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_PAGE_FLIP_ASYNC | DRM_MODE_ATOMIC_TEST_ONLY |
+  DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_ATOMIC_ALLOW_MODESET;
+export const DRM_MODE_PROP_PENDING = 1 << 0;
+export const DRM_MODE_PROP_RANGE = 1 << 1;
+export const DRM_MODE_PROP_IMMUTABLE = 1 << 2;
+export const DRM_MODE_PROP_ENUM = 1 << 3;
+export const DRM_MODE_PROP_BLOB = 1 << 4;
+export const DRM_MODE_PROP_BITMASK = 1 << 5;
+export const DRM_MODE_PROP_LEGACY_TYPE = DRM_MODE_PROP_RANGE | DRM_MODE_PROP_ENUM | DRM_MODE_PROP_BLOB |
+  DRM_MODE_PROP_BITMASK;
+export const DRM_MODE_PROP_EXTENDED_TYPE = 0x0000ffc0;
+export const DRM_MODE_PROP_OBJECT = 1 << 6;
+export const DRM_MODE_PROP_SIGNED_RANGE = 2 << 6;
+export const DRM_MODE_PROP_ATOMIC = 0x80000000;
+export const DRM_MODE_OBJECT_CRTC = 0xcccccccc;
+export const DRM_MODE_OBJECT_CONNECTOR = 0xc0c0c0c0;
+export const DRM_MODE_OBJECT_ENCODER = 0xe0e0e0e0;
+export const DRM_MODE_OBJECT_MODE = 0xdededede;
+export const DRM_MODE_OBJECT_PROPERTY = 0xb0b0b0b0;
+export const DRM_MODE_OBJECT_FB = 0xfbfbfbfb;
+export const DRM_MODE_OBJECT_BLOB = 0xbbbbbbbb;
+export const DRM_MODE_OBJECT_PLANE = 0xeeeeeeee;
+export const DRM_MODE_OBJECT_ANY = 0;
+export const DRM_PLANE_TYPE_OVERLAY = 0;
+export const DRM_PLANE_TYPE_PRIMARY = 1;
+export const DRM_PLANE_TYPE_CURSOR = 2;
+/** struct drm_format_modifier_blob's version field for the IN_FORMATS layout. */
+export const FORMAT_BLOB_CURRENT = 1;
 
 // drm_fourcc.h
 /** 'XR24': 32-bit pixels, little-endian B, G, R, X. */

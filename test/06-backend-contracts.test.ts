@@ -67,6 +67,7 @@ const BAD: Record<ArgKind, unknown[]> = {
   'u32[4]': ['x', null, {}, [-1], [1.5], ['1'], [2 ** 32], [0, 0, 0, 0, 0]],
   'u32[65536]': ['x', null, {}, [-1], [1.5], [2 ** 32], new Array(65537).fill(0)],
   'u64[4]': ['x', null, {}, [0], [1.5], ['1'], [-1n], [2n ** 64n], [0n, 0n, 0n, 0n, 0n], [0n, 1]],
+  'u64[65536]': ['x', null, {}, [0], [1.5], ['1'], [-1n], [2n ** 64n], [0n, 1], new Array(65537).fill(0n)],
   udmabufItems: ['x', null, {}, [null], [1], ['x'], [{}], [[]], [function g() { /* a function */ }],
     [{ memfd: -1, offset: 0, size: 0 }], [{ memfd: 0, offset: 1.5, size: 0 }], [{ memfd: 0, offset: 0, size: -1 }],
     [{ memfd: 0, offset: 0, size: 0 }, 5]],

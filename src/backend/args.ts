@@ -29,7 +29,7 @@ import type { Backend, BackendMethod } from './types';
  * - bytes: a Uint8Array (a Buffer is one).
  * - mapFlags: an i32 without MAP_FIXED / MAP_FIXED_NOREPLACE (they would let JS replace any mapping).
  * - maxFds: recvFds' bound of its control buffer, [0, 65536].
- * - fd[]: an array of fds; u32[N]: an array of at most N u32 values; u64[4]: at most 4 bigints in
+ * - fd[]: an array of fds; u32[N]: an array of at most N u32 values; u64[N]: at most N bigints in
  *   [0, 2^64-1] (format modifiers use all 64 bits).
  * - udmabufItems: an array of objects { memfd: fd, offset: size, size: size }.
  * - mode|null: null, or a KMS mode object (u32 clock, vrefresh, flags, type; u16 timings; string name).
@@ -53,7 +53,7 @@ import type { Backend, BackendMethod } from './types';
  */
 export type ArgKind =
   | 'fd' | 'u32' | 'i32' | 'size' | 'int64' | 'string' | 'bytes' | 'mapFlags' | 'maxFds' | 'fd[]' | 'u32[4]'
-  | 'u32[65536]' | 'u64[4]' | 'udmabufItems' | 'mode|null' | 'mapping' | 'boolean' | 'v4l2BufType' | 'v4l2Format'
+  | 'u32[65536]' | 'u64[4]' | 'u64[65536]' | 'udmabufItems' | 'mode|null' | 'mapping' | 'boolean' | 'v4l2BufType' | 'v4l2Format'
   | 'v4l2Buffer' | 'v4l2Controls' | 'v4l2ControlValues';
 
 /** `name:kind`, or `name?:kind` for an argument that may be left out (undefined). */
@@ -135,6 +135,14 @@ const DECLARATIONS = {
     'modifiers:u64[4]', 'flags:u32'],
   kmsRmFb: ['fd:fd', 'fbId:u32'],
   kmsPageFlip: ['fd:fd', 'crtcId:u32', 'fbId:u32', 'flags:u32', 'userData:size'],
+  kmsGetEncoder: ['fd:fd', 'encoderId:u32'],
+  kmsGetProperties: ['fd:fd', 'objectId:u32', 'objectType:u32'],
+  kmsGetProperty: ['fd:fd', 'propertyId:u32'],
+  kmsGetBlob: ['fd:fd', 'blobId:u32'],
+  kmsCreateBlob: ['fd:fd', 'data:bytes'],
+  kmsDestroyBlob: ['fd:fd', 'blobId:u32'],
+  kmsAtomic: ['fd:fd', 'flags:u32', 'objects:u32[65536]', 'counts:u32[65536]', 'props:u32[65536]',
+    'values:u64[65536]', 'userData:size', 'outFences:u32[65536]'],
   drmReadEvents: ['fd:fd'],
   // V4L2 (native/v4l2.cc): formats for the video buffer types only (v4l2BufType); the queue ioctls take
   // any u32 type (the layout follows V4L2_TYPE_IS_MULTIPLANAR); QBUF/PREPARE_BUF buffers are MMAP or
@@ -225,6 +233,18 @@ function u32ListCheck(name: string, max: number): Check {
     const a = arrayOf(name, v);
     if (a.length > max) throw outOfRange(`${name}.length`, `<= ${max}`, a.length);
     for (let i = 0; i < a.length; i++) validateInt(a[i], `${name}[${i}]`, 0, U32_MAX);
+  };
+}
+
+function u64ListCheck(name: string, max: number): Check {
+  return (v) => {
+    const a = arrayOf(name, v);
+    if (a.length > max) throw outOfRange(`${name}.length`, `<= ${max}`, a.length);
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      if (typeof x !== 'bigint') throw invalidArgType(`${name}[${i}]`, 'of type bigint', x);
+      if (x < 0n || x > U64_MAX) throw outOfRange(`${name}[${i}]`, `>= 0n && <= ${U64_MAX}n`, x);
+    }
   };
 }
 
@@ -377,15 +397,8 @@ function compile(a: ArgSpec, mapping: Check | undefined): Check {
     };
     case 'u32[4]': return u32ListCheck(name, 4);
     case 'u32[65536]': return u32ListCheck(name, 65536);
-    case 'u64[4]': return (v) => {
-      const a = arrayOf(name, v);
-      if (a.length > 4) throw outOfRange(`${name}.length`, '<= 4', a.length);
-      for (let i = 0; i < a.length; i++) {
-        const x = a[i];
-        if (typeof x !== 'bigint') throw invalidArgType(`${name}[${i}]`, 'of type bigint', x);
-        if (x < 0n || x > U64_MAX) throw outOfRange(`${name}[${i}]`, `>= 0n && <= ${U64_MAX}n`, x);
-      }
-    };
+    case 'u64[4]': return u64ListCheck(name, 4);
+    case 'u64[65536]': return u64ListCheck(name, 65536);
     case 'udmabufItems': return (v) => {
       const items = arrayOf(name, v);
       for (let i = 0; i < items.length; i++) {

@@ -147,6 +147,36 @@ export interface KmsPlane {
   formats: number[];
 }
 
+/** One encoder (GETENCODER): the CRTC it feeds now (0: none) and the CRTCs it can feed. */
+export interface KmsEncoder {
+  id: number;
+  /** DRM_MODE_ENCODER_* (7 virtual, 8 DSI, ...) */
+  type: number;
+  crtcId: number;
+  /** Bit i: the i-th CRTC of GETRESOURCES. */
+  possibleCrtcs: number;
+  possibleClones: number;
+}
+
+/** OBJ_GETPROPERTIES: the properties of one KMS object and their current values (u64, as the kernel keeps them). */
+export interface KmsObjectProperties {
+  ids: number[];
+  values: bigint[];
+}
+
+/**
+ * GETPROPERTY: one property's name, flags (DRM_MODE_PROP_*) and, by type: a range's min and max
+ * (values), an enum's or bitmask's names (enums; a bitmask's value is the bit number), an object
+ * property's object type (values[0]).
+ */
+export interface KmsProperty {
+  id: number;
+  name: string;
+  flags: number;
+  values: bigint[];
+  enums: { value: bigint; name: string }[];
+}
+
 /** One event read from a DRM file; vblank and flip-complete events carry the drm_event_vblank fields. */
 export interface DrmEvent {
   /** DRM_EVENT_VBLANK 1, DRM_EVENT_FLIP_COMPLETE 2, DRM_EVENT_CRTC_SEQUENCE 3 */
@@ -584,6 +614,28 @@ export interface KmsOps {
   kmsRmFb(fd: Fd, fbId: number): void;
   /** ioctl(DRM_IOCTL_MODE_PAGE_FLIP); flags DRM_MODE_PAGE_FLIP_EVENT (1) queues a flip-complete event. */
   kmsPageFlip(fd: Fd, crtcId: number, fbId: number, flags: number, userData: number): void;
+  /** ioctl(DRM_IOCTL_MODE_GETENCODER) */
+  kmsGetEncoder(fd: Fd, encoderId: number): KmsEncoder;
+  /** ioctl(DRM_IOCTL_MODE_OBJ_GETPROPERTIES), count then lists; objType DRM_MODE_OBJECT_* (0: any). */
+  kmsGetProperties(fd: Fd, objectId: number, objectType: number): KmsObjectProperties;
+  /** ioctl(DRM_IOCTL_MODE_GETPROPERTY), count then lists. */
+  kmsGetProperty(fd: Fd, propertyId: number): KmsProperty;
+  /** ioctl(DRM_IOCTL_MODE_GETPROPBLOB): the blob's bytes (a copy). */
+  kmsGetBlob(fd: Fd, blobId: number): Uint8Array;
+  /** ioctl(DRM_IOCTL_MODE_CREATEPROPBLOB): a blob of this file holding data (e.g. a MODE_ID mode); its id. */
+  kmsCreateBlob(fd: Fd, data: Uint8Array): number;
+  /** ioctl(DRM_IOCTL_MODE_DESTROYPROPBLOB) */
+  kmsDestroyBlob(fd: Fd, blobId: number): void;
+  /**
+   * ioctl(DRM_IOCTL_MODE_ATOMIC) (needs DRM_CLIENT_CAP_ATOMIC): counts[i] properties of objects[i],
+   * taken in order from props and values. The values at the indexes listed in outFences are fence
+   * pointers (OUT_FENCE_PTR, WRITEBACK_OUT_FENCE_PTR): the addon points each at an s32 it owns,
+   * initialised to -1, and returns them in that order once the ioctl returns: sync_file fds the
+   * caller owns (O_CLOEXEC, the kernel's), or -1 where the kernel made none (TEST_ONLY).
+   * flags: DRM_MODE_PAGE_FLIP_EVENT, DRM_MODE_ATOMIC_TEST_ONLY, _NONBLOCK, _ALLOW_MODESET.
+   */
+  kmsAtomic(fd: Fd, flags: number, objects: readonly number[], counts: readonly number[], props: readonly number[],
+    values: readonly bigint[], userData: number, outFences: readonly number[]): number[];
   /** The events queued on a DRM file, without blocking (none: []); wait with pollAsync(POLLIN). */
   drmReadEvents(fd: Fd): DrmEvent[];
 }

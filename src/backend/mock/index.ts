@@ -50,6 +50,7 @@ import { fdPassingOps, fileOps, pollOps } from './fd';
 import { heapDriver, heapOps } from './heap';
 import { Machine, procfs } from './kernel';
 import { kmsDriver, kmsOps } from './kms';
+import { atomicOps } from './atomic';
 import { checkMapping, mappingOps } from './mapping';
 import { memfdOps } from './memfd';
 import { swSyncDriver, swSyncOps, syncFileOps } from './sync';
@@ -179,7 +180,7 @@ export function createMockBackend(options: MockOptions = {}): Backend & MockCont
     name: 'mock' as const,
     pageSize: resolved.pageSize,
     ...fileOps(m), ...memfdOps(m), ...udmabufOps(m), ...heapOps(m), ...dmabufOps(m), ...syncFileOps(m),
-    ...pollOps(m), ...mapping, ...drmOps(m), ...swSyncOps(m), ...fdPassingOps(), ...kmsOps(m), ...v4l2Ops(m),
+    ...pollOps(m), ...mapping, ...drmOps(m), ...swSyncOps(m), ...fdPassingOps(), ...kmsOps(m), ...atomicOps(m), ...v4l2Ops(m),
   } satisfies Backend;
   const control: MockControl = {
     options: resolved,

@@ -33,6 +33,7 @@ import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsOps, KmsPlane, Km
 import { drmFile } from './drm';
 import { Fence, type FenceHub } from './fences';
 import { type Driver, kernelAtLeast, type Machine } from './kernel';
+import type { AtomicOps } from './atomic';
 
 /** The planes of a format as the DRM core describes it (drm_format_info), or undefined if unknown. */
 function formatPlanes(fourcc: number): readonly PlaneFormat[] | undefined {
@@ -376,7 +377,7 @@ export const kmsDriver: Driver = (m) => {
 };
 
 /** The KMS ioctls and the event queue of the DRM files (native/kms.cc), answered by the Machine's model. */
-export function kmsOps(m: Machine): KmsOps {
+export function kmsOps(m: Machine): Omit<KmsOps, keyof AtomicOps> {
   return {
     kmsGetResources(fd) {
       const f = drmFile(m, fd, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)');
