@@ -37,6 +37,7 @@ export type {
 } from './v4l2';
 export { Display, Framebuffer, DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888 } from './display';
 export type {
-  DisplayMode, DisplayOptions, ConnectorInfo, FramebufferOptions, FlipOptions, FlipResult, PixelFormat,
+  DisplayMode, DisplayOptions, ConnectorInfo, FramebufferOptions, FlipOptions, FlipResult, PixelFormat, Plane, PlaneType,
+  PlaneAssignment, Rect, CommitOptions, CommitResult, PropertyInfo, PropertyTable, PropertyType, PropertyValue,
 } from './display';
 export type { EncoderCommand, DecoderCommand, CodecCommandOptions } from './v4l2';
