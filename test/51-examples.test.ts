@@ -125,6 +125,21 @@ describe('examples', function () {
     assert.match(r.stdout, /^NV12: (shown as fb \d+|refused by this kernel's vkms \(EINVAL: no plane of vkms takes NV12)/m, r.stdout);
   });
 
+  it('compose: a moving overlay over a background with fences, checked through writeback (skipped without vkms)', async function () {
+    const r = await runExample('compose');
+    assert.equal(r.status, 0, `compose exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`compose must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    const steps = [...r.stdout.matchAll(/^step (\d+): overlay frame (\d) at \((\d+), (\d+)\), vblank (\d+), out-fence signalled$/gm)];
+    assert.equal(steps.length, 10, r.stdout);
+    assert.deepEqual(new Set(steps.map((m) => m[2])), new Set(['0', '1', '2']), 'the pool\'s three frames take turns');
+    assert.match(r.stdout, /^writeback: the square's border is at \(580, 400\) in the composed picture \(0xff4000\)$/m, r.stdout);
+  });
+
   it('camera: frames captured from a V4L2 device into dma-bufs, the last saved as a PPM (skipped without one)', async function () {
     const out = path.join(os.tmpdir(), `dmabuf-camera-test-${process.pid}.ppm`);
     const r = await runExample('camera', [out]);
