@@ -26,7 +26,7 @@ import fc from 'fast-check';
 import * as lib from '../../src/index';
 import {
   Attachment, DmaBuf, Device, DumbBuffer, Exporter, Frame, FramePool, Framebuffer, GemHandle, Heap, Mapping, Memfd,
-  SyncFile, VideoDevice, drm, heaps, udmabuf, v4l2, type VideoQueue,
+  SyncFile, VideoDevice, Display, drm, heaps, udmabuf, v4l2, type VideoQueue,
 } from '../../src/index';
 
 const seed = Number(process.env.DMABUF_FUZZ_SEED ?? 0x5eed);
@@ -42,8 +42,9 @@ const codes = new Map<string, number>();
 // ---- the pool of live and closed library objects ---------------------------------------------------
 
 type Kind = 'buf' | 'map' | 'heap' | 'memfd' | 'dev' | 'dumb' | 'gem' | 'sync' | 'exp' | 'att' | 'frame' | 'pool' | 'fb'
-  | 'vdev';
-const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att', 'frame', 'pool', 'fb', 'vdev'];
+  | 'vdev' | 'disp';
+const KINDS: Kind[] = ['buf', 'map', 'heap', 'memfd', 'dev', 'dumb', 'gem', 'sync', 'exp', 'att', 'frame', 'pool', 'fb', 'vdev',
+  'disp'];
 
 interface Pool {
   buf: DmaBuf[];
@@ -60,6 +61,7 @@ interface Pool {
   pool: FramePool[];
   fb: Framebuffer[];
   vdev: VideoDevice[];
+  disp: Display[];
   raw: number[]; // fds handed back by DmaBuf.release(): the caller (we) must close them
   views: { view: Uint8Array; mapping: Mapping }[];
   owners: Map<Mapping, DmaBuf | Device>;
@@ -68,7 +70,7 @@ interface Pool {
 function newPool(): Pool {
   return {
     buf: [], map: [], heap: [], memfd: [], dev: [], dumb: [], gem: [], sync: [], exp: [], att: [], frame: [], pool: [],
-    fb: [], vdev: [], raw: [], views: [],
+    fb: [], vdev: [], disp: [], raw: [], views: [],
     owners: new Map(),
   };
 }
@@ -90,6 +92,7 @@ function adopt(pool: Pool, v: unknown, owner?: DmaBuf | Device): void {
   else if (v instanceof FramePool) pool.pool.push(v);
   else if (v instanceof Framebuffer) pool.fb.push(v);
   else if (v instanceof VideoDevice) pool.vdev.push(v);
+  else if (v instanceof Display) pool.disp.push(v);
   else if (v !== null && typeof v === 'object' && 'kind' in v && (v as { mapping?: unknown }).mapping instanceof Mapping) {
     pool.map.push((v as unknown as { mapping: Mapping }).mapping); // an attachment's CPU map
   }
@@ -365,6 +368,28 @@ const OPS: Record<string, Fn> = {
   'fb.draw': on<Framebuffer>('fb', (f, a) => call(f.draw.bind(f), a)),
   'fb.props': on<Framebuffer>('fb', (f) => [f.id, f.format, f.planes.length, f.released]),
   'fb.release': on<Framebuffer>('fb', (f) => f.release()),
+  // atomic display (vkms): commits of any framebuffer on any plane with any rectangles, writeback into any frame
+  'Display.open(atomic)': (p, a, t) => {
+    const d = pick(p.dev, t);
+    if (!d) return SKIP;
+    return Display.open(d, { atomic: true, writeback: t % 2 === 0, ...(a[0] as object) });
+  },
+  'disp.commit': on<Display>('disp', (d, a) => settleCommit(call(d.commit.bind(d), [a[0], bounded(a[1], 200)]))),
+  'disp.commit(planes)': (p, a, t) => {
+    const d = pick(p.disp, t);
+    if (!d) return SKIP;
+    const plane = d.planes[t % Math.max(1, d.planes.length)] ?? a[0];
+    return settleCommit(d.commit([{ plane: plane as never, fb: (pick(p.fb, t + 1) ?? a[1]) as never, x: a[2] as never, y: (t * 37) % 900,
+      src: t % 3 === 0 ? { width: a[0] as never } : undefined, properties: t % 5 === 0 ? (a[1] as never) : undefined }],
+      { testOnly: t % 2 === 0, nonblock: t % 3 === 1, timeout: 200 }));
+  },
+  'disp.writeback': (p, a, t) => {
+    const d = pick(p.disp, t);
+    if (!d) return SKIP;
+    return call(d.writeback.bind(d), [pick(p.frame, t + 1) ?? a[0], { timeout: 200 }]);
+  },
+  'disp.props': on<Display>('disp', (d) => [d.planes.length, d.crtcProperties, d.writebackConnector, d.current, d.closed]),
+  'disp.close': on<Display>('disp', (d) => d.close()),
   // V4L2 (vivid in the VM; the mock's video devices where it has them)
   'v4l2.list': () => v4l2.list(),
   'v4l2.open': (_p, a) => call(v4l2.open, a),
@@ -404,6 +429,16 @@ function pickQueue(p: Pool, t: number): VideoQueue | undefined {
   return d === undefined ? undefined : (t % 3 === 0 ? d.output ?? d.capture : d.capture ?? d.output) ?? undefined;
 }
 
+/** A commit's out-fence is the caller's to close (the fd check would see it); its promises are awaited. */
+function settleCommit(r: unknown): unknown {
+  if (!(r instanceof Promise)) return r;
+  return r.then(async (x: { outFence?: SyncFile | null; completed?: Promise<unknown>; writeback?: Promise<unknown> | null }) => {
+    x.outFence?.close();
+    await Promise.allSettled([x.completed, x.writeback]);
+    return undefined;
+  });
+}
+
 function onQueue(f: (q: VideoQueue, a: unknown[], t: number) => unknown): Fn {
   return (p, a, t) => {
     const q = pickQueue(p, t);
@@ -415,7 +450,7 @@ function onQueue(f: (q: VideoQueue, a: unknown[], t: number) => unknown): Fn {
 const CREATORS = ['udmabuf.create(page)', 'udmabuf.memfd(page)', 'udmabuf.create(item)', 'heaps.open(system)', 'heap.allocate(page)', 'drm.open(vgem)', 'dev.createDumb(small)',
   'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup', 'Exporter.new(small)',
   'Exporter.new(huge)', 'exp.attach(cpu)', 'exp.attach(dev)', 'att.map', 'Frame.allocate(small)', 'Frame.allocate(huge)',
-  'FramePool.new(small)', 'FramePool.new(huge)', 'pool.acquire', 'drm.open(vkms)', 'dev.addFramebuffer', 'v4l2.open(vivid)',
+  'FramePool.new(small)', 'FramePool.new(huge)', 'pool.acquire', 'drm.open(vkms)', 'dev.addFramebuffer', 'Display.open(atomic)', 'v4l2.open(vivid)',
   'vq.setFormat(small)', 'vq.exportBuffers(2)'];
 
 const stepArb = fc.record({
@@ -501,6 +536,7 @@ async function runStep(pool: Pool, step: Step): Promise<void> {
 function closeAll(pool: Pool): void {
   const quietly = (f: () => void) => { try { f(); } catch { /* closed behind its back, or already gone */ } };
   for (const f of pool.fb) quietly(() => f.release());
+  for (const d of pool.disp) quietly(() => d.close());
   for (const d of pool.vdev) quietly(() => d.close());
   for (const x of pool.pool) quietly(() => x.close());
   for (const f of pool.frame) quietly(() => f.close());
