@@ -140,6 +140,23 @@ describe('examples', function () {
     assert.match(r.stdout, /^writeback: the square's border is at \(580, 400\) in the composed picture \(0xff4000\)$/m, r.stdout);
   });
 
+  it('camera-to-display: vivid captures into a FramePool shown on vkms, the writeback equals the frame (skipped without both)', async function () {
+    const r = await runExample('camera-to-display');
+    assert.equal(r.status, 0, `camera-to-display exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`camera-to-display must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    const frames = [...r.stdout.matchAll(/^frame (\d+): V4L2 index (\d), sequence (\d+) → on screen at vblank (\d+)$/gm)];
+    assert.equal(frames.length, 12, r.stdout);
+    assert.equal(new Set(frames.map((m) => m[2])).size, 4, 'the pool\'s four frames keep their V4L2 indexes');
+    const m = /^writeback equals the captured frame in all 307200 pixels \((\d+) distinct colours\)$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.ok(Number(m[1]) >= 8, 'a picture, not a blank frame');
+  });
+
   it('camera: frames captured from a V4L2 device into dma-bufs, the last saved as a PPM (skipped without one)', async function () {
     const out = path.join(os.tmpdir(), `dmabuf-camera-test-${process.pid}.ppm`);
     const r = await runExample('camera', [out]);
