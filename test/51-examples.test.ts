@@ -157,6 +157,23 @@ describe('examples', function () {
     assert.ok(Number(m[1]) >= 8, 'a picture, not a blank frame');
   });
 
+  it('camera-codec-display: vivid → vicodec encoder → decoder → vkms, the shown frame by PSNR (skipped without them)', async function () {
+    const r = await runExample('camera-codec-display');
+    assert.equal(r.status, 0, `camera-codec-display exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`camera-codec-display must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    const frames = [...r.stdout.matchAll(/^frame (\d+): sequence \d+, (\d+) bytes of FWHT, decoded into V4L2 index (\d), on screen/gm)];
+    assert.equal(frames.length, 6, r.stdout);
+    for (const m of frames) assert.ok(Number(m[2]) > 0 && Number(m[2]) < 640 * 480 * 4, `a compressed frame: ${m[0]}`);
+    const m = /writeback vs captured frame: PSNR (inf|[\d.]+) dB$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    this.test!.title += ` (PSNR ${m[1]} dB)`;
+  });
+
   it('camera: frames captured from a V4L2 device into dma-bufs, the last saved as a PPM (skipped without one)', async function () {
     const out = path.join(os.tmpdir(), `dmabuf-camera-test-${process.pid}.ppm`);
     const r = await runExample('camera', [out]);
