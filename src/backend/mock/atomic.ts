@@ -55,7 +55,8 @@
 import {
   DRM_CLIENT_CAP_ATOMIC, DRM_EVENT_FLIP_COMPLETE, DRM_MODE_ATOMIC_ALLOW_MODESET, DRM_MODE_ATOMIC_FLAGS,
   DRM_MODE_ATOMIC_NONBLOCK, DRM_MODE_ATOMIC_TEST_ONLY, DRM_MODE_OBJECT_ANY, DRM_MODE_OBJECT_CONNECTOR,
-  DRM_MODE_OBJECT_CRTC, DRM_MODE_PAGE_FLIP_ASYNC, DRM_MODE_PAGE_FLIP_EVENT, DRM_MODE_PROP_ATOMIC, DRM_MODE_PROP_BITMASK, DRM_MODE_PROP_BLOB, DRM_MODE_PROP_ENUM, DRM_MODE_PROP_IMMUTABLE, DRM_MODE_PROP_OBJECT,
+  DRM_MODE_OBJECT_CRTC, DRM_MODE_PAGE_FLIP_ASYNC, DRM_MODE_PAGE_FLIP_EVENT, DRM_MODE_PROP_ATOMIC, DRM_MODE_PROP_BITMASK,
+  DRM_MODE_PROP_BLOB, DRM_MODE_PROP_ENUM, DRM_MODE_PROP_IMMUTABLE, DRM_MODE_PROP_OBJECT,
   DRM_MODE_PROP_RANGE, DRM_MODE_PROP_SIGNED_RANGE,
 } from '../../constants';
 import type { ErrnoName } from '../../errno';
@@ -656,7 +657,7 @@ export function atomicOps(m: Machine): AtomicOps {
       const { p } = objs(fd, syscall);
       const b = p.o.blobs.get(blobId);
       if (b === undefined) throw systemError('ENOENT', syscall);
-      return Uint8Array.from(b.data);
+      return Buffer.from(b.data); // a copy, a Buffer as the addon's Napi::Buffer
     },
 
     kmsCreateBlob(fd, data) {
