@@ -40,7 +40,8 @@ import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
 import { formats, fourccValue, type PlaneFormat } from '../../formats';
 import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsOps, KmsPlane, KmsResources } from '../types';
-import { apply, type AtomicOps, type Commit, commit, newRequest, touchConn, touchPlane } from './atomic';
+import type { AtomicOps } from './atomic';
+import { apply, type Commit, commit, newRequest, touchConn, touchPlane } from './commit';
 import { drmFile } from './drm';
 import { type Driver, kernelAtLeast, type Machine } from './kernel';
 import {
