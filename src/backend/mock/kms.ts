@@ -78,7 +78,7 @@ const N_SYNC = DRM_MODE_FLAG_NHSYNC | DRM_MODE_FLAG_NVSYNC;
 const MODES: [string, number, number, number, number, number, number, number, number, number, number][] = [
   // name, clock, hdisplay, hsync_start, hsync_end, htotal, vdisplay, vsync_start, vsync_end, vtotal, flags
   ['1024x768', 65000, 1024, 1048, 1184, 1344, 768, 771, 777, 806, N_SYNC],
-  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, P_SYNC],
+  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, N_SYNC], // negative syncs, as vkms lists it
   ['1280x1024', 108000, 1280, 1328, 1440, 1688, 1024, 1025, 1028, 1066, P_SYNC],
   ['800x600', 40000, 800, 840, 968, 1056, 600, 601, 605, 628, P_SYNC],
   ['640x480', 25175, 640, 656, 752, 800, 480, 490, 492, 525, N_SYNC],
