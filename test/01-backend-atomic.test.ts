@@ -112,6 +112,24 @@ function modeBytes(m: KmsModeInfo): Uint8Array {
   return out;
 }
 
+/**
+ * A w×h source as a plane shows it with a rotation (DRM_MODE_ROTATE_* | DRM_MODE_REFLECT_*), placed
+ * forward as drm_rect_rotate moves rectangles: reflections first, then the counter-clockwise turn.
+ */
+function rotated(w: number, h: number, rotation: number, px: (x: number, y: number) => number): { w: number; h: number; px: (x: number, y: number) => number } {
+  const turn = rotation & 0xf;
+  const W = turn === 2 || turn === 8 ? h : w, H = turn === 2 || turn === 8 ? w : h;
+  const out = new Uint32Array(W * H);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const rx = rotation & 0x10 ? w - 1 - x : x, ry = rotation & 0x20 ? h - 1 - y : y;
+      const [dx, dy] = turn === 2 ? [ry, w - 1 - rx] : turn === 4 ? [w - 1 - rx, h - 1 - ry] : turn === 8 ? [h - 1 - ry, rx] : [rx, ry];
+      out[dy * W + dx] = px(x, y);
+    }
+  }
+  return { w: W, h: H, px: (x, y) => out[y * W + x]! };
+}
+
 /** Bytes as hex, to compare whatever Uint8Array kind a backend returns. */
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -203,6 +221,8 @@ class Vkms {
     }
     req.push([this.crtc, this.id(this.crtc, 'ACTIVE'), 0n], [this.crtc, this.id(this.crtc, 'MODE_ID'), 0n],
       [this.crtc, this.id(this.crtc, 'GAMMA_LUT'), 0n]);
+    const bg = this.props(this.crtc).get('BACKGROUND_COLOR');
+    if (bg !== undefined) req.push([this.crtc, bg[0], 0xffffn << 48n]); // opaque black
     for (const c of [this.virtual, this.wb]) req.push([c, this.id(c, 'CRTC_ID'), 0n]);
     this.commit(M, req.sort((a, z) => a[0] - z[0]));
   }
@@ -263,9 +283,10 @@ async function readable(b: Backend, fd: number, ms = 5000): Promise<boolean> {
 /** One layer of the expected picture: ARGB8888 (or XRGB8888: alpha forced) pixels at a CRTC position. */
 interface Layer { x: number; y: number; w: number; h: number; px: (x: number, y: number) => number; alpha: boolean }
 
-function expectedPicture(W: number, H: number, layers: Layer[]): Uint32Array {
+/** The picture vkms composes of the layers, over a background of 16-bit channels (default black). */
+function expectedPicture(W: number, H: number, layers: Layer[], bg: [number, number, number] = [0, 0, 0]): Uint32Array {
   const out = new Uint32Array(W * H);
-  const r16 = new Uint16Array(W * H), g16 = new Uint16Array(W * H), b16 = new Uint16Array(W * H); // background: black
+  const r16 = new Uint16Array(W * H).fill(bg[0]), g16 = new Uint16Array(W * H).fill(bg[1]), b16 = new Uint16Array(W * H).fill(bg[2]);
   const blend = (s: number, d: number, a: number): number =>
     Math.floor((((s * 65535 + d * (65535 - a)) % 2 ** 32) + 32767) % 2 ** 32 / 65535) & 0xffff;
   for (const l of layers) {
@@ -489,14 +510,16 @@ for (const kernel of KERNELS) {
       // on 6.12 the encoders are no clones: the writeback connector cannot share the CRTC with Virtual-1
       const want = { ...REFUSALS, writebackModeset: v7() ? 'ok' : 'EINVAL', writebackFenceWithoutFb: v7() ? 'ok' : 'EINVAL' };
       assert.deepEqual(got, want);
-      // a few more the core gives: DPMS is not atomic, two IN_FENCE_FDs, a rotation of two angles, an unknown
-      // bitmask bit, a fence pointer the kernel cannot write, a blob of the wrong size for MODE_ID, a
+      // a few more the core gives: DPMS is not atomic, two IN_FENCE_FDs of -1, a rotation of two angles, an
+      // unknown bitmask bit, a reflection without an angle, a turned plane (W×H shown H×W), a fence pointer the kernel cannot write, a blob of the wrong size for MODE_ID, a
       // non-blocking event without a CRTC, a writeback fence without framebuffer in a real commit
       const more = {
         dpms: req(T, [[v.virtual, N('DPMS'), 0n]]),
         twoInFences: req(T, [[primary, P('IN_FENCE_FD'), U64], [primary, P('IN_FENCE_FD'), U64]]),
         rotation: req(T | M, sorted([...full, [primary, P('rotation'), 3n]])),
         rotationBits: req(T | M, sorted([...full, [primary, P('rotation'), 0x41n]])),
+        reflectionAlone: req(T | M, sorted([...full, [primary, P('rotation'), 0x10n]])),
+        rotated: req(T | M, sorted([...v.plane(primary, fb, H, W, 0, 0, W, H), ...modeset, [primary, P('rotation'), 2n]])),
         badPointer: req(T | M, sorted([...full, [crtc, C('OUT_FENCE_PTR'), 8n]])),
         shortModeBlob: req(T | M, [[crtc, C('MODE_ID'), BigInt(v.blob(new Uint8Array(8)))]]),
         eventWithoutCrtc: req(EV | NB, []),
@@ -505,7 +528,8 @@ for (const kernel of KERNELS) {
           return errnoOf(() => v.commit(M, r, [r.findIndex((x) => x[1] === N('WRITEBACK_OUT_FENCE_PTR', v.wb))]));
         })(),
       };
-      assert.deepEqual(more, { dpms: 'EINVAL', twoInFences: 'ok', rotation: 'EINVAL', rotationBits: 'EINVAL', badPointer: 'EFAULT',
+      assert.deepEqual(more, { dpms: 'EINVAL', twoInFences: 'ok', rotation: 'EINVAL', rotationBits: 'EINVAL', reflectionAlone: 'EINVAL',
+        rotated: 'ok', badPointer: 'EFAULT',
         shortModeBlob: 'EINVAL', eventWithoutCrtc: 'EINVAL', wbFenceNoFb: 'EINVAL' });
       // TEST_ONLY changed nothing
       assert.equal(v.value(crtc, 'ACTIVE'), 0n);
@@ -697,6 +721,64 @@ for (const kernel of KERNELS) {
       assert.deepEqual(b.drmReadEvents(v.fd).map((e) => e.userData), [5]);
       assert.ok(await readable(b, held.wb));
       for (const x of [0, 100, 255, 639]) assert.equal(pixelAt(wb, x, 300), (0xff0000ff | ((x & 0xff) << 8)) >>> 0, `x ${x}`);
+    });
+
+    it('writeback: the background where no plane is (black on 6.12, BACKGROUND_COLOR on 7.2 without its alpha)', async function () {
+      const v = vkms(this);
+      const { b } = t;
+      const W = 640, H = 480;
+      const blob = v.blob(modeBytes(v.mode('640x480')));
+      const prim = dumbFb(v, 320, 240, XR24);
+      const px = (x: number, y: number): number => ((x & 0xff) << 16) | ((y & 0xff) << 8) | 0x40;
+      fill(prim, px);
+      const wb = dumbFb(v, W, H, AR24);
+      const req: Set[] = [...v.plane(v.planes[0]!, prim.fb, 320, 240, 100, 80), ...v.modeset(blob, v7(), true),
+        [v.wb, v.id(v.wb, 'WRITEBACK_FB_ID'), BigInt(wb.fb)]];
+      const bg: [number, number, number] = v7() ? [0x1234, 0x5678, 0x9abc] : [0, 0, 0];
+      if (v7()) req.push([v.crtc, v.id(v.crtc, 'BACKGROUND_COLOR'), 0x8000_1234_5678_9abcn]);
+      else assert.equal(v.props(v.crtc).has('BACKGROUND_COLOR'), false);
+      const fences = v.fenced(M, req.sort((x, z) => x[0] - z[0]), true);
+      assert.ok(await readable(b, fences.wb));
+      assert.equal(pixelAt(wb, 5, 5), v7() ? 0xff12569a : 0xff000000, 'DIV_ROUND_CLOSEST(channel, 257), alpha 0xff');
+      comparePicture(wb, expectedPicture(W, H, [{ x: 100, y: 80, w: 320, h: 240, px, alpha: false }], bg), 'the picture');
+    });
+
+    it('writeback: rotated, reflected and cropped overlays (rotation, SRC_X/SRC_Y), composed as vkms reads them', async function () {
+      const v = vkms(this);
+      const { b } = t;
+      const W = 640, H = 480;
+      const blob = v.blob(modeBytes(v.mode('640x480')));
+      const prim = dumbFb(v, W, H, XR24);
+      fill(prim, () => 0x00203040);
+      // a source whose every pixel tells where it came from
+      const src = (x: number, y: number): number => (0xff000000 | (x << 16) | (y << 8) | 0x80) >>> 0;
+      const req: Set[] = [...v.plane(v.planes[0]!, prim.fb, W, H), ...v.modeset(blob, v7(), true)];
+      const layers: Layer[] = [{ x: 0, y: 0, w: W, h: H, px: () => 0x00203040, alpha: false }];
+      // ROTATE_90, ROTATE_180, ROTATE_270 | REFLECT_X, ROTATE_0 | REFLECT_Y (a reflection alone is no angle: EINVAL)
+      const cases: [number, number, number][] = [[0x2, 40, 20], [0x4, 300, 20], [0x8 | 0x10, 40, 200], [0x1 | 0x20, 300, 200]];
+      cases.forEach(([rotation, x, y], i) => {
+        const plane = v.planes[1 + i]!;
+        const buf = dumbFb(v, 48, 24, AR24);
+        fill(buf, src);
+        const r = rotated(48, 24, rotation, src);
+        req.push(...v.plane(plane, buf.fb, r.w, r.h, x, y, 48, 24), [plane, v.id(plane, 'rotation'), BigInt(rotation)]);
+        layers.push({ x, y, w: r.w, h: r.h, px: r.px, alpha: true });
+      });
+      // a crop: the 20x10 at (12, 6) of a 48x24 source
+      const crop = v.planes[5]!;
+      const cbuf = dumbFb(v, 48, 24, AR24);
+      fill(cbuf, src);
+      const C = (n: string): number => v.id(crop, n);
+      req.push([crop, C('FB_ID'), BigInt(cbuf.fb)], [crop, C('CRTC_ID'), BigInt(v.crtc)], [crop, C('SRC_X'), 12n << 16n],
+        [crop, C('SRC_Y'), 6n << 16n], [crop, C('SRC_W'), 20n << 16n], [crop, C('SRC_H'), 10n << 16n], [crop, C('CRTC_X'), 500n],
+        [crop, C('CRTC_Y'), 400n], [crop, C('CRTC_W'), 20n], [crop, C('CRTC_H'), 10n]);
+      layers.push({ x: 500, y: 400, w: 20, h: 10, px: (x, y) => src(x + 12, y + 6), alpha: true });
+      const wb = dumbFb(v, W, H, XR24);
+      req.push([v.wb, v.id(v.wb, 'WRITEBACK_FB_ID'), BigInt(wb.fb)]);
+      const fences = v.fenced(M, req.sort((x, z) => x[0] - z[0]), true);
+      assert.ok(await readable(b, fences.wb));
+      comparePicture(wb, expectedPicture(W, H, layers), 'rotated planes');
+      assert.equal(pixelAt(wb, 40, 20), src(47, 0), 'ROTATE_90 turns the top-right corner to the top-left');
     });
   });
 }
