@@ -65,7 +65,7 @@ export const drmDriver: Driver = (m) => {
     const dev: DrmDevice = { driver: d.driver, model: DRIVERS[d.driver], importForeign: d.importForeign,
       offsets: new Map(), nextPgoff: DRM_FILE_PAGE_OFFSET_START };
     m.devices.push(dev);
-    m.kms.addDevice(dev, dev.model.modeset);
+    m.kms.addDevice(dev, dev.model.modeset, d.driver);
     const nodes: [string, number, boolean][] = [[`/dev/dri/card${i}`, i, false]];
     if (dev.model.render) nodes.push([`/dev/dri/renderD${RENDER_MINOR_BASE + i}`, RENDER_MINOR_BASE + i, true]);
     for (const [p, minor, render] of nodes) {
@@ -152,12 +152,16 @@ export function drmOps(m: Machine): DrmOps {
       const max = CLIENT_CAP_MAX[capability];
       if (max === undefined) throw systemError('EINVAL', syscall);
       if (capability !== DRM_CLIENT_CAP_ASPECT_RATIO && !f.dev.model.modeset) throw systemError('EOPNOTSUPP', syscall);
+      // writeback connectors are for atomic clients only
+      if (capability === DRM_CLIENT_CAP_WRITEBACK_CONNECTORS && !(f.clientCaps.get(DRM_CLIENT_CAP_ATOMIC) ?? 0)) {
+        throw systemError('EINVAL', syscall);
+      }
       if (value > max) throw systemError('EINVAL', syscall);
       f.clientCaps.set(capability, value);
-      // drm_setclientcap: ATOMIC implies UNIVERSAL_PLANES (and ASPECT_RATIO)
-      if (capability === DRM_CLIENT_CAP_ATOMIC && value > 0) {
-        f.clientCaps.set(DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1);
-        f.clientCaps.set(DRM_CLIENT_CAP_ASPECT_RATIO, 1);
+      // drm_setclientcap: ATOMIC sets UNIVERSAL_PLANES (and ASPECT_RATIO) to its value
+      if (capability === DRM_CLIENT_CAP_ATOMIC) {
+        f.clientCaps.set(DRM_CLIENT_CAP_UNIVERSAL_PLANES, value);
+        f.clientCaps.set(DRM_CLIENT_CAP_ASPECT_RATIO, value);
       }
     },
 

@@ -130,18 +130,25 @@ export class SyncPayload {
     return this.signaled ? 1 : 0;
   }
 
-  /** sync_file_get_name(): the merge name, else "<driver>-<timeline><context>-<seqno>". */
-  get name(): string {
+  /**
+   * sync_file_get_name(): the merge name, else "<driver>-<timeline><context>-<seqno>" cut to the 31
+   * bytes of the field; from Linux 6.17 (detachedNames) a signalled fence's names there are
+   * 'detached-driver' and 'signaled-timeline' too.
+   */
+  name(detachedNames = false): string {
     if (this.userName !== '') return this.userName;
+    let name = `dma_fence_array-unbound${this.#arrayContext}-1`;
     if (this.fences.length === 1) {
-      const f = this.fences[0];
-      return `${f.driver}-${f.timeline}${f.context}-${f.seqno}`;
+      const f = this.fences[0].info(detachedNames);
+      name = `${f.driverName}-${f.objName}${this.fences[0].context}-${this.fences[0].seqno}`;
+    } else if (detachedNames && this.signaled) {
+      name = `detached-driver-signaled-timeline${this.#arrayContext}-1`;
     }
-    return `dma_fence_array-unbound${this.#arrayContext}-1`;
+    return Buffer.from(name).subarray(0, 31).toString();
   }
 
   info(detachedNames = false): SyncFileInfo {
-    return { name: this.name, status: this.status, flags: 0, fences: this.fences.map((f) => f.info(detachedNames)) };
+    return { name: this.name(detachedNames), status: this.status, flags: 0, fences: this.fences.map((f) => f.info(detachedNames)) };
   }
 
   /** SYNC_IOC_MERGE: the union of both, one fence per context (the later seqno wins). */

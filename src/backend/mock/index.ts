@@ -5,7 +5,7 @@
  *
  * One file per kernel interface, like native/: kernel.ts (fd table, open file descriptions, file
  * system, inode numbers), fd.ts (files, poll, fd passing), memfd.ts, mapping.ts, dmabuf.ts,
- * udmabuf.ts, heap.ts, drm.ts, kms.ts, sync.ts (sync_file and sw_sync), v4l2.ts (with vivid.ts, the
+ * udmabuf.ts, heap.ts, drm.ts, kms.ts and atomic.ts, sync.ts (sync_file and sw_sync), v4l2.ts (with vivid.ts, the
  * video nodes, and tpg.ts, their test pattern), with fences.ts (dma_fence, dma_resv, sync_file
  * payloads) and pages.ts (memory). Each exports the Backend functions of its interface as
  * `xxxOps(machine)`; this file composes them into one Backend, behind the argument specification
@@ -18,7 +18,8 @@
  * dma-heaps with a CMA budget (and their dispatch by ioctl number), dma-buf files (lseek/fstat/fdinfo/
  * readlink, SYNC, SET_NAME, sync-file export/import, poll), sync_file and sw_sync fences, DRM (vgem,
  * vkms, virtio_gpu: version, caps, dumb buffers, PRIME with the kernel's caching rules, vgem fences),
- * KMS modelled on vkms (kms.ts: resources, connector, CRTC, framebuffers, SETCRTC, PAGE_FLIP events),
+ * KMS modelled on vkms (kms.ts: resources, connectors, CRTC, framebuffers, SETCRTC, PAGE_FLIP events;
+ * atomic.ts, commit.ts, props.ts, compose.ts: properties, blobs, ATOMIC with fences and writeback),
  * mmap with zero-copy views, and V4L2 video nodes modelled on vivid (vivid.ts, tpg.ts, v4l2.ts:
  * formats, videobuf2 queues streaming on a timer, the test pattern generator, controls, events).
  *

@@ -1,12 +1,19 @@
 /**
  * KMS for the mock kernel, modelled on vkms (drivers/gpu/drm/vkms) as Debian's 6.12 and 7.2 kernels
- * answer: one CRTC (gamma 256), one always-connected Virtual connector with DMT modes (1024x768
- * preferred, listed first like drm_mode_sort does), framebuffers owned by the file that added them,
- * SETCRTC, PAGE_FLIP with a flip-complete event one vblank (~16.7 ms) later, RMFB of the shown
- * framebuffer leaving the CRTC enabled with no fb (GETCRTC: fb 0, mode kept), and the kernel's errno
- * for each refusal (checked in the VM): unknown object ENOENT, no DRM master EACCES, flip on an off
- * CRTC or while a flip is pending EBUSY, framebuffer smaller than the mode ENOSPC, a driver without
- * modesetting (vgem) EOPNOTSUPP, render nodes EACCES.
+ * answer: one CRTC (gamma 256), an always-connected Virtual connector with DMT modes (1024x768
+ * preferred, listed first like drm_mode_sort does), vkms's writeback connector (listed to clients with
+ * DRM_CLIENT_CAP_WRITEBACK_CONNECTORS only), two encoders, framebuffers owned by the file that added
+ * them, and the kernel's errno for each refusal (checked in the VM): unknown object ENOENT, no DRM
+ * master EACCES, flip on an off CRTC or while a commit is pending EBUSY, framebuffer smaller than the
+ * mode ENOSPC, a driver without modesetting (vgem) EOPNOTSUPP, render nodes EACCES.
+ *
+ * vkms is an atomic driver, and so is this model: one atomic state per device (props.ts), which the
+ * atomic ioctls (atomic.ts) and the legacy ones here read and change alike. SETCRTC is a blocking
+ * commit of the primary plane, the mode and the connectors (drm_atomic_helper_set_config), PAGE_FLIP
+ * a non-blocking commit of the primary plane with a flip-complete event one vblank (~16.7 ms) later
+ * (drm_atomic_helper_page_flip), RMFB takes the framebuffer off every plane showing it
+ * (atomic_remove_fb: the CRTC stays enabled, GETCRTC reports fb 0 and the mode), and GETCRTC,
+ * GETPLANE, GETCONNECTOR and GETENCODER report the state, whichever call made it.
  *
  * Planes (GETPLANERESOURCES, GETPLANE) are vkms's with enable_overlay and enable_cursor: a primary,
  * the overlays and a cursor, all taking the same formats, which depend on the kernel version (the
@@ -17,12 +24,15 @@
  * plane: the format and modifier (linear only) against the planes, handles, pitches, offsets, and
  * each plane's rows inside its object; EINVAL, ENOENT and ERANGE as the kernel gives them.
  *
- * Not modelled: atomic ioctls, GETENCODER, properties, the writeback connector, CRC; formats outside
- * the library's table and the 16-bit ones below are unknown to the model's ADDFB2 (EINVAL).
+ * Devices of other modesetting drivers (virtio_gpu) get the same objects without the writeback
+ * connector. Not modelled: CRC, vblank events and WAIT_VBLANK, hotplug, leases, the 29 modes of the
+ * Virtual connector's 34 that are left out, fbdev restoring its mode when the last master closes;
+ * formats outside the library's table and the 16-bit ones below are unknown to the model's ADDFB2
+ * (EINVAL).
  */
 import {
-  DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_EVENT_FLIP_COMPLETE, DRM_MODE_CONNECTED,
-  DRM_MODE_CONNECTOR_VIRTUAL, DRM_MODE_FB_INTERLACED, DRM_MODE_FB_MODIFIERS, DRM_MODE_FLAG_NHSYNC, DRM_MODE_FLAG_NVSYNC,
+  DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_CLIENT_CAP_WRITEBACK_CONNECTORS, DRM_MODE_CONNECTED,
+  DRM_MODE_CONNECTOR_WRITEBACK, DRM_MODE_FB_INTERLACED, DRM_MODE_FB_MODIFIERS, DRM_MODE_FLAG_NHSYNC, DRM_MODE_FLAG_NVSYNC,
   DRM_MODE_FLAG_PHSYNC, DRM_MODE_FLAG_PVSYNC, DRM_MODE_PAGE_FLIP_EVENT, DRM_MODE_PAGE_FLIP_FLAGS, DRM_MODE_SUBPIXEL_UNKNOWN,
   DRM_MODE_TYPE_DRIVER, DRM_MODE_TYPE_PREFERRED,
 } from '../../constants';
@@ -30,10 +40,14 @@ import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
 import { formats, fourccValue, type PlaneFormat } from '../../formats';
 import type { DrmEvent, KmsConnector, KmsCrtc, KmsModeInfo, KmsOps, KmsPlane, KmsResources } from '../types';
-import { drmFile } from './drm';
-import { Fence, type FenceHub } from './fences';
-import { type Driver, kernelAtLeast, type Machine } from './kernel';
 import type { AtomicOps } from './atomic';
+import { apply, type Commit, commit, newRequest, touchConn, touchPlane } from './commit';
+import { drmFile } from './drm';
+import { type Driver, kernelAtLeast, type Machine } from './kernel';
+import {
+  type Fb, type FbPlane, initialState, type KmsState, LUT_SIZE, modeToBytes, modeValid, newBlob, type Objects, putBlob,
+  vkmsObjects,
+} from './props';
 
 /** The planes of a format as the DRM core describes it (drm_format_info), or undefined if unknown. */
 function formatPlanes(fourcc: number): readonly PlaneFormat[] | undefined {
@@ -51,12 +65,8 @@ const VKMS_FORMATS_6_12 = ['AR24', 'XR24', 'XR48', 'AR48', 'RG16'];
 const VKMS_FORMATS_7_2 = ['AR24', 'AB24', 'BA24', 'RA24', 'XR24', 'XB24', 'RG24', 'BG24', 'XR48', 'XB48', 'AR48', 'AB48',
   'RG16', 'BG16', 'NV12', 'NV16', 'NV24', 'NV21', 'NV61', 'NV42', 'YU12', 'YU16', 'YU24', 'YV12', 'YV16', 'YV24', 'P010',
   'P012', 'P016', 'R1  ', 'R2  ', 'R4  ', 'R8  '];
-/** vkms_output_init with enable_overlay (NUM_OVERLAY_PLANES) and enable_cursor. */
-const OVERLAY_PLANES = 8;
 const U32_MAX = 0xffffffff;
 const DRM_FORMAT_MOD_LINEAR = 0n;
-/** One vblank of the 60 Hz virtual display. */
-const VBLANK_NS = 16_666_667n;
 /** vkms_drv.h: XRES_MIN/YRES_MIN, XRES_MAX/YRES_MAX */
 const MAX_SIZE = 8192, MIN_SIZE = 10;
 /** SETCRTC's fb_id -1: keep the current framebuffer. */
@@ -68,20 +78,11 @@ const N_SYNC = DRM_MODE_FLAG_NHSYNC | DRM_MODE_FLAG_NVSYNC;
 const MODES: [string, number, number, number, number, number, number, number, number, number, number][] = [
   // name, clock, hdisplay, hsync_start, hsync_end, htotal, vdisplay, vsync_start, vsync_end, vtotal, flags
   ['1024x768', 65000, 1024, 1048, 1184, 1344, 768, 771, 777, 806, N_SYNC],
-  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, P_SYNC],
+  ['1920x1080', 148500, 1920, 2008, 2052, 2200, 1080, 1084, 1089, 1125, N_SYNC], // negative syncs, as vkms lists it
   ['1280x1024', 108000, 1280, 1328, 1440, 1688, 1024, 1025, 1028, 1066, P_SYNC],
   ['800x600', 40000, 800, 840, 968, 1056, 600, 601, 605, 628, P_SYNC],
   ['640x480', 25175, 640, 656, 752, 800, 480, 490, 492, 525, N_SYNC],
 ];
-
-/** What SETCRTC keeps of a mode: struct drm_mode_modeinfo's fields (the name cut to 31 characters). */
-function copyMode(m: KmsModeInfo): KmsModeInfo {
-  return {
-    clock: m.clock, hdisplay: m.hdisplay, hsyncStart: m.hsyncStart, hsyncEnd: m.hsyncEnd, htotal: m.htotal,
-    hskew: m.hskew, vdisplay: m.vdisplay, vsyncStart: m.vsyncStart, vsyncEnd: m.vsyncEnd, vtotal: m.vtotal,
-    vscan: m.vscan, vrefresh: m.vrefresh, flags: m.flags, type: m.type, name: m.name.slice(0, 31),
-  };
-}
 
 function modeInfo(m: (typeof MODES)[number], preferred: boolean): KmsModeInfo {
   const [name, clock, hdisplay, hsyncStart, hsyncEnd, htotal, vdisplay, vsyncStart, vsyncEnd, vtotal, flags] = m;
@@ -92,72 +93,69 @@ function modeInfo(m: (typeof MODES)[number], preferred: boolean): KmsModeInfo {
   };
 }
 
-/** What the mock kernel lends the model. */
-export interface KmsHost {
-  readonly hub: FenceHub;
-  readonly timers: Set<NodeJS.Timeout>;
-}
-
-/** The parts of a DRM file the model reads: its GEM handles (object sizes), node kind, client caps. */
+/** The parts of a DRM file the model reads: its GEM handles (objects), node kind, client caps. */
 export interface KmsFile {
   readonly render: boolean;
-  readonly handles: Map<number, { pages: { size: number } }>;
+  readonly handles: ReadonlyMap<number, FbPlane['mem']>;
   readonly clientCaps: ReadonlyMap<number, number>;
 }
 
-interface Fb {
-  id: number;
-  owner: KmsFile;
-  width: number;
-  height: number;
-  format: number;
-}
-
-interface Plane {
-  id: number;
-  type: 'primary' | 'overlay' | 'cursor';
-}
-
-interface Pipe {
+/** One device: its objects, their atomic state, the framebuffers and the commits not yet at their vblank. */
+export interface Pipe {
   modeset: boolean;
+  /** The driver's name, which its fences carry. */
+  driver: string;
   master: KmsFile | null;
   fbs: Map<number, Fb>;
-  nextId: number;
-  crtcId: number;
-  connectorId: number;
-  encoderIds: number[];
-  connectorTypeId: number;
-  /** The CRTC: scanned-out framebuffer (0 = off), mode, connectors */
-  fbId: number;
-  mode: KmsModeInfo | null;
-  sequence: number;
-  flipPending: boolean;
-  planes: Plane[];
+  o: Objects;
+  state: KmsState;
   formats: number[];
+  /** The CRTC's vblank count (what flip events report). */
+  sequence: number;
+  queue: Commit[];
+}
+
+/** drm_file's event_space: 4 KiB of events may wait to be read. */
+const EVENT_SPACE = 4096;
+const EVENT_SIZE = 32;
+
+/** drm_mode_vrefresh */
+function vrefresh(m: KmsModeInfo): number {
+  let num = m.clock * 1000, den = m.htotal * m.vtotal;
+  if (m.flags & 0x10) num *= 2; // DRM_MODE_FLAG_INTERLACE
+  if (m.flags & 0x20) den *= 2; // DRM_MODE_FLAG_DBLSCAN
+  if (m.vscan > 1) den *= m.vscan;
+  return den === 0 ? 0 : Math.floor((num + Math.floor(den / 2)) / den);
+}
+
+/** The mode the kernel keeps of one from userspace (drm_mode_convert_umode), as it reports it back. */
+function kernelMode(m: KmsModeInfo): KmsModeInfo {
+  return {
+    clock: m.clock, hdisplay: m.hdisplay, hsyncStart: m.hsyncStart, hsyncEnd: m.hsyncEnd, htotal: m.htotal,
+    hskew: m.hskew, vdisplay: m.vdisplay, vsyncStart: m.vsyncStart, vsyncEnd: m.vsyncEnd, vtotal: m.vtotal,
+    vscan: m.vscan, vrefresh: vrefresh(m), flags: m.flags, type: m.type & 0x68, name: m.name.slice(0, 31),
+  };
 }
 
 export class KmsModel {
-  readonly #host: KmsHost & { readonly o: { readonly kernel: string } };
+  readonly #host: Machine;
   readonly #pipes = new WeakMap<object, Pipe>();
   readonly #events = new WeakMap<KmsFile, DrmEvent[]>();
+  readonly #space = new WeakMap<KmsFile, number>();
   #virtualConnectors = 0;
 
-  constructor(host: KmsHost & { readonly o: { readonly kernel: string } }) {
+  constructor(host: Machine) {
     this.#host = host;
   }
 
   /** A device of the machine, in creation order (connector type ids are numbered across devices). */
-  addDevice(dev: object, modeset: boolean): void {
-    const p: Pipe = {
-      modeset, master: null, fbs: new Map(), nextId: 42, crtcId: 38, connectorId: 39, encoderIds: [40, 41],
-      connectorTypeId: modeset ? ++this.#virtualConnectors : 0, fbId: 0, mode: null, sequence: 0, flipPending: false,
-      // ids below the CRTC's: the planes are created first (vkms_output_init)
-      planes: !modeset ? [] : [{ id: 20, type: 'primary' },
-        ...Array.from({ length: OVERLAY_PLANES }, (_, i): Plane => ({ id: 21 + i, type: 'overlay' })),
-        { id: 21 + OVERLAY_PLANES, type: 'cursor' }],
-      formats: (kernelAtLeast(this.#host.o.kernel, 6, 13) ? VKMS_FORMATS_7_2 : VKMS_FORMATS_6_12).map(fourccValue),
-    };
-    this.#pipes.set(dev, p);
+  addDevice(dev: object, modeset: boolean, driver: string): void {
+    const v7 = kernelAtLeast(this.#host.o.kernel, 6, 13);
+    const formats = (v7 ? VKMS_FORMATS_7_2 : VKMS_FORMATS_6_12).map(fourccValue);
+    const typeId = modeset ? ++this.#virtualConnectors : 0;
+    const o = vkmsObjects(v7, driver === 'vkms', formats, typeId, () => this.#host.hub.context());
+    this.#pipes.set(dev, { modeset, driver, master: null, fbs: new Map(), o, state: initialState(o), formats, sequence: 0,
+      queue: [] });
   }
 
   /** drm_master_open: the first file opened on a card node with no master becomes the master. */
@@ -166,10 +164,18 @@ export class KmsModel {
     if (!f.render && p.master === null) p.master = f;
   }
 
-  /** drm_release: the file's framebuffers go (a shown one turns the CRTC off), mastership is dropped. */
+  /**
+   * drm_release: the file's framebuffers go (off every plane showing them), its blobs lose their
+   * file's reference, its events are dropped and mastership goes.
+   */
   released(dev: object, f: KmsFile): void {
     const p = this.#pipe(dev);
     for (const fb of [...p.fbs.values()]) if (fb.owner === f) this.#removeFb(p, fb);
+    for (const b of [...p.o.blobs.values()]) {
+      if (b.owner !== f) continue;
+      b.owner = null;
+      putBlob(p.o, b);
+    }
     if (p.master === f) p.master = null;
     this.#events.delete(f);
   }
@@ -185,7 +191,7 @@ export class KmsModel {
   }
 
   /** drm_ioctl_permit + the DRIVER_MODESET check every KMS ioctl starts with. */
-  #enter(dev: object, f: KmsFile, syscall: string, master = false): Pipe {
+  enter(dev: object, f: KmsFile, syscall: string, master = false): Pipe {
     const p = this.#pipe(dev);
     if (f.render) throw systemError('EACCES', syscall); // no DRM_RENDER_ALLOW
     if (master && p.master !== f) throw systemError('EACCES', syscall);
@@ -193,11 +199,46 @@ export class KmsModel {
     return p;
   }
 
+  /** drm_event_reserve_init: room for one event in the file's queue, else ENOMEM. */
+  reserveEvent(f: KmsFile, syscall: string): void {
+    const left = this.#space.get(f) ?? EVENT_SPACE;
+    if (left < EVENT_SIZE) throw systemError('ENOMEM', syscall);
+    this.#space.set(f, left - EVENT_SIZE);
+  }
+
+  unreserveEvent(f: KmsFile): void {
+    this.#space.set(f, (this.#space.get(f) ?? EVENT_SPACE) + EVENT_SIZE);
+  }
+
+  queueEvent(f: KmsFile, e: DrmEvent): void {
+    const q = this.#events.get(f) ?? [];
+    q.push(e);
+    this.#events.set(f, q);
+  }
+
+  /** atomic_remove_fb: the framebuffer off every plane that shows it, then gone. */
   #removeFb(p: Pipe, fb: Fb): void {
+    const r = newRequest(p, false);
+    for (const [id, st] of p.state.planes) {
+      if (st.fb !== fb) continue;
+      const n = touchPlane(r, id);
+      n.fb = null;
+      n.crtc = 0;
+    }
+    if (r.planes.size > 0) {
+      try {
+        commit(this.#host, p, r, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+      } catch {
+        // the kernel retries disabling the CRTCs, which vkms always takes
+        r.next.crtc = { ...r.next.crtc, active: false, enable: false, mode: null, modeBlob: null };
+        for (const c of r.next.conns.values()) {
+          c.crtc = 0;
+          c.encoder = 0;
+        }
+        apply(this.#host, p, r, true);
+      }
+    }
     p.fbs.delete(fb.id);
-    // drm_framebuffer_remove → atomic_remove_fb: the primary plane loses its fb and the CRTC goes
-    // inactive, but stays enabled: GETCRTC still reports the mode (fb 0)
-    if (p.fbId === fb.id) p.fbId = 0;
   }
 
   #modes(): KmsModeInfo[] {
@@ -205,50 +246,57 @@ export class KmsModel {
   }
 
   getResources(dev: object, f: KmsFile): KmsResources {
-    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)');
+    const p = this.enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETRESOURCES)');
+    const wb = (f.clientCaps.get(DRM_CLIENT_CAP_WRITEBACK_CONNECTORS) ?? 0) > 0;
     return {
       fbs: [...p.fbs.values()].filter((fb) => fb.owner === f).map((fb) => fb.id).reverse(), // the file's list, newest first
-      crtcs: [p.crtcId], connectors: [p.connectorId], encoders: [...p.encoderIds],
+      crtcs: [p.o.crtc.id],
+      connectors: p.o.connectors.filter((c) => wb || c.type !== DRM_MODE_CONNECTOR_WRITEBACK).map((c) => c.id),
+      encoders: p.o.encoders.map((e) => e.id),
       minWidth: MIN_SIZE, maxWidth: MAX_SIZE, minHeight: MIN_SIZE, maxHeight: MAX_SIZE,
     };
   }
 
   getConnector(dev: object, f: KmsFile, id: number): KmsConnector {
-    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
-    if (id !== p.connectorId) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+    const p = this.enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
+    const c = p.o.connectors.find((x) => x.id === id);
+    if (c === undefined) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETCONNECTOR)');
     return {
-      id, type: DRM_MODE_CONNECTOR_VIRTUAL, typeId: p.connectorTypeId, connection: DRM_MODE_CONNECTED, mmWidth: 0,
-      mmHeight: 0, subpixel: DRM_MODE_SUBPIXEL_UNKNOWN,
-      encoderId: p.mode !== null ? p.encoderIds[0] : 0, encoders: [p.encoderIds[0]], modes: this.#modes(),
+      id, type: c.type, typeId: c.typeId, connection: DRM_MODE_CONNECTED, mmWidth: 0, mmHeight: 0,
+      subpixel: DRM_MODE_SUBPIXEL_UNKNOWN, encoderId: p.state.conns.get(id)!.encoder, encoders: [c.encoder.id],
+      modes: this.#modes(),
     };
   }
 
   getCrtc(dev: object, f: KmsFile, id: number): KmsCrtc {
-    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
-    if (id !== p.crtcId) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
-    return { id, fbId: p.fbId, x: 0, y: 0, gammaSize: 256, mode: p.mode === null ? null : { ...p.mode } };
+    const p = this.enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+    if (id !== p.o.crtc.id) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETCRTC)');
+    const primary = p.state.planes.get(p.o.planes[0]!.id)!;
+    const on = primary.crtc === id;
+    const c = p.state.crtc;
+    return {
+      id, fbId: on && primary.fb ? primary.fb.id : 0, x: on ? Math.floor(primary.srcX / 65536) : 0,
+      y: on ? Math.floor(primary.srcY / 65536) : 0, gammaSize: LUT_SIZE, mode: c.enable && c.mode ? kernelMode(c.mode) : null,
+    };
   }
 
   getPlaneResources(dev: object, f: KmsFile): number[] {
-    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETPLANERESOURCES)');
+    const p = this.enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETPLANERESOURCES)');
     const universal = (f.clientCaps.get(DRM_CLIENT_CAP_UNIVERSAL_PLANES) ?? 0) !== 0;
-    return p.planes.filter((x) => universal || x.type === 'overlay').map((x) => x.id);
+    return p.o.planes.filter((x) => universal || x.type === 'overlay').map((x) => x.id);
   }
 
   getPlane(dev: object, f: KmsFile, id: number): KmsPlane {
-    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
-    const plane = p.planes.find((x) => x.id === id);
-    if (plane === undefined) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
-    const shown = plane.type === 'primary' && p.fbId !== 0;
-    return {
-      id, crtcId: shown ? p.crtcId : 0, fbId: shown ? p.fbId : 0, possibleCrtcs: 1, gammaSize: 0, formats: [...p.formats],
-    };
+    const p = this.enter(dev, f, 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
+    const st = p.state.planes.get(id);
+    if (st === undefined) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_GETPLANE)');
+    return { id, crtcId: st.crtc, fbId: st.fb?.id ?? 0, possibleCrtcs: 1, gammaSize: 0, formats: [...p.formats] };
   }
 
   addFb2(dev: object, f: KmsFile, width: number, height: number, format: number, handles: readonly number[],
     pitches: readonly number[], offsets: readonly number[], modifiers: readonly bigint[], flags: number): number {
     const syscall = 'ioctl(DRM_IOCTL_MODE_ADDFB2)';
-    const p = this.#enter(dev, f, syscall);
+    const p = this.enter(dev, f, syscall);
     const fail = (e: ErrnoName = 'EINVAL'): Error => systemError(e, syscall);
     const at = <T>(list: readonly T[], i: number, zero: T): T => list[i] ?? zero;
     // drm_internal_framebuffer_create
@@ -276,6 +324,7 @@ export class KmsModel {
     }
     // drm_gem_fb_init_with_funcs: some plane takes the format with that modifier (vkms: linear only)
     if (!p.formats.includes(format) || at(modifiers, 0, 0n) !== DRM_FORMAT_MOD_LINEAR) throw fail();
+    const fbPlanes: FbPlane[] = [];
     for (let i = 0; i < planes.length; i++) {
       const bo = f.handles.get(at(handles, i, 0));
       if (bo === undefined) throw fail('ENOENT');
@@ -283,90 +332,123 @@ export class KmsModel {
       const w = Math.floor(width / planes[i]!.hsub), h = Math.floor(height / planes[i]!.vsub);
       const minSize = (h - 1) * at(pitches, i, 0) + w * planes[i]!.cpp + at(offsets, i, 0);
       if (bo.pages.size < minSize) throw fail();
+      fbPlanes.push({ mem: bo, pitch: at(pitches, i, 0), offset: at(offsets, i, 0) });
     }
-    const id = p.nextId++;
-    p.fbs.set(id, { id, owner: f, width, height, format });
+    const id = p.o.nextId++;
+    p.fbs.set(id, { id, owner: f, width, height, format, modifier: DRM_FORMAT_MOD_LINEAR, planes: fbPlanes });
     return id;
   }
 
   rmFb(dev: object, f: KmsFile, id: number): void {
-    const p = this.#enter(dev, f, 'ioctl(DRM_IOCTL_MODE_RMFB)');
+    const p = this.enter(dev, f, 'ioctl(DRM_IOCTL_MODE_RMFB)');
     const fb = p.fbs.get(id);
     if (fb === undefined || fb.owner !== f) throw systemError('ENOENT', 'ioctl(DRM_IOCTL_MODE_RMFB)');
     this.#removeFb(p, fb);
   }
 
+  /** drm_mode_setcrtc through drm_atomic_helper_set_config: one blocking commit. */
   setCrtc(dev: object, f: KmsFile, crtcId: number, fbId: number, x: number, y: number,
     connectorIds: readonly number[], mode: KmsModeInfo | null): void {
     const syscall = 'ioctl(DRM_IOCTL_MODE_SETCRTC)';
-    const p = this.#enter(dev, f, syscall, true);
+    const p = this.enter(dev, f, syscall, true);
     const fail = (e: ErrnoName): Error => systemError(e, syscall);
     if ((x | y) & 0xffff0000 || x > 0xffff || y > 0xffff) throw fail('ERANGE');
-    if (crtcId !== p.crtcId) throw fail('ENOENT');
+    if (crtcId !== p.o.crtc.id) throw fail('ENOENT');
+    const primary = p.o.planes[0]!;
     let fb: Fb | undefined;
     if (mode !== null) {
       if (fbId === FB_KEEP) {
-        fb = p.fbs.get(p.fbId);
+        const cur = p.state.planes.get(primary.id)!;
+        fb = cur.crtc === crtcId && cur.fb !== null ? cur.fb : undefined;
         if (fb === undefined) throw fail('EINVAL');
       } else {
         fb = p.fbs.get(fbId);
         if (fb === undefined) throw fail('ENOENT');
       }
-      const m = mode;
-      if (m.clock === 0 || m.hdisplay === 0 || m.vdisplay === 0 || !(m.hdisplay <= m.hsyncStart && m.hsyncStart <= m.hsyncEnd &&
-        m.hsyncEnd <= m.htotal && m.vdisplay <= m.vsyncStart && m.vsyncStart <= m.vsyncEnd && m.vsyncEnd <= m.vtotal)) {
-        throw fail('EINVAL');
-      }
-      if (m.hdisplay > fb.width || m.vdisplay > fb.height || x > fb.width - m.hdisplay || y > fb.height - m.vdisplay) {
+      if (!modeValid(mode)) throw fail('EINVAL');
+      if (mode.hdisplay > fb.width || mode.vdisplay > fb.height || x > fb.width - mode.hdisplay || y > fb.height - mode.vdisplay) {
         throw fail('ENOSPC'); // drm_crtc_check_viewport
       }
     }
     if (connectorIds.length === 0 && mode !== null) throw fail('EINVAL');
     if (connectorIds.length > 0 && (mode === null || fb === undefined)) throw fail('EINVAL');
-    if (connectorIds.some((c) => c !== p.connectorId)) throw fail('ENOENT');
-    p.fbId = fb?.id ?? 0;
-    p.mode = mode === null ? null : copyMode(mode);
+    if (connectorIds.some((c) => !p.o.connectors.some((k) => k.id === c))) throw fail('ENOENT');
+    const r = newRequest(p, true);
+    r.crtc = true;
+    const c = r.next.crtc;
+    const st = touchPlane(r, primary.id);
+    if (mode === null) {
+      Object.assign(c, { mode: null, modeBlob: null, enable: false, active: false });
+      st.crtc = 0;
+      st.fb = null;
+    } else {
+      const km = kernelMode(mode);
+      // drm_atomic_set_mode_for_crtc: a new blob of the mode unless it is the one set
+      if (c.mode === null || JSON.stringify(kernelMode(c.mode)) !== JSON.stringify(km)) {
+        const blob = newBlob(p.o, modeToBytes(km), null);
+        blob.refs = 0; // the state's reference only (taken when the commit applies)
+        Object.assign(c, { mode: km, modeBlob: blob });
+      }
+      c.enable = true;
+      c.active = true;
+      const rot90 = (st.rotation & 0xa) !== 0;
+      Object.assign(st, { crtc: crtcId, fb, crtcX: 0, crtcY: 0, crtcW: mode.hdisplay, crtcH: mode.vdisplay,
+        srcX: x * 65536, srcY: y * 65536, srcW: (rot90 ? mode.vdisplay : mode.hdisplay) * 65536,
+        srcH: (rot90 ? mode.hdisplay : mode.vdisplay) * 65536 });
+    }
+    // update_output_state: the listed connectors on the CRTC, every other one off it
+    for (const conn of p.o.connectors) {
+      const s = r.next.conns.get(conn.id)!;
+      const listed = connectorIds.includes(conn.id);
+      if (s.crtc !== crtcId && !listed) continue;
+      touchConn(r, conn.id);
+      s.crtc = listed ? crtcId : 0;
+    }
+    try {
+      commit(this.#host, p, r, syscall);
+    } finally {
+      const b = r.next.crtc.modeBlob;
+      if (b !== null && b.refs <= 0) p.o.blobs.delete(b.id); // a refused commit's blob goes with it
+    }
   }
 
+  /** drm_mode_page_flip_ioctl through drm_atomic_helper_page_flip: a non-blocking commit with an event. */
   pageFlip(dev: object, f: KmsFile, crtcId: number, fbId: number, flags: number, userData: number): void {
     const syscall = 'ioctl(DRM_IOCTL_MODE_PAGE_FLIP)';
-    const p = this.#enter(dev, f, syscall, true);
+    const p = this.enter(dev, f, syscall, true);
     const fail = (e: ErrnoName): Error => systemError(e, syscall);
     if (flags & ~DRM_MODE_PAGE_FLIP_FLAGS) throw fail('EINVAL');
     if (flags & ~DRM_MODE_PAGE_FLIP_EVENT) throw fail('EINVAL'); // vkms: no async flips, no flip targets
-    if (crtcId !== p.crtcId) throw fail('ENOENT');
-    if (p.fbId === 0 || p.mode === null) throw fail('EBUSY'); // nothing scanned out: "presumably due to a hotplug"
+    if (crtcId !== p.o.crtc.id) throw fail('ENOENT');
+    const primary = p.o.planes[0]!;
+    const cur = p.state.planes.get(primary.id)!;
+    if (cur.fb === null) throw fail('EBUSY'); // nothing scanned out: "presumably due to a hotplug"
     const fb = p.fbs.get(fbId);
     if (fb === undefined) throw fail('ENOENT');
-    const cur = p.fbs.get(p.fbId)!;
-    if (p.mode.hdisplay > fb.width || p.mode.vdisplay > fb.height) throw fail('ENOSPC');
-    if (fb.format !== cur.format) throw fail('EINVAL');
-    if (p.flipPending) throw fail('EBUSY');
-    p.flipPending = true;
-    const host = this.#host;
-    const timer = setTimeout(() => {
-      host.timers.delete(timer);
-      p.flipPending = false;
-      if (!p.fbs.has(fb.id)) return; // removed meanwhile: the commit is gone with it
-      p.fbId = fb.id;
-      p.sequence += 1;
-      if (flags & DRM_MODE_PAGE_FLIP_EVENT) {
-        const now = process.hrtime.bigint();
-        const q = this.#events.get(f) ?? [];
-        q.push({
-          type: DRM_EVENT_FLIP_COMPLETE, length: 32, userData, sec: Number(now / 1_000_000_000n),
-          usec: Number((now % 1_000_000_000n) / 1000n), sequence: p.sequence, crtcId: p.crtcId,
-        });
-        this.#events.set(f, q);
-        host.hub.signal(new Fence('vkms', 'vblank', 0, p.sequence)); // wakes pollAsync waiters
-      }
-    }, Number(VBLANK_NS / 1_000_000n));
-    host.timers.add(timer);
+    const fw = fb.width * 65536, fh = fb.height * 65536; // drm_framebuffer_check_src_coords
+    if (cur.srcW > fw || cur.srcX > fw - cur.srcW || cur.srcH > fh || cur.srcY > fh - cur.srcH) throw fail('ENOSPC');
+    if (fb.format !== cur.fb.format) throw fail('EINVAL');
+    const event = (flags & DRM_MODE_PAGE_FLIP_EVENT) !== 0;
+    if (event) this.reserveEvent(f, syscall);
+    try {
+      const r = newRequest(p, false);
+      r.crtc = true;
+      if (event) r.event = { file: f, userData };
+      const st = touchPlane(r, primary.id);
+      st.crtc = crtcId;
+      st.fb = fb;
+      if (!r.next.crtc.active) throw fail('EINVAL');
+      commit(this.#host, p, r, syscall, { nonblock: true });
+    } catch (e) {
+      if (event) this.unreserveEvent(f);
+      throw e;
+    }
   }
 
   readEvents(f: KmsFile): DrmEvent[] {
     const q = this.#events.get(f) ?? [];
     this.#events.set(f, []);
+    this.#space.set(f, (this.#space.get(f) ?? EVENT_SPACE) + EVENT_SIZE * q.length);
     return q;
   }
 }
