@@ -150,7 +150,7 @@ export interface KmsPlane {
 /** One encoder (GETENCODER): the CRTC it feeds now (0: none) and the CRTCs it can feed. */
 export interface KmsEncoder {
   id: number;
-  /** DRM_MODE_ENCODER_* (7 virtual, 8 DSI, ...) */
+  /** DRM_MODE_ENCODER_* (5 virtual, 6 DSI, 7 DPMST, 8 DPI) */
   type: number;
   crtcId: number;
   /** Bit i: the i-th CRTC of GETRESOURCES. */
