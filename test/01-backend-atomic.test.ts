@@ -444,7 +444,7 @@ for (const kernel of KERNELS) {
       throwsErrno(() => b.kmsGetBlob(fd, 0xfffff), 'ENOENT', { syscall: 'ioctl(DRM_IOCTL_MODE_GETPROPBLOB)' });
       throwsErrno(() => b.kmsCreateBlob(fd, new Uint8Array(0)), 'EINVAL', { syscall: 'ioctl(DRM_IOCTL_MODE_CREATEPROPBLOB)' });
       const DESTROY = { syscall: 'ioctl(DRM_IOCTL_MODE_DESTROYPROPBLOB)' };
-      throwsErrno(() => b.kmsDestroyBlob(fd, 0xfffff), 'EINVAL', DESTROY);
+      throwsErrno(() => b.kmsDestroyBlob(fd, 0xfffff), 'ENOENT', DESTROY);
       throwsErrno(() => b.kmsDestroyBlob(fd, Number(v.value(v.planes[0]!, 'IN_FORMATS'))), 'EPERM', DESTROY); // the kernel's
       const data = Uint8Array.from([1, 2, 3, 4, 5]);
       const mine = b.kmsCreateBlob(fd, data);
@@ -454,7 +454,7 @@ for (const kernel of KERNELS) {
       throwsErrno(() => b.kmsDestroyBlob(other, mine), 'EPERM', DESTROY); // only its file destroys it
       b.kmsDestroyBlob(fd, mine);
       throwsErrno(() => b.kmsGetBlob(fd, mine), 'ENOENT');
-      throwsErrno(() => b.kmsDestroyBlob(fd, mine), 'EINVAL', DESTROY);
+      throwsErrno(() => b.kmsDestroyBlob(fd, mine), 'ENOENT', DESTROY);
       // a file's blobs go when it closes
       const theirs = b.kmsCreateBlob(other, data);
       t.close(other);
@@ -760,7 +760,8 @@ for (const kernel of KERNELS) {
         const plane = v.planes[1 + i]!;
         const buf = dumbFb(v, 48, 24, AR24);
         fill(buf, src);
-        const r = rotated(48, 24, rotation, src);
+        // 6.12's vkms shows ROTATE_270 | REFLECT_X as ROTATE_270 alone (seen in the VM); 7.2 reflects
+        const r = rotated(48, 24, !v7() && (rotation & 0xf) === 8 ? rotation & ~0x10 : rotation, src);
         req.push(...v.plane(plane, buf.fb, r.w, r.h, x, y, 48, 24), [plane, v.id(plane, 'rotation'), BigInt(rotation)]);
         layers.push({ x, y, w: r.w, h: r.h, px: r.px, alpha: true });
       });

@@ -287,7 +287,7 @@ export function atomicOps(m: Machine): AtomicOps {
       const syscall = 'ioctl(DRM_IOCTL_MODE_DESTROYPROPBLOB)';
       const { p, f } = objs(fd, syscall);
       const b = p.o.blobs.get(blobId);
-      if (b === undefined) throw systemError('EINVAL', syscall);
+      if (b === undefined) throw systemError('ENOENT', syscall); // drm_property_lookup_blob found none
       if (b.owner !== f) throw systemError('EPERM', syscall); // "created by this user" only
       b.owner = null;
       putBlob(p.o, b);

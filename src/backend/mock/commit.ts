@@ -379,7 +379,9 @@ export function composeInput(p: Pipe, s: KmsState): Parameters<typeof compose>[0
   for (const plane of p.o.planes) {
     const st = s.planes.get(plane.id)!;
     if (st.crtc !== p.o.crtc.id || !st.visible || st.fb === null) continue;
-    planes.push({ fb: st.fb, src: st.src, dst: st.dst, rotation: st.rotation });
+    // 6.12's vkms shows ROTATE_270 | REFLECT_X as ROTATE_270 alone (seen in the VM; 7.2 reflects)
+    const rotation = !p.o.v7 && (st.rotation & 0xf) === 8 ? st.rotation & ~0x10 : st.rotation;
+    planes.push({ fb: st.fb, src: st.src, dst: st.dst, rotation });
   }
   return { width: mode.hdisplay, height: mode.vdisplay, planes, background: p.o.v7 ? s.crtc.background : 0xffffn << 48n,
     gamma: s.crtc.gammaLut?.data ?? null };
