@@ -102,7 +102,7 @@ export interface CodedError extends Error {
  * The codes of errors the library makes up (no syscall failed): one list, documented in the README.
  * - ERR_DMABUF_CLOSED: a method of a closed buffer, device, heap, sync file, mapping or exporter.
  * - ERR_DMABUF_UNSUPPORTED: this backend or kernel cannot do it.
- * - ERR_DMABUF_NO_NATIVE: the native addon was asked for and did not load.
+ * - ERR_DMABUF_NO_NATIVE: the native addon did not load (on Linux, or DMABUF_BACKEND=native).
  * - ERR_DMABUF_STALE_FD: an fd the library owns was closed outside it (and maybe reused by another file).
  * - ERR_DMABUF_TIMEOUT: a wait the caller bounded with `timeout` ran out.
  * - ERR_DMABUF_NO_DEVICE: no device (or CRTC, or connector with modes) fits the request.
