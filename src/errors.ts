@@ -5,6 +5,7 @@
  * `systemError()` (registered with the addon at load time), and the mock calls it directly, so the two
  * cannot disagree on names or messages. The table itself is src/errno.ts.
  */
+import { debug, debugEnabled } from './debug';
 import { ERRNO, errnoNameOf, isErrnoName, type ErrnoName } from './errno';
 
 /** The kernel's name for an errno value ('EBADFD' for 77, which Node cannot name). */
@@ -58,6 +59,7 @@ export function systemError(errno: number | ErrnoName, syscall: string, path?: s
   err.syscall = syscall;
   if (path !== undefined) err.path = path;
   if (hint !== undefined) err.hint = hint;
+  if (debugEnabled) debug('%s failed: %s', syscall, message);
   return err;
 }
 

@@ -7,6 +7,7 @@
  * loader tried, and the fix), and probe() says so.
  */
 import type { Backend } from './types';
+import { debug, debugEnabled } from '../debug';
 import { loadNative } from './native';
 import { createMockBackend } from './mock';
 import { dmabufError, invalidArgValue, type DmabufError } from '../errors';
@@ -49,6 +50,13 @@ function unavailableBackend(error: DmabufError): Backend {
 
 let choice: BackendChoice | undefined;
 
+function chosen(c: BackendChoice): BackendChoice {
+  if (debugEnabled) {
+    debug('backend %s: %s%s', c.usable ? c.backend.name : 'none', c.reason, c.nativeError ? ` (${c.nativeError.message})` : '');
+  }
+  return c;
+}
+
 function choose(): BackendChoice {
   const forced = process.env.DMABUF_BACKEND;
   if (forced !== undefined && forced !== '' && forced !== 'mock' && forced !== 'native') {
@@ -84,7 +92,7 @@ function choose(): BackendChoice {
  * 'mock') it throws ERR_DMABUF_NO_NATIVE: every API call that reaches a device goes through here.
  */
 export function getBackend(): Backend {
-  if (!choice) choice = choose();
+  if (!choice) choice = chosen(choose());
   if (!choice.usable) {
     const e = choice.nativeError as DmabufError;
     throw dmabufError('ERR_DMABUF_NO_NATIVE', e.message, { cause: e, tried: (e as { tried?: string[] }).tried });
@@ -93,7 +101,7 @@ export function getBackend(): Backend {
 }
 
 export function backendChoice(): BackendChoice {
-  if (!choice) choice = choose();
+  if (!choice) choice = chosen(choose());
   return choice;
 }
 
@@ -111,5 +119,6 @@ export function setBackend(backend: Backend | 'mock' | 'native'): Backend {
   } else {
     choice = { backend, reason: `setBackend(${backend.name})`, usable: true };
   }
+  if (debugEnabled) debug('backend %s: %s', choice.backend.name, choice.reason);
   return choice.backend;
 }

@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { debug, debugEnabled } from '../debug';
 import { dmabufError, invalidArgType, systemError } from '../errors';
 import { withArgChecks } from './args';
 import type { Backend, Fd, MapHandle } from './types';
@@ -156,6 +157,7 @@ function candidates(root: string, failures: string[]): string[] {
     const pre = prebuildFor(root, ngb);
     if (pre.file) out.push(pre.file);
     else failures.push(`prebuilds: ${pre.why}`);
+    if (debugEnabled) debug('addon candidates: %s%s', out.join(', '), pre.file ? '' : ` (prebuilds: ${pre.why})`);
   }
   return out;
 }
@@ -172,6 +174,7 @@ function load(): NativeLoadResult {
   for (const file of candidates(root, failures)) {
     tried.push(file);
     if (!fs.existsSync(file)) {
+      if (debugEnabled) debug('addon %s: not found', file);
       failures.push(`${file}: not found`);
       continue;
     }
@@ -179,8 +182,10 @@ function load(): NativeLoadResult {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(file) as RawAddon;
       addon.setErrorFactory(systemError);
+      if (debugEnabled) debug('addon %s: loaded', file);
       return { backend: wrap(addon), unchecked: addon, tried, file };
     } catch (e) {
+      if (debugEnabled) debug('addon %s: %s', file, (e as Error).message.split('\n')[0]);
       failures.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
