@@ -56,3 +56,32 @@ describe('NODE_DEBUG=dmabuf', function () {
     }
   });
 });
+
+describe('an uncaught error', function () {
+  // a system error (the mock's ENOENT, with the heaps there are as hint) and a library error
+  // (ERR_DMABUF_NO_DEVICE, with a hint), each thrown uncaught in a child
+  const cases: Array<[string, string, RegExp]> = [
+    ['heaps.open(\'nope\')', "this kernel has no heap named 'nope'", /^Error: ENOENT: no such file or directory, open '\/dev\/dma_heap\/nope' \(/m],
+    ['drm.open({ driver: \'nope\' })', 'load a driver', /^Error: no card node with driver 'nope'/m],
+  ];
+  for (const [call, hint, header] of cases) {
+    it(`prints its hint once: ${call}`, async function () {
+      const r = await node(`require(${JSON.stringify(index)}).${call};`, { DMABUF_BACKEND: 'mock' });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, header);
+      assert.equal(r.stderr.split(hint).length - 1, 1, r.stderr);
+      assert.match(r.stderr, /code: '(ENOENT|ERR_DMABUF_NO_DEVICE)'/, 'the other properties are still shown');
+    });
+
+    it(`keeps err.hint: ${call}`, async function () {
+      const r = await node(`try { require(${JSON.stringify(index)}).${call}; } catch (e) {
+        console.log(JSON.stringify({ hint: e.hint, inMessage: e.message.includes(e.hint), keys: Object.keys(e) })); }`,
+      { DMABUF_BACKEND: 'mock' });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout.trim()) as { hint: string; inMessage: boolean; keys: string[] };
+      assert.ok(out.hint.includes(hint), out.hint);
+      assert.ok(out.inMessage);
+      assert.ok(!out.keys.includes('hint'), 'hint is not enumerable');
+    });
+  }
+});
