@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Display: KMS modesetting on a DRM card node with the legacy ioctls (GETRESOURCES, GETCONNECTOR,
  * ADDFB2, SETCRTC, PAGE_FLIP), enough to put dumb buffers on a screen, e.g. vkms's virtual one in CI.
@@ -22,8 +23,9 @@ import { waitReadable } from './wait';
 
 export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, Framebuffer };
 
-const FORMATS = { XRGB8888: DRM_FORMAT_XRGB8888, ARGB8888: DRM_FORMAT_ARGB8888 } as const;
-export type PixelFormat = keyof typeof FORMATS;
+/** The formats createFramebuffer() makes dumb-buffer framebuffers in. */
+export type PixelFormat = 'XRGB8888' | 'ARGB8888';
+const FORMATS: Readonly<Record<PixelFormat, number>> = { XRGB8888: DRM_FORMAT_XRGB8888, ARGB8888: DRM_FORMAT_ARGB8888 };
 
 /** include/uapi/drm/drm_mode.h DRM_MODE_CONNECTOR_* names, as the kernel prints them ("Virtual-1"). */
 const CONNECTOR_TYPES = ['Unknown', 'VGA', 'DVI-I', 'DVI-D', 'DVI-A', 'Composite', 'SVIDEO', 'LVDS', 'Component',
