@@ -122,9 +122,10 @@ describe('the package', function () {
     let tarball: string;
     let files: string[];
     let bin: string;
-    const t0 = Date.now();
+    let t0 = 0;
 
     before(async function () {
+      t0 = Date.now();
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'dmabuf-pack-'));
       // PATH with node, npm and sh (npm runs scripts with it) only: no python3, make, cc or g++
       bin = path.join(work, 'bin');
