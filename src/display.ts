@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Display: KMS modesetting on a DRM card node. The legacy ioctls (SETCRTC, PAGE_FLIP) put one
  * full-screen framebuffer on a CRTC; with `{ atomic: true }` the Display is an atomic client: every
@@ -35,8 +36,9 @@ export type { PropertyInfo, PropertyTable, PropertyType, PropertyValue } from '.
 
 export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, Framebuffer };
 
-const FORMATS = { XRGB8888: DRM_FORMAT_XRGB8888, ARGB8888: DRM_FORMAT_ARGB8888 } as const;
-export type PixelFormat = keyof typeof FORMATS;
+/** The formats createFramebuffer() makes dumb-buffer framebuffers in. */
+export type PixelFormat = 'XRGB8888' | 'ARGB8888';
+const FORMATS: Readonly<Record<PixelFormat, number>> = { XRGB8888: DRM_FORMAT_XRGB8888, ARGB8888: DRM_FORMAT_ARGB8888 };
 
 /** include/uapi/drm/drm_mode.h DRM_MODE_CONNECTOR_* names, as the kernel prints them ("Virtual-1"). */
 const CONNECTOR_TYPES = ['Unknown', 'VGA', 'DVI-I', 'DVI-D', 'DVI-A', 'Composite', 'SVIDEO', 'LVDS', 'Component',

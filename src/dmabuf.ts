@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * DmaBuf: one owned dma-buf fd. Size, inode, fdinfo, name, zero-copy CPU mappings, CPU access
  * bracketing (DMA_BUF_IOCTL_SYNC), implicit-fence sync files, readiness, dup, close.

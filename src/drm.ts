@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * DRM devices: dumb buffers, PRIME export (handle → dma-buf) and import (dma-buf → GEM handle).
  *

@@ -5,6 +5,7 @@
  * `systemError()` (registered with the addon at load time), and the mock calls it directly, so the two
  * cannot disagree on names or messages. The table itself is src/errno.ts.
  */
+import { debug, debugEnabled } from './debug';
 import { ERRNO, errnoNameOf, isErrnoName, type ErrnoName } from './errno';
 
 /** The kernel's name for an errno value ('EBADFD' for 77, which Node cannot name). */
@@ -39,6 +40,15 @@ export interface DmabufSystemError extends Error {
 }
 
 /**
+ * Set `hint` on an error whose message already ends with it: as a non-enumerable property, so that
+ * util.inspect (what Node prints for an uncaught error) does not print the hint a second time after
+ * the message. `err.hint` reads as before.
+ */
+function setHint(err: object, hint: string): void {
+  Object.defineProperty(err, 'hint', { value: hint, writable: true, configurable: true, enumerable: false });
+}
+
+/**
  * A Node-style system error: `EINVAL: invalid argument, ioctl(UDMABUF_CREATE) '/dev/udmabuf'`.
  */
 export function systemError(errno: number | ErrnoName, syscall: string, path?: string, hint?: string): DmabufSystemError {
@@ -57,7 +67,8 @@ export function systemError(errno: number | ErrnoName, syscall: string, path?: s
   err.code = code;
   err.syscall = syscall;
   if (path !== undefined) err.path = path;
-  if (hint !== undefined) err.hint = hint;
+  if (hint !== undefined) setHint(err, hint);
+  if (debugEnabled) debug('%s failed: %s', syscall, message);
   return err;
 }
 
@@ -74,7 +85,7 @@ export function isSystemError(e: unknown): e is DmabufSystemError {
 export function withPath<E>(e: E, path: string | undefined, hint?: string): E {
   if (!isSystemError(e)) return e;
   if (path !== undefined && e.path === undefined) e.path = path;
-  if (hint !== undefined && e.hint === undefined) e.hint = hint;
+  if (hint !== undefined && e.hint === undefined) setHint(e, hint);
   const desc = describeErrno(e.errno);
   let message = `${e.code}: ${desc}, ${e.syscall}`;
   if (e.path !== undefined) message += ` '${e.path}'`;
@@ -102,7 +113,7 @@ export interface CodedError extends Error {
  * The codes of errors the library makes up (no syscall failed): one list, documented in the README.
  * - ERR_DMABUF_CLOSED: a method of a closed buffer, device, heap, sync file, mapping or exporter.
  * - ERR_DMABUF_UNSUPPORTED: this backend or kernel cannot do it.
- * - ERR_DMABUF_NO_NATIVE: the native addon was asked for and did not load.
+ * - ERR_DMABUF_NO_NATIVE: the native addon did not load (on Linux, or DMABUF_BACKEND=native).
  * - ERR_DMABUF_STALE_FD: an fd the library owns was closed outside it (and maybe reused by another file).
  * - ERR_DMABUF_TIMEOUT: a wait the caller bounded with `timeout` ran out.
  * - ERR_DMABUF_NO_DEVICE: no device (or CRTC, or connector with modes) fits the request.
@@ -134,10 +145,15 @@ function coded<E extends Error>(err: E, code: string): E & CodedError {
  * (`path`, `cause`, ...). It has no `errno` or `syscall`: no system call failed.
  */
 export function dmabufError<X extends object = object>(code: DmabufErrorCode, message: string, extra?: X): DmabufError & X {
-  const { cause, ...rest } = (extra ?? {}) as { cause?: unknown };
+  const { cause, hint, ...rest } = (extra ?? {}) as { cause?: unknown; hint?: unknown };
   const e = (cause === undefined ? new Error(message) : new Error(message, { cause })) as DmabufError & X;
   e.code = code;
   Object.assign(e, rest);
+  if (typeof hint === 'string') {
+    // printed once: with the message when it carries the hint, else as a property
+    if (message.includes(hint)) setHint(e, hint);
+    else e.hint = hint;
+  }
   return e;
 }
 

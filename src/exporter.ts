@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Exporter: the kernel's exporter/importer protocol in userspace (design: docs/exporter.md).
  *
@@ -122,6 +123,35 @@ export interface ExporterStats {
   /** Bytes of mappings and handles in use. */
   bytesMapped: number;
 }
+
+/** The `'move'` event: the buffer moved to new backing for a late attacher (see `Exporter.attach`). */
+export interface MoveEvent {
+  from: { provider: string; inode: bigint; size: number };
+  to: { provider: string; inode: bigint; size: number };
+  /** Which attachment needed what the old backing could not give. */
+  reason: string;
+}
+
+/** The `'evict'` event: a kept mapping or handle was dropped to stay within the budget. */
+export interface EvictEvent {
+  /** 'cpu', or the DRM device's path. */
+  importer: string;
+  bytes: number;
+  reason: 'budget';
+}
+
+/** The events an Exporter emits, and their listeners' arguments. */
+export interface ExporterEvents {
+  attach: [attachment: Attachment];
+  allocate: [backing: BackingInfo];
+  move: [event: MoveEvent];
+  evict: [event: EvictEvent];
+  detach: [attachment: Attachment];
+  close: [];
+}
+
+/** A listener of Exporter event K. */
+export type ExporterListener<K extends keyof ExporterEvents> = (...args: ExporterEvents[K]) => void;
 
 type Key = 'cpu' | Device;
 
@@ -279,8 +309,8 @@ export class Attachment<I extends Importer = Importer> {
 /**
  * A buffer with deferred, constraint-aware allocation, kept mappings and attachment tracking.
  *
- * Events: 'attach' (Attachment), 'allocate' (BackingInfo), 'move' ({ from, to, reason }),
- * 'evict' ({ importer, bytes, reason }), 'detach' (Attachment), 'close'.
+ * Events (ExporterEvents): 'attach' (Attachment), 'allocate' (BackingInfo), 'move' (MoveEvent),
+ * 'evict' (EvictEvent), 'detach' (Attachment), 'close'.
  */
 export class Exporter extends EventEmitter implements Disposable {
   readonly size: number;
@@ -317,6 +347,39 @@ export class Exporter extends EventEmitter implements Disposable {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  // Typed events: an unknown event name or a listener of the wrong shape does not compile.
+  override on<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override once<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+
+  override off<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+
+  override addListener<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.addListener(event, listener as (...args: unknown[]) => void);
+  }
+
+  override removeListener<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.removeListener(event, listener as (...args: unknown[]) => void);
+  }
+
+  override prependListener<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.prependListener(event, listener as (...args: unknown[]) => void);
+  }
+
+  override prependOnceListener<K extends keyof ExporterEvents>(event: K, listener: ExporterListener<K>): this {
+    return super.prependOnceListener(event, listener as (...args: unknown[]) => void);
+  }
+
+  override emit<K extends keyof ExporterEvents>(event: K, ...args: ExporterEvents[K]): boolean {
+    return super.emit(event, ...args);
   }
 
   #check(): void {
@@ -529,7 +592,7 @@ export class Exporter extends EventEmitter implements Disposable {
         (skipped.length ? ` (skipped ${skipped.map((s) => `${s.provider}: ${s.constraint}`).join(', ')})` : '');
       this.#stats.allocations++;
       this.#backing = backing;
-      this.emit('allocate', this.backing);
+      this.emit('allocate', this.backing!);
       return backing;
     }
     throw constraintsError(skipped, this.size);

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Framebuffers: an image the display hardware can scan out, registered with the kernel by ADDFB2
  * (drm_mode_fb_cmd2: one GEM handle, pitch and offset per plane, and a format modifier per plane when

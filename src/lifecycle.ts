@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Safety net for owned fds: an object dropped without close() has its fd closed by a finalizer, with
  * a process warning (it is a bug in the caller, not the plan). Workers: the native addon also closes

@@ -2,6 +2,7 @@
  * probe(): what this machine offers, per interface, and when something is missing or not permitted,
  * why and how to fix it.
  */
+import * as os from 'node:os';
 import { backendChoice } from './backend/index';
 import type { Backend } from './backend/types';
 import { drm, type DrmDeviceInfo } from './drm';
@@ -19,13 +20,19 @@ export interface InterfaceStatus {
 }
 
 export interface ProbeResult {
-  backend: 'native' | 'mock';
+  /**
+   * The active backend; 'none' on Linux when the native addon did not load (and DMABUF_BACKEND is
+   * not 'mock'): then every interface is unavailable, `nativeError` says what the loader tried, and
+   * every device call throws ERR_DMABUF_NO_NATIVE.
+   */
+  backend: 'native' | 'mock' | 'none';
   /** Why this backend is active. */
   backendReason: string;
   /** Why the native addon is not in use, when it is not. */
   nativeError?: string;
   /** Kernel release (uname -r), when known. */
   kernel: string | null;
+  /** sysconf(_SC_PAGESIZE); 0 when no backend is usable. */
   pageSize: number;
   udmabuf: InterfaceStatus & { limits: UdmabufLimits };
   heaps: InterfaceStatus & { list: HeapInfo[] };
@@ -66,8 +73,22 @@ function kernelCode(release: string | null): number {
   return m ? Number(m[1]) * 1000 + Number(m[2]) : 0;
 }
 
+/** What to do when the addon did not load, in a project that depends on the package. */
+export const NO_NATIVE_HINT = 'npm rebuild dmabuf (it needs python3, make and a C++17 compiler), or ' +
+  'DMABUF_BACKEND=mock to run on the software mock';
+
+function noBackend(reason: string, nativeError: string): ProbeResult {
+  const off = { available: false, reason: `no backend: ${reason}`, hint: NO_NATIVE_HINT };
+  return {
+    backend: 'none', backendReason: reason, nativeError, kernel: os.release(), pageSize: 0,
+    udmabuf: { ...off, limits: {} }, heaps: { ...off, list: [] }, drm: { ...off, devices: [] },
+    video: { ...off, devices: [] }, syncFile: { ...off },
+  };
+}
+
 export function probe(): ProbeResult {
   const choice = backendChoice();
+  if (!choice.usable) return noBackend(choice.reason, choice.nativeError?.message ?? choice.reason);
   const backend = choice.backend;
   const kernel = kernelRelease(backend);
 

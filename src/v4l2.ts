@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * V4L2: video capture, output and memory-to-memory devices (cameras, encoders, decoders; vivid,
  * vim2m and vicodec in the VM) exchanging frames as dma-bufs.

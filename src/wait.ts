@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Waiting for fd readiness off the JS thread, in bounded slices so that a wait can time out or be
  * aborted and never pins a thread-pool thread for longer than one slice.

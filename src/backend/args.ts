@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * The argument specification of the Backend: for every method, its arguments in order, each with a
  * kind. The kinds are the addon's argument checks (native/args.h: ArgFd, ArgU32, ArgI32, ArgSize,

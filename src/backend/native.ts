@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { debug, debugEnabled } from '../debug';
 import { dmabufError, invalidArgType, systemError } from '../errors';
 import { withArgChecks } from './args';
 import type { Backend, Fd, MapHandle } from './types';
@@ -30,6 +31,8 @@ export interface NativeLoadResult {
   error?: Error;
   /** The addon files that were tried, in order. */
   tried: string[];
+  /** The file that loaded. */
+  file?: string;
 }
 
 let cached: NativeLoadResult | undefined;
@@ -103,6 +106,65 @@ function wrap(addon: RawAddon): NativeBackend {
   });
 }
 
+/** What node-gyp-build exports beside its loader: the tag parsing and matching of prebuild file names. */
+interface NodeGypBuild {
+  path(dir: string): string;
+  parseTuple(name: string): { name: string; platform: string; architectures: string[] } | undefined;
+  matchTuple(platform: string, arch: string): (t: ReturnType<NodeGypBuild['parseTuple']>) => boolean;
+  compareTuples(a: { architectures: string[] }, b: { architectures: string[] }): number;
+  parseTags(file: string): { file: string } | undefined;
+  matchTags(runtime: string, abi: string): (t: ReturnType<NodeGypBuild['parseTags']>) => boolean;
+  compareTags(runtime: string): (a: { file: string }, b: { file: string }) => number;
+}
+
+function readdir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The prebuilt binary node-gyp-build picks for this machine: prebuilds/<platform>-<arch>/, the file
+ * whose tags (libc, N-API) match, most specific first. `why` says why there is none.
+ */
+function prebuildFor(root: string, ngb: NodeGypBuild): { file?: string; why: string } {
+  const dir = path.join(root, 'prebuilds');
+  const tuple = readdir(dir).map((n) => ngb.parseTuple(n)).filter(ngb.matchTuple(process.platform, process.arch))
+    .sort((a, b) => ngb.compareTuples(a!, b!))[0];
+  if (!tuple) return { why: `no ${path.join(dir, `${process.platform}-${process.arch}`)}` };
+  const sub = path.join(dir, tuple.name);
+  const winner = readdir(sub).map((f) => ngb.parseTags(f)).filter(ngb.matchTags('node', process.versions.modules))
+    .sort((a, b) => ngb.compareTags('node')(a!, b!))[0];
+  return winner ? { file: path.join(sub, winner.file), why: '' } : { why: `nothing in ${sub} matches this machine (libc, N-API)` };
+}
+
+/**
+ * The files to try, in order: DMABUF_ADDON alone when it is set; otherwise node-gyp-build's order,
+ * a local build first (build/Release, build/Debug: what `npm run build:native` or `npm rebuild dmabuf`
+ * just compiled), then the prebuilt binary for this machine.
+ */
+function candidates(root: string, failures: string[]): string[] {
+  const forced = process.env.DMABUF_ADDON;
+  if (forced) return [path.resolve(forced)];
+  const out = ['Release', 'Debug'].map((b) => path.join(root, 'build', b, 'dmabuf.node'));
+  let ngb: NodeGypBuild | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ngb = require('node-gyp-build') as NodeGypBuild;
+  } catch (e) {
+    failures.push(`prebuilds: node-gyp-build did not load (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (ngb) {
+    const pre = prebuildFor(root, ngb);
+    if (pre.file) out.push(pre.file);
+    else failures.push(`prebuilds: ${pre.why}`);
+    if (debugEnabled) debug('addon candidates: %s%s', out.join(', '), pre.file ? '' : ` (prebuilds: ${pre.why})`);
+  }
+  return out;
+}
+
 function load(): NativeLoadResult {
   const tried: string[] = [];
   if (process.platform !== 'linux') {
@@ -112,10 +174,10 @@ function load(): NativeLoadResult {
   }
   const root = packageRoot();
   const failures: string[] = [];
-  for (const build of ['Release', 'Debug']) {
-    const file = path.join(root, 'build', build, 'dmabuf.node');
+  for (const file of candidates(root, failures)) {
     tried.push(file);
     if (!fs.existsSync(file)) {
+      if (debugEnabled) debug('addon %s: not found', file);
       failures.push(`${file}: not found`);
       continue;
     }
@@ -123,15 +185,18 @@ function load(): NativeLoadResult {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(file) as RawAddon;
       addon.setErrorFactory(systemError);
-      return { backend: wrap(addon), unchecked: addon, tried };
+      if (debugEnabled) debug('addon %s: loaded', file);
+      return { backend: wrap(addon), unchecked: addon, tried, file };
     } catch (e) {
-      failures.push(`${file}: ${(e as Error).message}`);
+      if (debugEnabled) debug('addon %s: %s', file, (e as Error).message.split('\n')[0]);
+      failures.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
   const error = dmabufError('ERR_DMABUF_NO_NATIVE',
-    `could not load the native dmabuf addon (tried ${failures.join('; ')}). ` +
-      'Build it with `npm run build:native` (needs python3, make and g++), or use the mock backend ' +
-      '(DMABUF_BACKEND=mock).');
+    `the native dmabuf addon did not load on ${process.platform}-${process.arch} (tried ${failures.join('; ')}). ` +
+      'In a project that depends on dmabuf, `npm rebuild dmabuf` builds it (it needs python3, make and a ' +
+      'C++17 compiler); in this repository, `npm run build:native`. DMABUF_BACKEND=mock runs on the software ' +
+      'mock instead.', { tried });
   return { error, tried };
 }
 

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * The Backend interface: one syscall-shaped function per kernel operation, no policy.
  *

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `dmabuf info <pid>:<fd>`: one buffer in detail: its fdinfo, and who else holds it (by inode).
  */

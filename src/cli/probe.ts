@@ -19,6 +19,12 @@ function fix(s: InterfaceStatus): string[] {
 
 export function renderProbe(p: ProbeResult): string {
   const out: string[] = [];
+  if (p.backend === 'none') {
+    out.push(`dmabuf probe — no backend (${p.backendReason}), kernel ${p.kernel ?? 'unknown'}`);
+    out.push(`  native addon: ${p.nativeError ?? ''}`);
+    out.push(`  fix: ${p.udmabuf.hint ?? ''}`);
+    return `${out.join('\n')}\n`;
+  }
   out.push(`dmabuf probe — ${p.backend} backend (${p.backendReason}), kernel ${p.kernel ?? 'unknown'}, page size ${p.pageSize}`);
   if (p.nativeError) out.push(`  native addon: ${p.nativeError}`);
   if (p.backend === 'mock') out.push('  (the mock is a software model: what it offers is not what this kernel offers)');

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Who holds which dma-buf: a scan of /proc/<pid>/fd + fdinfo (fds whose fdinfo has exp_name) and
  * /proc/<pid>/maps (mappings of `/dmabuf:` files), grouped by inode, like Android's dmabuf_dump.

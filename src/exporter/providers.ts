@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Backing providers for the Exporter: where its memory can come from, in order of preference, and
  * why a provider cannot serve a given set of constraints. Allocation itself is the allocators' job

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * The core of the mock kernel: the fd table over open file descriptions (dup shares one; numbers
  * count up from 1000), the kernel objects the interfaces share (buffer objects, DRM devices, heaps,

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * KMS for the mock kernel, modelled on vkms (drivers/gpu/drm/vkms) as Debian's 6.12 and 7.2 kernels
  * answer: one CRTC (gamma 256), an always-connected Virtual connector with DMT modes (1024x768

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * mmap(2) of the mock kernel and the zero-copy views over a mapping (native/mapping.cc): dma-bufs,
  * memfds and DRM fake offsets; what a mapping's ArrayBuffer is (mock/pages.ts: the buffer's one

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Memory in the mock kernel.
  *

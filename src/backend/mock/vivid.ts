@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * vivid, the kernel's virtual video driver, in the mock kernel (drivers/media/test-drivers/vivid/,
  * videobuf2 in drivers/media/common/videobuf2/, the control and event cores of v4l2-core/), as the
