@@ -41,12 +41,14 @@ function readmeBlocks() {
       text: [
         `// README.md line ${line}`,
         ...head,
-        "import type { Device, VideoDevice } from 'dmabuf';",
+        "import type { Device, Framebuffer, SyncFile, VideoDevice } from 'dmabuf';",
         // names the examples use as given
         'declare const someFd: number;',
         'declare const dev: Device;',
         'declare const encoderPath: string;',
         'declare const decoder: VideoDevice;',
+        'declare const background: Framebuffer, sprite: Framebuffer, arrow: Framebuffer;',
+        'declare const decoded: SyncFile;',
         'export async function example(): Promise<void> {',
         ...body.map((l) => `  ${l}`),
         '}',

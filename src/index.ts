@@ -30,7 +30,7 @@ export type { BackendChoice } from './backend/index';
 export type {
   Backend, BackendMethod, V4l2CodecCommand, Fd, MapHandle, StatInfo, DrmVersion, SyncFenceInfo, SyncFileInfo,
   UdmabufItem as BackendUdmabufItem, DumbBuffer as BackendDumbBuffer,
-  KmsResources, KmsModeInfo, KmsConnector, KmsCrtc, KmsPlane, DrmEvent,
+  KmsResources, KmsModeInfo, KmsConnector, KmsCrtc, KmsPlane, KmsEncoder, KmsObjectProperties, KmsProperty, DrmEvent,
   V4l2Capability, V4l2FmtDesc, V4l2FrameSize, V4l2PlaneFormat, V4l2PixFormat, V4l2RequestBuffers, V4l2CreateBuffers,
   V4l2BufferPlane, V4l2Buffer, V4l2QueuePlane, V4l2QueueBuffer, V4l2Input, V4l2Output, V4l2QueryExtCtrl, V4l2QueryMenu,
   V4l2ControlKind, V4l2Control, V4l2ControlValue, V4l2ControlsError, V4l2Event,
