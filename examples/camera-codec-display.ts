@@ -10,7 +10,8 @@
  * Runs in the project VM (`npm run vm -- node dist/examples/camera-codec-display.js`). The mock
  * models no codec: there, and without vivid, vicodec or vkms, it prints "skipped: <reason>" and exits 0.
  */
-import { drm, Display, Frame, FramePool, heaps, udmabuf, v4l2, type Framebuffer, type VideoDevice } from '../src/index';
+import { drm, Frame, FramePool, heaps, udmabuf, v4l2, type Framebuffer, type VideoDevice } from '../src/index';
+import { writebackDisplay } from './lib/display';
 
 const FRAMES = 6;
 const W = 640;
@@ -86,13 +87,7 @@ async function main(): Promise<void> {
   dec.output!.setFormat({ width: W, height: H, format: 'FWHT' });
 
   using dev = drm.open(card.path);
-  let display = Display.open(dev, { atomic: true, writeback: true });
-  const wb = display.writebackConnector;
-  if (wb !== null && !wb.clones) {
-    display.close(); // this vkms cannot write back beside Virtual-1: show on the writeback connector
-    display = Display.open(dev, { atomic: true, writeback: true, connector: wb.name, mode: { width: 1024, height: 768 } });
-  }
-  using _display = display;
+  using display = writebackDisplay(dev);
 
   // camera frames (ours), read by the encoder as they are
   using camPool = new FramePool({ width: W, height: H, format: 'XRGB8888', count: 3, provider });

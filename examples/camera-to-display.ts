@@ -9,7 +9,8 @@
  * Runs in the project VM (`npm run vm -- node dist/examples/camera-to-display.js`) and on the mock,
  * which models vivid and vkms. Prints "skipped: <reason>" and exits 0 without vivid or vkms.
  */
-import { drm, Display, Frame, FramePool, heaps, udmabuf, v4l2, type Framebuffer } from '../src/index';
+import { drm, Frame, FramePool, heaps, udmabuf, v4l2, type Framebuffer } from '../src/index';
+import { writebackDisplay } from './lib/display';
 
 const FRAMES = 12;
 const WIDTH = 640;
@@ -47,13 +48,7 @@ async function main(): Promise<void> {
     return;
   }
   using dev = drm.open(card.path);
-  let display = Display.open(dev, { atomic: true, writeback: true });
-  const wb = display.writebackConnector;
-  if (wb !== null && !wb.clones) {
-    display.close(); // this vkms cannot write back beside Virtual-1: show on the writeback connector
-    display = Display.open(dev, { atomic: true, writeback: true, connector: wb.name, mode: { width: 1024, height: 768 } });
-  }
-  using _display = display;
+  using display = writebackDisplay(dev);
   const provider = udmabuf.available() ? 'udmabuf' : heaps.list().some((h) => h.name === 'system') ? 'heap:system' : dev;
   using pool = new FramePool({ width: WIDTH, height: HEIGHT, format: 'XRGB8888', count: 4, provider });
   const fbs = new Map<Frame, Framebuffer>(pool.frames.map((f) => [f, dev.addFramebuffer(f)]));

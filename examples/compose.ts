@@ -11,7 +11,8 @@
  * Runs on vkms (the project VM: `npm run vm -- node dist/examples/compose.js`) and on the mock, which
  * composes like vkms. Prints "skipped: <reason>" and exits 0 where there is no vkms.
  */
-import { drm, Display, Frame, FramePool, type Framebuffer } from '../src/index';
+import { drm, Frame, FramePool, type Framebuffer } from '../src/index';
+import { writebackDisplay } from './lib/display';
 
 const STEPS = 10;
 const SQUARE = 96;
@@ -36,14 +37,8 @@ async function main(): Promise<void> {
     return;
   }
   using dev = drm.open(card.path);
-  let display = Display.open(dev, { atomic: true, writeback: true });
+  using display = writebackDisplay(dev);
   const wb = display.writebackConnector;
-  if (wb !== null && !wb.clones) {
-    // this kernel's vkms cannot write back beside Virtual-1: compose on the writeback connector itself
-    display.close();
-    display = Display.open(dev, { atomic: true, writeback: true, connector: wb.name, mode: { width: 1024, height: 768 } });
-  }
-  using _display = display;
   const { width, height } = display.mode;
   const overlay = display.overlays[0];
   if (overlay === undefined || !overlay.formats.includes('ARGB8888')) {

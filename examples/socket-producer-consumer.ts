@@ -20,10 +20,11 @@
  *
  *   node dist/examples/socket-producer-consumer.js   (Linux 6.0+ with udmabuf, a dma-heap or a DRM card)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { constants as C, DmaBuf, getBackend, SyncFile, type Backend } from '../src/index';
+import { lines } from './lib/lines';
 import { chooseProvider, skip } from './lib/provider';
 
 const FRAMES = 6;
@@ -57,36 +58,6 @@ function openTimeline(backend: Backend): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Resolves with each line the consumer writes back; rejects if it exits first. */
-function lines(socket: net.Socket, child: ChildProcess): () => Promise<string> {
-  const queue: string[] = [];
-  let waiting: { resolve: (s: string) => void; reject: (e: Error) => void } | undefined;
-  let pending = '';
-  let ended: Error | undefined;
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    pending += chunk;
-    let i;
-    while ((i = pending.indexOf('\n')) >= 0) {
-      queue.push(pending.slice(0, i));
-      pending = pending.slice(i + 1);
-    }
-    if (waiting && queue.length > 0) {
-      waiting.resolve(queue.shift()!);
-      waiting = undefined;
-    }
-  });
-  child.on('exit', (code) => {
-    ended = new Error(`the consumer exited (status ${code}) before acknowledging`);
-    waiting?.reject(ended);
-  });
-  return () => new Promise<string>((resolve, reject) => {
-    if (queue.length > 0) resolve(queue.shift()!);
-    else if (ended) reject(ended);
-    else waiting = { resolve, reject };
-  });
 }
 
 async function producer(): Promise<void> {

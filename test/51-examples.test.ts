@@ -174,6 +174,26 @@ describe('examples', function () {
     this.test!.title += ` (PSNR ${m[1]} dB)`;
   });
 
+  it('pool-producer-consumer: a FramePool shared by two processes, frames sent once, sync files each time (skipped on the mock)', async function () {
+    const r = await runExample('pool-producer-consumer');
+    assert.equal(r.status, 0, `pool-producer-consumer exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`pool-producer-consumer must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    const inodes = /sent once \(inodes ([\d, ]+)\)/.exec(r.stdout);
+    assert.ok(inodes, r.stdout);
+    const sent = new Set(inodes[1]!.split(', '));
+    const checked = [...r.stdout.matchAll(/^consumer \d+: frame (\d) \(inode (\d+)\) checked/gm)];
+    assert.equal(checked.length, 12, r.stdout);
+    for (const m of checked) assert.ok(sent.has(m[2]!), `frame ${m[1]} is one of the pool's buffers (inode ${m[2]})`);
+    const ok = /^ok: 12 frames through a pool of 3; acquireAsync waited (\d+) times/m.exec(r.stdout);
+    assert.ok(ok, r.stdout);
+    assert.ok(Number(ok[1]) > 0, 'the consumer holding its front frame made the producer wait');
+  });
+
   it('camera: frames captured from a V4L2 device into dma-bufs, the last saved as a PPM (skipped without one)', async function () {
     const out = path.join(os.tmpdir(), `dmabuf-camera-test-${process.pid}.ppm`);
     const r = await runExample('camera', [out]);
