@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { drm, Device, Display, Framebuffer } from '../src/index';
 import { waitReadable } from '../src/wait';
 import { vkmsCrc } from './support/crc';
-import { backend, isMock, needsDriver, throwsCode, throwsErrno, rejectsErrno } from './support/index';
+import { backend, failsWhilePending, isMock, needsDriver, throwsCode, throwsErrno, rejectsErrno } from './support/index';
 
 const RED = 0x00ff0000;
 const BLUE = 0x000000ff;
@@ -212,8 +212,8 @@ describe('Display (KMS)', function () {
     throwsErrno(() => b.kmsPageFlip(fd, 0xfffff, c.id, 1, 7), 'ENOENT', FLIP);
     throwsErrno(() => b.kmsPageFlip(fd, d.crtcId, 0xfffff, 1, 7), 'ENOENT', FLIP);
     throwsErrno(() => b.kmsPageFlip(fd, d.crtcId, c.id, 0x80000000, 7), 'EINVAL', FLIP);
-    b.kmsPageFlip(fd, d.crtcId, c.id, 1, 0x7777);
-    throwsErrno(() => b.kmsPageFlip(fd, d.crtcId, a.id, 1, 7), 'EBUSY', FLIP);
+    await failsWhilePending(b, fd, () => b.kmsPageFlip(fd, d.crtcId, c.id, 1, 0x7777), () => b.kmsPageFlip(fd, d.crtcId, a.id, 1, 7),
+      [0x7777, 7], 'EBUSY', FLIP);
     await drainFlip(dev, 0x7777);
     assert.deepEqual(b.drmReadEvents(fd), []);
     assert.equal(d.state().fbId, c.id);

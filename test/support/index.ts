@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { getBackend, errnoValue, udmabuf, heaps, drm } from '../../src/index';
-import type { DrmDeviceInfo } from '../../src/index';
+import type { Backend, DrmDeviceInfo } from '../../src/index';
 
 export const backend = () => getBackend();
 export const isMock = () => getBackend().name === 'mock';
@@ -92,6 +92,32 @@ function checkErrno(caught: unknown, code: string, expect: ErrnoExpectation): Er
   else if (expect.syscall !== undefined) assert.equal(e.syscall, expect.syscall);
   if (expect.path !== undefined) assert.equal(e.path, expect.path);
   return e;
+}
+
+/**
+ * `first` queues a flip that waits for the next vblank; `second`, called at once, must then fail with
+ * `code` (EBUSY). Under software emulation the guest can stall past a vblank (16.7 ms at 60 Hz) between
+ * the two calls, and then the second rightly goes through. Such a try is repeated once the events of both
+ * flips (user data `events[0]` and `events[1]`) have come; ten tries without the error fail. Returns the
+ * error; the first flip of the last try is still pending.
+ */
+export async function failsWhilePending(b: Backend, fd: number, first: () => void, second: () => void, events: [number, number],
+  code: string, expect: ErrnoExpectation = {}): Promise<Error> {
+  for (let i = 1; ; i++) {
+    first();
+    let caught: unknown;
+    try {
+      second();
+    } catch (e) {
+      caught = e;
+    }
+    if (caught !== undefined || i === 10) return checkErrno(caught, code, expect);
+    const seen = new Set<number>();
+    while (!events.every((u) => seen.has(u))) {
+      assert.ok((await b.pollAsync(fd, 1 /* POLLIN */, 5000)) & 1, `try ${i}: both flips went through, but not every event came`);
+      for (const e of b.drmReadEvents(fd)) if (e.userData !== undefined) seen.add(e.userData);
+    }
+  }
 }
 
 /** fn must throw an argument/state error with this Node-style code (ERR_*). */
