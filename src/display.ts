@@ -725,7 +725,9 @@ export class Display implements Disposable {
       fencePtrs.push({ obj, prop: p.id, what });
     };
 
-    const fbs: Framebuffer[] = [];
+    const fbs: { fb: Framebuffer; name: string }[] = [];
+    // read again after waiting for the previous commit: the caller may close a fence meanwhile
+    const inFences: { plane: number; table: PropertyTable; fence: SyncFile; name: string }[] = [];
     assignments.forEach((a, i) => {
       const at = `assignments[${i}]`;
       validateObject(a, at);
@@ -736,7 +738,7 @@ export class Display implements Disposable {
         set(plane.id, t, 'CRTC_ID', 0, `${at}.fb`);
       } else {
         const fb = this.#own(a.fb, `${at}.fb`);
-        fbs.push(fb);
+        fbs.push({ fb, name: `${at}.fb` });
         const src = validateObject<Rect>(a.src, `${at}.src`, true) ?? {};
         const sx = src.x === undefined ? 0 : validateInt(src.x, `${at}.src.x`, 0, fb.width - 1);
         const sy = src.y === undefined ? 0 : validateInt(src.y, `${at}.src.y`, 0, fb.height - 1);
@@ -760,6 +762,7 @@ export class Display implements Disposable {
         if (fence !== undefined) {
           if (!(fence instanceof SyncFile)) throw invalidArgType(`${at}.inFence`, 'an instance of SyncFile', fence);
           set(plane.id, t, 'IN_FENCE_FD', fence.fd, `${at}.inFence`);
+          inFences.push({ plane: plane.id, table: t, fence, name: `${at}.inFence` });
         }
       }
       const props = validateObject<Record<string, PropertyValue>>(a.properties, `${at}.properties`, true) ?? {};
@@ -801,7 +804,13 @@ export class Display implements Disposable {
     }
     if (wantOutFence) fencePtr(this.crtcId, st.crtc.OUT_FENCE_PTR, 'crtc');
 
-    if (!nonblock) await this.#lastCommit.catch(() => undefined);
+    if (!nonblock) {
+      await this.#lastCommit.catch(() => undefined);
+      // what the caller released or closed while this commit waited is not sent (its number may be reused)
+      this.#check();
+      for (const { fb, name } of fbs) this.#own(fb, name);
+      for (const f of inFences) set(f.plane, f.table, 'IN_FENCE_FD', f.fence.fd, f.name);
+    }
     this.#check();
     const objects: number[] = [];
     const counts: number[] = [];
@@ -823,7 +832,7 @@ export class Display implements Disposable {
     const flags = (testOnly ? DRM_MODE_ATOMIC_TEST_ONLY : DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT)
       | (allowModeset ? DRM_MODE_ATOMIC_ALLOW_MODESET : 0);
     const fds = this.#call(() => this.#backend.kmsAtomic(this.device.fd, flags, objects, counts, props, values, userData, fenceIndex),
-      (code) => this.#commitHint(code, allowModeset, fbs));
+      (code) => this.#commitHint(code, allowModeset, fbs.map((f) => f.fb)));
     const fences = fds.map((fd) => (fd >= 0 ? new SyncFile(fd, this.#backend) : null));
     const outFence = fences[fencePtrs.findIndex((x) => x.what === 'crtc')] ?? null;
     const wbFence = fences[fencePtrs.findIndex((x) => x.what === 'writeback')] ?? null;

@@ -228,8 +228,15 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     assert.equal(r.outFence.info().status, 0, 'the out-fence is still pending while the in-fence is');
     assert.equal(completed, false, 'no flip-complete event yet');
     assert.equal(pixels(s.frames[3]!)[0], 0, 'the writeback has not run');
+    // a blocking commit waits for the pending one; an in-fence closed meanwhile (its fd number free for
+    // reuse) is not sent: the commit is refused and changes nothing
+    const later = tl.fence();
+    const queued = s.display.commit([{ plane: s.display.primary!, fb: s.fbs[0]!, inFence: later }]);
+    later.close();
     tl.advance();
     assert.ok(await r.completed, 'the commit completes once the fence signals');
+    await assert.rejects(queued, { code: 'ERR_DMABUF_CLOSED' });
+    assert.equal(getBackend().kmsGetPlane(s.dev.fd, s.display.primary!.id).fbId, fb2.id, 'the primary still shows the held commit\'s fb');
     assert.equal(await r.outFence.wait({ timeout: 5000 }), true);
     await r.writeback;
     const got = pixels(s.frames[3]!);
