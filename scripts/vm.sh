@@ -4,6 +4,7 @@
 #
 #   npm run vm -- [--kernel trixie|sid|trixie-cma|all] [--mem MB] [--timeout S] [--idle-timeout S]
 #                 [--dmesg PATH] [--] CMD...
+#   npm run vm -- --prepare-only [--kernel ...]   (download and build what the kernels need; no boot)
 # Exit status: the command's, or 125 if the VM could not be prepared, did not boot or never reported
 # the command's status, 124 on timeout or when the guest printed nothing for --idle-timeout seconds
 # (the watchdog then shows what is stuck). With --kernel all: non-zero if any kernel failed.
@@ -23,8 +24,10 @@ TIMEOUT=${DMABUF_VM_TIMEOUT:-2400}
 IDLE_TIMEOUT=${DMABUF_VM_IDLE_TIMEOUT:-300}
 BOOT_TRIES=${DMABUF_VM_BOOT_TRIES:-3}
 DMESG=
+PREPARE_ONLY=0
 while [ $# -gt 0 ]; do
 	case $1 in
+	--prepare-only) PREPARE_ONLY=1; shift ;;
 	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
 	--kernel=*) KERNEL=${1#*=}; shift ;;
 	--mem) MEM=${2:?--mem needs a value}; shift 2 ;;
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || { echo "vm: no command given" >&2; usage; }
+[ $# -gt 0 ] || [ "$PREPARE_ONLY" = 1 ] || { echo "vm: no command given" >&2; usage; }
 case $KERNEL in
 all) SUITES=(trixie sid trixie-cma) ;;
 trixie | sid | trixie-cma) SUITES=("$KERNEL") ;;
@@ -356,20 +359,74 @@ modparams_cmdline() {
 	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/vm/modparams")
 }
 
+# --- accelerator: KVM when it works, else software emulation ---------------------------------------
+# Sets ACCEL and CPU for the prepared kernel ($KVER, $KDIR). DMABUF_VM_ACCEL forces one (kvm, tcg,
+# "tcg,thread=multi"). Otherwise, when /dev/kvm opens read-write, a probe boots the kernel under KVM
+# without an initramfs: a kernel that gets as far as looking for its root file system ("VFS:") ran.
+# An error from qemu (seen: "failed to set MSR 0x10a" on a host that exposes /dev/kvm but cannot run a
+# guest) or silence for 30 s means it cannot. The verdict is cached per host kernel, qemu and guest
+# kernel, and said once per run.
+choose_accel() {
+	local key file verdict out
+	CPU=max
+	if [ -n "${DMABUF_VM_ACCEL:-}" ]; then
+		ACCEL=$DMABUF_VM_ACCEL
+		case $ACCEL in kvm*) CPU=host ;; esac
+		return
+	fi
+	ACCEL=tcg,thread=multi
+	if [ ! -e /dev/kvm ]; then
+		vm_log_once "no /dev/kvm: using software emulation (qemu TCG), many times slower than KVM"
+		return
+	fi
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		vm_log_once "/dev/kvm is not readable and writable for $(id -un) (join its group, $(stat -c %G /dev/kvm)): using software emulation (qemu TCG), many times slower"
+		return
+	fi
+	key=$(printf '%s\n' "$(uname -r)" "$(qemu-system-x86_64 --version | head -n1)" "$KVER" | sha256sum | cut -c1-16)
+	file=$VM_CACHE/kvm/$key
+	if [ ! -f "$file" ]; then
+		mkdir -p "$VM_CACHE/kvm"
+		out=$(timeout --kill-after=5 30 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 256 \
+			-nodefaults -no-user-config -display none -no-reboot -serial stdio \
+			-kernel "$KDIR/vmlinuz" -append "console=ttyS0 panic=-1 loglevel=4" < /dev/null 2>&1 || true)
+		if grep -q 'VFS:' <<< "$out"; then
+			verdict=ok
+		else
+			verdict=$(grep -m1 -iE 'error|fail' <<< "$out" | sed 's/^qemu-system-x86_64: //' || true)
+			verdict="no: ${verdict:-the kernel printed nothing in 30 s}"
+		fi
+		echo "$verdict" > "$file.tmp" && mv "$file.tmp" "$file"
+	fi
+	verdict=$(cat "$file")
+	if [ "$verdict" = ok ]; then
+		ACCEL=kvm CPU=host
+		vm_log_once "using KVM"
+	else
+		vm_log_once "KVM cannot run $KVER here (${verdict#no: }; cached in $file): using software emulation (qemu TCG), many times slower"
+	fi
+}
+
+# vm_log_once MESSAGE: vm_log, unless this run said it already
+declare -A SAID=()
+vm_log_once() {
+	[ -z "${SAID[$1]:-}" ] || return 0
+	SAID[$1]=1
+	vm_log "$1"
+}
+
 # boot SUITE DMESG_FILE [EXTRA_CMDLINE]: one boot of the prepared kernel, running the command written
 # by write_run. Sets QRC (qemu's status, 124 if killed by the timeout); the guest's reports are in
 # $RUNDIR/state.
 boot() {
 	local suite=$1 dmesg_file=$2 extra=${3:-}
-	local accel=${DMABUF_VM_ACCEL:-tcg,thread=multi} cpu=max
-	case $accel in kvm*) cpu=host ;; esac
 	local quiet="quiet loglevel=3"
 	[ "${DMABUF_VM_VERBOSE:-}" != 1 ] || quiet="loglevel=7"
 	rm -rf "$RUNDIR/state" "$RUNDIR/qemu.pid" "$RUNDIR/wd.sock"
 	mkdir -p "$RUNDIR/state"
 	set +e
 	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
-		-accel "$accel" -cpu "$cpu" -smp 2 -m "$MEM" \
+		-accel "$ACCEL" -cpu "$CPU" -smp 2 -m "$MEM" \
 		-nodefaults -no-user-config -display none -no-reboot -pidfile "$RUNDIR/qemu.pid" \
 		-serial stdio -serial "unix:$RUNDIR/wd.sock,server=on,wait=off" \
 		-kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
@@ -390,6 +447,7 @@ run_suite() {
 	local suite=$1 dmesg_file=
 	shift
 	prepare "$suite"
+	choose_accel
 	RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/dmabuf-vm.XXXXXX")
 	mkdir -p "$RUNDIR/share"
 	write_run "$suite" "$@"
@@ -445,6 +503,13 @@ run_suite() {
 }
 
 prepare_tools
+if [ "$PREPARE_ONLY" = 1 ]; then
+	for s in "${SUITES[@]}"; do
+		prepare "$s"
+		vm_log "prepared $s's kernel $KVER"
+	done
+	exit 0
+fi
 status=0
 for s in "${SUITES[@]}"; do
 	if run_suite "$s" "$@"; then :; else
