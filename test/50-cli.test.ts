@@ -98,7 +98,7 @@ describe('CLI: help, usage and errors', function () {
     for (const flag of ['--help', '-h']) {
       const r = await cli([flag]);
       assert.equal(r.status, 0, r.stderr);
-      for (const c of ['probe', 'ls', 'info']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
+      for (const c of ['probe', 'ls', 'info', 'vm']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
       assert.match(r.stdout, /^Usage: dmabuf <command>/);
     }
   });
@@ -129,6 +129,37 @@ describe('CLI: help, usage and errors', function () {
     usageError(await cli(['probe', 'extra']), /unexpected argument 'extra'/);
     usageError(await cli(['info']), /missing argument/);
     usageError(await cli(['info', 'abc']), /'abc' is not <pid>:<fd>/);
+  });
+
+  it('vm: its help; no command is a usage error; the runner\'s own options and exit status pass through', async function () {
+    for (const flag of ['--help', '-h']) {
+      const r = await cli(['vm', flag]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Usage: dmabuf vm \[--kernel trixie\|sid\|trixie-cma\|all\]/);
+      assert.match(r.stdout, /KVM/);
+    }
+    usageError(await cli(['vm']), /no command given for the VM/);
+    // vm.sh parses --kernel (and exits 2 on a bad one) before it needs qemu: the same here and in the VM
+    const bad = await cli(['vm', '--kernel', 'nope', '--', 'true']);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /^vm: unknown kernel 'nope' \(trixie, sid, trixie-cma or all\)$/m);
+    const opt = await cli(['vm', '--frob', '--', 'true']);
+    assert.equal(opt.status, 2, opt.stderr);
+    assert.match(opt.stderr, /^vm: unknown option --frob$/m);
+  });
+
+  it('vm on a host other than x86-64 Linux: exit 1, ERR_DMABUF_UNSUPPORTED with a hint', function () {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
+    let r: Run;
+    try {
+      r = inProcess(['vm', '--', 'true']);
+    } finally {
+      Object.defineProperty(process, 'platform', platform);
+    }
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^dmabuf: the VM runner needs an x86-64 Linux host \(this is darwin-\w+\) \(ERR_DMABUF_UNSUPPORTED\)$/m);
+    assert.match(r.stderr, /^hint: .*DMABUF_BACKEND=mock/m);
   });
 
   it('errors exit 1 with the message and its code on stderr', async function () {

@@ -15,6 +15,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runChild, type ChildResult } from './support/child';
 
+/** Every file under dir, recursively. */
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+}
+
 const root = path.resolve(__dirname, '..', '..');
 const prebuilds = path.join(root, 'prebuilds');
 const ARCHES = { x64: { machine: 'Advanced Micro Devices X86-64', file: 'x86-64' }, arm64: { machine: 'AArch64', file: 'ARM aarch64' } };
@@ -176,8 +182,12 @@ describe('the package', function () {
         'prebuilds/linux-x64/dmabuf.glibc.node', 'prebuilds/linux-arm64/dmabuf.glibc.node']) {
         assert.ok(files.includes(f), `${f} is in the package`);
       }
+      // the VM runner (`npx dmabuf vm`): every file of scripts/vm/ the repository has
+      const runner = ['scripts/vm.sh', ...walk(path.join(root, 'scripts', 'vm')).map((f) => path.relative(root, f))];
+      assert.ok(runner.length > 8, `the runner's files (${runner.length})`);
+      assert.deepEqual(runner.filter((f) => !files.includes(f)), [], 'every file of the VM runner is in the package');
       const stray = files.filter((f) => /\.map$/.test(f) || /^(test|bench|examples|docs|dist\/test|dist\/bench|dist\/examples|build|src)\//.test(f) ||
-        /^(\.ci|scripts\/(vm|prebuild|check-types|run-tests))/.test(f) || f.startsWith('node_modules/'));
+        /^(\.ci|scripts\/(test-vm|sanitize|prebuild|check-types|run-tests|clean-dist))/.test(f) || f.startsWith('node_modules/'));
       // (npm adds every README of a folder it ships from: scripts/README.md comes with scripts/install.js)
       assert.deepEqual(stray, [], 'no source maps (the package has no TypeScript sources), tests, benches, examples or build tree');
       // no JavaScript file points at a map

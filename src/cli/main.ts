@@ -1,5 +1,5 @@
 /**
- * The `dmabuf` command line: probe, ls, info. bin/dmabuf.js calls run(process.argv.slice(2)).
+ * The `dmabuf` command line: probe, ls, info, vm. bin/dmabuf.js calls run(process.argv.slice(2)).
  *
  * Exit status: 0 done; 1 an error (its message, code and hint on stderr); 2 a command line it does
  * not understand (the usage on stderr).
@@ -10,6 +10,7 @@ import { infoReport, parseTarget, renderInfo } from './info';
 import { lsReport, renderLs } from './ls';
 import { probeReport, renderProbe } from './probe';
 import { UsageError } from './usage';
+import { runVm, VM_HELP, VM_SUMMARY, VM_USAGE } from './vm';
 
 export interface Io {
   stdout: (s: string) => void;
@@ -78,14 +79,17 @@ Options:
   },
 };
 
+/** Every command with its summary, for the top-level usage (vm passes its arguments on: not in COMMANDS). */
+const SUMMARIES: [string, string][] = [...Object.entries(COMMANDS).map(([n, c]): [string, string] => [n, c.summary]), ['vm', VM_SUMMARY]];
+
 function topUsage(): string {
-  const w = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const w = Math.max(...SUMMARIES.map(([n]) => n.length));
   return `Usage: dmabuf <command> [options]
 
 Linux dma-buf from the command line.
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(w)}  ${c.summary}`).join('\n')}
+${SUMMARIES.map(([name, summary]) => `  ${name.padEnd(w)}  ${summary}`).join('\n')}
 
 Options:
   -h, --help     help (also after a command: dmabuf ls --help)
@@ -123,6 +127,15 @@ function describeError(e: unknown): string {
 export function main(argv: readonly string[], io: Io = defaultIo): number {
   let command: string | undefined;
   try {
+    if (argv[0] === 'vm') {
+      // everything after `vm` is the runner's (its options, then the command and its own options)
+      if (argv[1] === '-h' || argv[1] === '--help') {
+        io.stdout(`Usage: ${VM_USAGE}\n\n${VM_SUMMARY[0]!.toUpperCase()}${VM_SUMMARY.slice(1)}.\n\n${VM_HELP}\n`);
+        return 0;
+      }
+      if (argv.length === 1) throw new UsageError('no command given for the VM', 'vm');
+      return runVm(argv.slice(1));
+    }
     const rest: string[] = [];
     let help = false;
     let asJson = false;
@@ -158,7 +171,8 @@ export function main(argv: readonly string[], io: Io = defaultIo): number {
   } catch (e) {
     if (e instanceof UsageError) {
       const cmd = e.command ?? command;
-      io.stderr(`dmabuf: ${e.message}\n\n${cmd !== undefined ? `Usage: ${COMMANDS[cmd]!.usage}\nSee 'dmabuf ${cmd} --help'.\n` : topUsage()}`);
+      const usage = cmd === 'vm' ? VM_USAGE : cmd !== undefined ? COMMANDS[cmd]!.usage : undefined;
+      io.stderr(`dmabuf: ${e.message}\n\n${usage !== undefined ? `Usage: ${usage}\nSee 'dmabuf ${cmd} --help'.\n` : topUsage()}`);
       return 2;
     }
     io.stderr(describeError(e));
