@@ -12,19 +12,26 @@
 import { EventEmitter } from 'node:events';
 import { DmaBuf, Mapping } from './dmabuf';
 import { Device, GemHandle } from './drm';
+import { Display } from './display';
+import { formats, type PixelFormatInfo } from './formats';
+import { Frame, type FrameDescription } from './frame';
+import type { Framebuffer } from './framebuffer';
 import { quietly } from './lifecycle';
 import {
   closedError, dmabufError, invalidArgType, invalidArgValue, outOfRange, validateBoolean, validateInt, validateObject,
   validateString, type CodedError,
 } from './errors';
 import {
-  parseProviders, sameDrmDevice, sysName, type Allocation, type Layout, type Need, type Provider, type Refusal,
+  parseProviders, sameDrmDevice, sysName, type Allocation, type FrameNeed, type Layout, type Need, type Provider, type Refusal,
 } from './exporter/providers';
 
 export type { Layout, Refusal, RefusalKind, ProviderSpec } from './exporter/providers';
 
-/** Who uses the buffer: the CPU, or a DRM device (a real kernel importer: its map is a PRIME import). */
-export type Importer = 'cpu' | Device;
+/**
+ * Who uses the buffer: the CPU, a DRM device (a real kernel importer: its map is a PRIME import), or
+ * a Display (a frame exporter's frames on its planes: its map is a framebuffer, ADDFB2).
+ */
+export type Importer = 'cpu' | Device | Display;
 
 /** What an importer needs from the backing. */
 export interface Constraints {
@@ -37,8 +44,14 @@ export interface Constraints {
 }
 
 export interface ExporterOptions {
-  /** Bytes of the buffer. */
-  size: number;
+  /** Bytes of the buffer (or give `frame`). */
+  size?: number;
+  /**
+   * Share an image instead of bytes: the backing is a Frame of this width, height and format (one
+   * buffer, planes at offsets; the pitch is the provider's), and every map() gives it as `frame`.
+   * Coded formats are not images: give `size` for a bitstream.
+   */
+  frame?: Omit<FrameDescription, 'size'>;
   /**
    * Where backing may come from, in order of preference: 'heap:<name>' (e.g. 'heap:system'),
    * 'heap:contiguous' (any CMA heap), 'udmabuf', 'drm:<path>' or a drm Device (a dumb buffer exported
@@ -56,6 +69,8 @@ export interface CpuMap {
   kind: 'cpu';
   /** The same Mapping object on every map until it is evicted or the buffer moves. */
   mapping: Mapping;
+  /** A frame exporter's frame (the same object until the buffer moves); null for a byte exporter. */
+  frame: Frame | null;
   /** The buffer moved since this attachment last mapped it: drop anything derived from the old mapping. */
   moved: boolean;
 }
@@ -65,12 +80,27 @@ export interface DeviceMap {
   kind: 'device';
   /** The GEM handle in the device's file: shared by every attachment on that Device. */
   handle: GemHandle;
+  /** A frame exporter's frame; null for a byte exporter. */
+  frame: Frame | null;
   /** The buffer moved since this attachment last mapped it: the handle is new. */
   moved: boolean;
 }
 
+/** What `Attachment.map()` returns for a Display: the frame's framebuffer, made once (ADDFB2). */
+export interface FramebufferMap {
+  kind: 'framebuffer';
+  /** The same Framebuffer on every map until it is evicted or the buffer moves: show, flip or commit it. */
+  fb: Framebuffer;
+  frame: Frame;
+  /** The buffer moved since this attachment last mapped it: the framebuffer is new. */
+  moved: boolean;
+}
+
 /** `map()`'s result for an importer type. */
-export type MapResult<I extends Importer> = I extends 'cpu' ? CpuMap : DeviceMap;
+export type MapResult<I extends Importer> = I extends 'cpu' ? CpuMap : I extends Display ? FramebufferMap : DeviceMap;
+
+/** Any map() result. */
+export type AnyMap = CpuMap | DeviceMap | FramebufferMap;
 
 /** The current backing and how it was chosen. */
 export interface BackingInfo {
@@ -84,8 +114,10 @@ export interface BackingInfo {
   /** The dma-buf's inode (matches `ino` in /sys/kernel/debug/dma_buf/bufinfo). */
   inode: bigint;
   contiguous: boolean;
-  /** The dumb-buffer layout, for a 'drm:' backing. */
+  /** The dumb-buffer layout, for a 'drm:' backing of a byte exporter. */
   layout?: Layout & { pitch: number };
+  /** A frame exporter's frame: format and each plane's offset and pitch in the backing. */
+  frame?: { width: number; height: number; format: string; planes: { offset: number; pitch: number; size: number }[] };
   allocatedAt: Date;
   /**
    * Kernel names of the DRM devices that hold an import of this buffer which is a kernel
@@ -134,7 +166,7 @@ export interface MoveEvent {
 
 /** The `'evict'` event: a kept mapping or handle was dropped to stay within the budget. */
 export interface EvictEvent {
-  /** 'cpu', or the DRM device's path. */
+  /** 'cpu', or the DRM device's path (a Display's: its device's). */
   importer: string;
   bytes: number;
   reason: 'budget';
@@ -153,12 +185,13 @@ export interface ExporterEvents {
 /** A listener of Exporter event K. */
 export type ExporterListener<K extends keyof ExporterEvents> = (...args: ExporterEvents[K]) => void;
 
-type Key = 'cpu' | Device;
+type Key = 'cpu' | Device | Display;
 
 interface Entry {
   key: Key;
   mapping?: Mapping;
   handle?: GemHandle;
+  fb?: Framebuffer;
   users: Set<Attachment>;
   lastUsed: number;
 }
@@ -174,6 +207,8 @@ interface Backing {
 const CPU_MAP = 1;
 const CPU_UNMAP = 1;
 const IMPORT = 1;
+/** A framebuffer: PRIME import + ADDFB2 (RMFB + GEM_CLOSE to drop). */
+const FRAMEBUFFER = 2;
 
 /** ERR_DMABUF_CONSTRAINTS: no provider can satisfy every attachment; `conflicts` says why each could not. */
 export interface ConstraintsError extends CodedError {
@@ -207,7 +242,7 @@ function validateConstraints(value: unknown): Constraints {
 
 /** Internal operations an Attachment asks of its Exporter. */
 interface ExporterOps {
-  map(att: Attachment): CpuMap | DeviceMap;
+  map(att: Attachment): AnyMap;
   unmap(att: Attachment): void;
   detach(att: Attachment): void;
 }
@@ -219,14 +254,14 @@ export class Attachment<I extends Importer = Importer> {
   /** Unique per process. */
   readonly id = nextId++;
   readonly importer: I;
-  /** 'cpu', or 'drm' for a DRM device. */
-  readonly kind: 'cpu' | 'drm';
-  /** For a DRM importer: its node, driver and kernel device name (as bufinfo prints it). */
+  /** 'cpu', 'drm' for a DRM device, 'display' for a Display. */
+  readonly kind: 'cpu' | 'drm' | 'display';
+  /** For a DRM importer or a Display: the node, driver and kernel device name (as bufinfo prints it). */
   readonly device: { path: string; driver: string; sysName?: string } | undefined;
   readonly constraints: Readonly<Constraints>;
   readonly attachedAt = new Date();
   readonly #ops: ExporterOps;
-  #current: CpuMap | DeviceMap | undefined;
+  #current: AnyMap | undefined;
   #mappedSince: Date | null = null;
   /** @internal */ _moved = false;
   /** @internal */ _detached = false;
@@ -234,12 +269,13 @@ export class Attachment<I extends Importer = Importer> {
   /** @internal use exporter.attach() */
   constructor(importer: I, constraints: Constraints, ops: ExporterOps) {
     this.importer = importer;
-    this.kind = importer === 'cpu' ? 'cpu' : 'drm';
+    this.kind = importer === 'cpu' ? 'cpu' : importer instanceof Display ? 'display' : 'drm';
     this.constraints = constraints;
     this.#ops = ops;
-    if (importer instanceof Device) {
-      const s = sysName(importer);
-      this.device = { path: importer.path, driver: importer.driver, ...(s === undefined ? {} : { sysName: s }) };
+    const dev = deviceOf(importer);
+    if (dev !== undefined) {
+      const s = sysName(dev);
+      this.device = { path: dev.path, driver: dev.driver, ...(s === undefined ? {} : { sysName: s }) };
     }
   }
 
@@ -258,8 +294,9 @@ export class Attachment<I extends Importer = Importer> {
   }
 
   /**
-   * Map the buffer for this importer: the CPU gets `{ kind: 'cpu', mapping }`, a DRM device
-   * `{ kind: 'device', handle }` (a PRIME import). The first map of the exporter allocates the backing.
+   * Map the buffer for this importer: the CPU gets `{ kind: 'cpu', mapping, frame }`, a DRM device
+   * `{ kind: 'device', handle, frame }` (a PRIME import), a Display `{ kind: 'framebuffer', fb, frame }`
+   * (ADDFB2 of the frame). The first map of the exporter allocates the backing.
    * Kept mappings are handed out again (no syscall). `moved` is true once after the buffer moved.
    * Mapping an attachment that is mapped returns the current result.
    * @throws ERR_DMABUF_CONSTRAINTS when no provider satisfies every attachment; ERR_DMABUF_CLOSED
@@ -277,7 +314,7 @@ export class Attachment<I extends Importer = Importer> {
    * End this importer's use. The mapping or handle is kept for the next map() (unless the budget
    * evicts it). `mapped`, if given, must be what map() returned. Idempotent.
    */
-  unmap(mapped?: CpuMap | DeviceMap): void {
+  unmap(mapped?: AnyMap): void {
     if (!this.#current) return;
     if (mapped !== undefined && mapped !== this.#current) {
       throw invalidArgValue('mapped', typeof mapped, "must be this attachment's current map() result");
@@ -313,7 +350,11 @@ export class Attachment<I extends Importer = Importer> {
  * 'evict' (EvictEvent), 'detach' (Attachment), 'close'.
  */
 export class Exporter extends EventEmitter implements Disposable {
+  /** Bytes: as given, or a frame's in its tightest layout (`backing.size` is what was allocated). */
   readonly size: number;
+  /** A frame exporter's image, or null for a byte exporter. */
+  readonly frame: Readonly<{ width: number; height: number; format: string }> | null;
+  readonly #frameNeed: FrameNeed | undefined;
   readonly name: string | undefined;
   readonly budget: number;
   readonly #providers: Provider[];
@@ -328,7 +369,28 @@ export class Exporter extends EventEmitter implements Disposable {
   constructor(options: ExporterOptions) {
     super();
     const o = validateObject<ExporterOptions>(options, 'options')!;
-    this.size = validateInt(o.size, 'options.size', 1);
+    if ((o.size === undefined) === (o.frame === undefined)) {
+      throw invalidArgValue('options', o.size === undefined ? 'neither' : 'both', 'must give one of size (bytes) and frame ({ width, height, format })');
+    }
+    if (o.frame !== undefined) {
+      const f = validateObject<Omit<FrameDescription, 'size'>>(o.frame, 'options.frame')!;
+      const width = validateInt(f.width, 'options.frame.width', 1, 65535);
+      const height = validateInt(f.height, 'options.frame.height', 1, 65535);
+      if (typeof f.format !== 'string' && typeof f.format !== 'number') {
+        throw invalidArgType('options.frame.format', 'a format name, a 4-character code or a fourcc number', f.format);
+      }
+      const format: PixelFormatInfo = formats.get(f.format);
+      if (format.compressed) {
+        throw invalidArgValue('options.frame.format', format.name, 'is a coded format, not an image: share its bitstream with { size }');
+      }
+      this.#frameNeed = { width, height, format };
+      this.frame = Object.freeze({ width, height, format: format.name });
+      this.size = format.layout(width, height).sizes.reduce((a, b) => a + b, 0);
+    } else {
+      this.size = validateInt(o.size, 'options.size', 1);
+      this.#frameNeed = undefined;
+      this.frame = null;
+    }
     if (o.name !== undefined) {
       validateString(o.name, 'options.name');
       const bytes = Buffer.byteLength(o.name, 'utf8');
@@ -394,13 +456,19 @@ export class Exporter extends EventEmitter implements Disposable {
    *   provider can serve every attachment (the attachment is then not made).
    */
   attach<I extends Importer>(importer: I, constraints: Constraints = {}): Attachment<I> {
-    if (importer !== 'cpu' && !(importer instanceof Device)) {
-      if (typeof importer === 'string') throw invalidArgValue('importer', importer, "must be 'cpu' or a drm Device");
-      throw invalidArgType('importer', "'cpu' or an instance of Device", importer);
+    if (importer !== 'cpu' && !(importer instanceof Device) && !(importer instanceof Display)) {
+      if (typeof importer === 'string') throw invalidArgValue('importer', importer, "must be 'cpu', a drm Device or a Display");
+      throw invalidArgType('importer', "'cpu' or an instance of Device or Display", importer);
     }
     const c = validateConstraints(constraints);
+    if (importer instanceof Display && this.frame === null) {
+      throw invalidArgValue('importer', 'a Display', 'needs a frame exporter (new Exporter({ frame: { width, height, format } })): a display shows images, not bytes');
+    }
+    if (c.layout !== undefined && this.frame !== null) {
+      throw invalidArgValue('constraints.layout', c.layout, "is for byte exporters: a frame exporter's layout is its frame's");
+    }
     this.#check();
-    if (importer instanceof Device && importer.closed) throw closedError(`DRM device ${importer.path}`);
+    closedImporter(importer);
     const att = new Attachment(importer, c, this.#ops);
     if (this.#backing) {
       const refusal = this.#serves(this.#backing, att);
@@ -444,11 +512,13 @@ export class Exporter extends EventEmitter implements Disposable {
     if (!b) return null;
     const kernel = new Set<string>();
     for (const e of this.#entries.values()) {
-      if (e.handle && e.key instanceof Device && !(b.provider.device && sameDrmDevice(b.provider.device, e.key))) {
-        kernel.add(sysName(e.key) ?? e.key.driver);
+      const dev = deviceOf(e.key);
+      if ((e.handle || e.fb) && dev && !(b.provider.device && sameDrmDevice(b.provider.device, dev))) {
+        kernel.add(sysName(dev) ?? dev.driver);
       }
     }
-    const d = b.alloc.dumb;
+    const d = this.frame === null ? b.alloc.dumb : undefined;
+    const f = b.alloc.frame;
     return {
       provider: b.provider.label,
       reason: b.reason,
@@ -457,6 +527,7 @@ export class Exporter extends EventEmitter implements Disposable {
       inode: b.alloc.buf.inode,
       contiguous: b.alloc.contiguous,
       ...(d ? { layout: { width: d.width, height: d.height, bpp: d.bpp, pitch: d.pitch } } : {}),
+      ...(f ? { frame: { width: f.width, height: f.height, format: f.format.name, planes: f.planes.map((p) => ({ offset: p.offset, pitch: p.pitch, size: p.size })) } } : {}),
       allocatedAt: b.allocatedAt,
       kernelAttachments: [...kernel].sort(),
     };
@@ -483,25 +554,28 @@ export class Exporter extends EventEmitter implements Disposable {
 
   // ---- mapping -------------------------------------------------------------------------------------
 
-  #map(att: Attachment): CpuMap | DeviceMap {
+  #map(att: Attachment): AnyMap {
     this.#check();
     if (att._detached) throw closedError(`Attachment ${att.id} (detached)`);
     const key = att.importer;
-    if (key instanceof Device && key.closed) throw closedError(`DRM device ${key.path}`);
+    closedImporter(key);
     if (!this.#backing) this.#backing = this.#allocate([...this.#attachments], 'first map');
     let e = this.#entries.get(key);
     if (e) {
       this.#stats.hits++;
-      this.#stats.syscallsSaved += key === 'cpu' ? CPU_MAP + CPU_UNMAP : 2 * IMPORT;
+      this.#stats.syscallsSaved += key === 'cpu' ? CPU_MAP + CPU_UNMAP : key instanceof Display ? 2 * FRAMEBUFFER : 2 * IMPORT;
     } else {
       this.#stats.misses++;
-      e = this.#newEntry(key, this.#backing.alloc.buf);
+      e = this.#newEntry(key, this.#backing.alloc);
     }
     e.users.add(att);
     e.lastUsed = ++this.#clock;
     const moved = att._moved;
     att._moved = false;
-    return e.mapping ? { kind: 'cpu', mapping: e.mapping, moved } : { kind: 'device', handle: e.handle!, moved };
+    const frame = this.#backing.alloc.frame ?? null;
+    if (e.mapping) return { kind: 'cpu', mapping: e.mapping, frame, moved };
+    if (e.fb) return { kind: 'framebuffer', fb: e.fb, frame: frame!, moved };
+    return { kind: 'device', handle: e.handle!, frame, moved };
   }
 
   #unmap(att: Attachment): void {
@@ -512,11 +586,15 @@ export class Exporter extends EventEmitter implements Disposable {
     this.#enforceBudget();
   }
 
-  #newEntry(key: Key, buf: DmaBuf): Entry {
+  #newEntry(key: Key, alloc: Allocation): Entry {
     const e: Entry = { key, users: new Set(), lastUsed: ++this.#clock };
+    const buf = alloc.buf;
     if (key === 'cpu') {
       this.#stats.syscalls += CPU_MAP;
       e.mapping = buf.map('readwrite');
+    } else if (key instanceof Display) {
+      this.#stats.syscalls += FRAMEBUFFER;
+      e.fb = key.device.addFramebuffer(alloc.frame!);
     } else {
       this.#stats.syscalls += IMPORT;
       e.handle = key.import(buf);
@@ -537,6 +615,10 @@ export class Exporter extends EventEmitter implements Disposable {
       if (e.handle.device.handles.get(e.handle.handle) === 1) this.#stats.syscalls += IMPORT; // GEM_CLOSE
       e.handle.release();
     }
+    if (e.fb && !e.fb.released) {
+      this.#stats.syscalls += FRAMEBUFFER; // RMFB, GEM_CLOSE
+      e.fb.release();
+    }
   }
 
   #enforceBudget(): void {
@@ -548,7 +630,7 @@ export class Exporter extends EventEmitter implements Disposable {
       this.#drop(e);
       kept -= size;
       this.#stats.evictions++;
-      this.emit('evict', { importer: e.key === 'cpu' ? 'cpu' : e.key.path, bytes: size, reason: 'budget' });
+      this.emit('evict', { importer: e.key === 'cpu' ? 'cpu' : deviceOf(e.key)!.path, bytes: size, reason: 'budget' });
     }
   }
 
@@ -557,6 +639,7 @@ export class Exporter extends EventEmitter implements Disposable {
   #need(atts: Attachment[]): Need {
     return {
       size: this.size,
+      ...(this.#frameNeed ? { frame: this.#frameNeed } : {}),
       contiguous: atts.filter((a) => a.constraints.contiguous).map((a) => a.id),
       layouts: atts.filter((a) => a.constraints.layout).map((a) => ({ layout: a.constraints.layout!, by: a.id })),
     };
@@ -584,7 +667,9 @@ export class Exporter extends EventEmitter implements Disposable {
       const refusal = this.#checkAll(backing, atts);
       if (refusal) {
         skipped.push({ provider: p.label, ...refusal });
-        for (const e of [...this.#entries.values()]) if (e.handle?.inode === alloc.buf.inode) this.#drop(e);
+        for (const e of [...this.#entries.values()]) {
+          if (e.handle?.inode === alloc.buf.inode || (e.fb !== undefined && e.fb.frame === alloc.frame)) this.#drop(e);
+        }
         alloc.release();
         continue;
       }
@@ -625,12 +710,14 @@ export class Exporter extends EventEmitter implements Disposable {
     if (l && !(d && d.width === l.width && d.height === l.height && d.bpp === l.bpp)) {
       return { constraint: 'layout', attachment: a.id, reason: `${b.provider.label} has no ${l.width}x${l.height}x${l.bpp} dumb-buffer layout` };
     }
-    const dev = a.importer;
-    if (dev instanceof Device && !this.#entries.has(dev)) {
+    const imp = a.importer;
+    if (imp !== 'cpu' && !this.#entries.has(imp)) {
+      const dev = deviceOf(imp)!;
       try {
-        this.#newEntry(dev, buf);
+        this.#newEntry(imp, b.alloc);
       } catch (e) {
-        return { constraint: 'import', attachment: a.id, device: dev.path, reason: `${dev.driver} (${dev.path}) cannot import it: ${(e as Error).message}`, ...codeOf(e) };
+        const what = imp instanceof Display ? 'cannot make a framebuffer of it (ADDFB2)' : 'cannot import it';
+        return { constraint: 'import', attachment: a.id, device: dev.path, reason: `${dev.driver} (${dev.path}) ${what}: ${(e as Error).message}`, ...codeOf(e) };
       }
     }
     return undefined;
@@ -650,7 +737,8 @@ export class Exporter extends EventEmitter implements Disposable {
       this.#backing = old;
       throw e;
     }
-    copy(old.alloc.buf, next.alloc.buf, this.size);
+    if (old.alloc.frame && next.alloc.frame) copyFrame(old.alloc.frame, next.alloc.frame);
+    else copy(old.alloc.buf, next.alloc.buf, this.size);
     for (const en of oldEntries) this.#drop(en);
     old.alloc.release();
     for (const a of this.#attachments) a._moved = true;
@@ -688,6 +776,16 @@ export class Exporter extends EventEmitter implements Disposable {
   }
 }
 
+/** The DRM device an importer uses: a Device itself, a Display's; none for the CPU. */
+function deviceOf(importer: Importer): Device | undefined {
+  return importer === 'cpu' ? undefined : importer instanceof Display ? importer.device : importer;
+}
+
+function closedImporter(importer: Importer): void {
+  if (importer instanceof Device && importer.closed) throw closedError(`DRM device ${importer.path}`);
+  if (importer instanceof Display && importer.closed) throw closedError(`Display on ${importer.device.path}`);
+}
+
 function codeOf(e: unknown): { code?: string } {
   const code = (e as { code?: unknown }).code;
   return typeof code === 'string' ? { code } : {};
@@ -695,6 +793,27 @@ function codeOf(e: unknown): { code?: string } {
 
 function describe(b: Backing): { provider: string; inode: bigint; size: number } {
   return { provider: b.provider.label, inode: b.alloc.buf.inode, size: b.alloc.buf.size };
+}
+
+/**
+ * Copy a frame into another of the same image whose pitches may differ (a move between providers),
+ * row by row, CPU access bracketed on both buffers.
+ */
+function copyFrame(from: Frame, to: Frame): void {
+  const src = from.buffers[0]!;
+  const dst = to.buffers[0]!;
+  src.access('read', (s) => dst.access('write', (d) => {
+    from.planes.forEach((p, i) => {
+      const q = to.planes[i]!;
+      if (p.pitch === q.pitch) {
+        d.set(s.subarray(p.offset, p.offset + p.size), q.offset);
+        return;
+      }
+      const row = Math.min(p.pitch, q.pitch);
+      const rows = p.size / p.pitch;
+      for (let y = 0; y < rows; y++) d.set(s.subarray(p.offset + y * p.pitch, p.offset + y * p.pitch + row), q.offset + y * q.pitch);
+    });
+  }));
 }
 
 /** Copy `size` bytes between backings, CPU access bracketed (SYNC_START/END) on both. */

@@ -6,6 +6,8 @@
  */
 import { DmaBuf } from '../dmabuf';
 import { Device, DumbBuffer, drm } from '../drm';
+import { Frame } from '../frame';
+import type { PixelFormatInfo } from '../formats';
 import { Heap, heaps } from '../heap';
 import { udmabuf } from '../udmabuf';
 import { invalidArgType, invalidArgValue } from '../errors';
@@ -40,9 +42,19 @@ export interface Refusal {
   device?: string;
 }
 
+/** A frame exporter's image: one buffer with its planes at offsets. */
+export interface FrameNeed {
+  width: number;
+  height: number;
+  format: PixelFormatInfo;
+}
+
 /** What every current attachment needs, merged. */
 export interface Need {
+  /** Bytes; for a frame, those of its tightest layout (a provider's pitch may make it larger). */
   size: number;
+  /** A frame exporter's image (its backing is a Frame from the provider). */
+  frame?: FrameNeed;
   /** Attachment ids that need physically contiguous memory. */
   contiguous: number[];
   /** Distinct layouts asked for, with the attachment that asked. */
@@ -55,6 +67,8 @@ export interface Allocation {
   contiguous: boolean;
   /** The dumb buffer behind a 'drm:' backing (its layout, its device). */
   dumb?: DumbBuffer;
+  /** A frame exporter's backing: the frame over `buf`. */
+  frame?: Frame;
   release(): void;
 }
 
@@ -82,6 +96,12 @@ function contiguousRefusal(need: Need, what: string): Omit<Refusal, 'provider'> 
   const by = need.contiguous[0];
   if (by === undefined) return undefined;
   return { constraint: 'contiguous', attachment: by, reason: `${what} is not physically contiguous (only CMA heaps are)` };
+}
+
+/** A frame from a provider's source, in one buffer: the Allocation over it. */
+function frameAllocation(need: FrameNeed, provider: Heap | Device | 'udmabuf', contiguous: boolean): Allocation {
+  const frame = Frame.allocate({ width: need.width, height: need.height, format: need.format.name }, { provider, buffers: 'one' });
+  return { buf: frame.buffers[0]!, contiguous, frame, release: () => frame.close() };
 }
 
 function bytesOf(l: Layout): number {
@@ -115,6 +135,7 @@ class HeapProvider implements Provider {
   allocate(need: Need): Allocation {
     this.#heap ??= this.#name === undefined ? heaps.find({ contiguous: true }) : heaps.open(this.#name);
     if (!this.#heap) throw new Error('no contiguous dma-heap');
+    if (need.frame) return frameAllocation(need.frame, this.#heap, this.#heap.contiguous);
     const buf = this.#heap.allocate(need.size);
     return { buf, contiguous: this.#heap.contiguous, release: () => buf.close() };
   }
@@ -138,6 +159,7 @@ class UdmabufProvider implements Provider {
   }
 
   allocate(need: Need): Allocation {
+    if (need.frame) return frameAllocation(need.frame, 'udmabuf', false);
     const buf = udmabuf.create(need.size);
     return { buf, contiguous: false, release: () => buf.close() };
   }
@@ -177,6 +199,7 @@ class DrmProvider implements Provider {
 
   allocate(need: Need): Allocation {
     this.#device ??= drm.open(this.#path);
+    if (need.frame) return frameAllocation(need.frame, this.#device, false);
     const layout = need.layouts[0]?.layout ?? { width: DUMB_PITCH / 4, height: Math.ceil(need.size / DUMB_PITCH), bpp: 32 };
     // Dumb buffers of vgem, vkms and virtio-gpu are shmem: system memory, allocated when touched. A
     // drm.Device hands out any size the driver accepts (a 2 GiB vgem buffer is legal), but an exporter

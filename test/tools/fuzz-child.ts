@@ -327,6 +327,14 @@ const OPS: Record<string, Fn> = {
     if (!e || !d) return SKIP;
     return e.attach(d, a[0] as never);
   },
+  'Exporter.new(frame)': (_p, a, t) => new Exporter({ frame: { width: DIMS[t % DIMS.length]!, height: 2 + (t % 7), format: FORMATS[t % FORMATS.length]! },
+    providers: [PROVIDERS[t % PROVIDERS.length]!, 'udmabuf'], ...(a[0] as object) }),
+  'exp.attach(display)': (p, a, t) => {
+    const e = pick(p.exp, t);
+    const d = pick(p.disp, t + 1);
+    if (!e || !d) return SKIP;
+    return e.attach(d, a[0] as never);
+  },
   'exp.detach': on<Exporter>('exp', (e, a) => call(e.detach.bind(e), a)),
   'exp.props': on<Exporter>('exp', (e) => [e.closed, e.backing, e.attachments.length, e.stats()]),
   'exp.close': on<Exporter>('exp', (e) => e.close()),
@@ -449,7 +457,7 @@ function onQueue(f: (q: VideoQueue, a: unknown[], t: number) => unknown): Fn {
 // Creation ops get more weight so that there is something to call methods on.
 const CREATORS = ['udmabuf.create(page)', 'udmabuf.memfd(page)', 'udmabuf.create(item)', 'heaps.open(system)', 'heap.allocate(page)', 'drm.open(vgem)', 'dev.createDumb(small)',
   'dumb.export', 'buf.map()', 'udmabuf.memfd', 'buf.exportSyncFile', 'dev.import', 'buf.dup', 'Exporter.new(small)',
-  'Exporter.new(huge)', 'exp.attach(cpu)', 'exp.attach(dev)', 'att.map', 'Frame.allocate(small)', 'Frame.allocate(huge)',
+  'Exporter.new(huge)', 'Exporter.new(frame)', 'exp.attach(cpu)', 'exp.attach(dev)', 'exp.attach(display)', 'att.map', 'Frame.allocate(small)', 'Frame.allocate(huge)',
   'FramePool.new(small)', 'FramePool.new(huge)', 'pool.acquire', 'drm.open(vkms)', 'dev.addFramebuffer', 'Display.open(atomic)', 'v4l2.open(vivid)',
   'vq.setFormat(small)', 'vq.exportBuffers(2)'];
 
