@@ -16,10 +16,11 @@ import { Display } from './display';
 import { formats, type PixelFormatInfo } from './formats';
 import { Frame, type FrameDescription } from './frame';
 import type { Framebuffer } from './framebuffer';
+import { VideoQueue } from './v4l2';
 import { quietly } from './lifecycle';
 import {
   closedError, dmabufError, invalidArgType, invalidArgValue, outOfRange, validateBoolean, validateInt, validateObject,
-  validateString, type CodedError,
+  stateError, validateString, type CodedError,
 } from './errors';
 import {
   parseProviders, sameDrmDevice, sysName, type Allocation, type FrameNeed, type Layout, type Need, type Provider, type Refusal,
@@ -28,10 +29,11 @@ import {
 export type { Layout, Refusal, RefusalKind, ProviderSpec } from './exporter/providers';
 
 /**
- * Who uses the buffer: the CPU, a DRM device (a real kernel importer: its map is a PRIME import), or
- * a Display (a frame exporter's frames on its planes: its map is a framebuffer, ADDFB2).
+ * Who uses the buffer: the CPU, a DRM device (a real kernel importer: its map is a PRIME import), a
+ * Display (a frame exporter's frames on its planes: its map is a framebuffer, ADDFB2), or a V4L2
+ * queue that imports dma-bufs (its map is the frame prepared on its index, PREPARE_BUF).
  */
-export type Importer = 'cpu' | Device | Display;
+export type Importer = 'cpu' | Device | Display | VideoQueue;
 
 /** What an importer needs from the backing. */
 export interface Constraints {
@@ -96,11 +98,26 @@ export interface FramebufferMap {
   moved: boolean;
 }
 
+/**
+ * What `Attachment.map()` returns for a V4L2 queue: the frame, prepared on its index (PREPARE_BUF:
+ * the device attached and mapped its memory). queue.queue(frame) then uses that index.
+ */
+export interface QueueMap {
+  kind: 'v4l2';
+  queue: VideoQueue;
+  /** The frame's buffer index on the queue: the same on every map until the buffer moves. */
+  index: number;
+  frame: Frame;
+  /** The buffer moved since this attachment last mapped it: a new frame, prepared on a new index. */
+  moved: boolean;
+}
+
 /** `map()`'s result for an importer type. */
-export type MapResult<I extends Importer> = I extends 'cpu' ? CpuMap : I extends Display ? FramebufferMap : DeviceMap;
+export type MapResult<I extends Importer> = I extends 'cpu' ? CpuMap : I extends Display ? FramebufferMap
+  : I extends VideoQueue ? QueueMap : DeviceMap;
 
 /** Any map() result. */
-export type AnyMap = CpuMap | DeviceMap | FramebufferMap;
+export type AnyMap = CpuMap | DeviceMap | FramebufferMap | QueueMap;
 
 /** The current backing and how it was chosen. */
 export interface BackingInfo {
@@ -185,13 +202,15 @@ export interface ExporterEvents {
 /** A listener of Exporter event K. */
 export type ExporterListener<K extends keyof ExporterEvents> = (...args: ExporterEvents[K]) => void;
 
-type Key = 'cpu' | Device | Display;
+type Key = 'cpu' | Device | Display | VideoQueue;
 
 interface Entry {
   key: Key;
   mapping?: Mapping;
   handle?: GemHandle;
   fb?: Framebuffer;
+  /** A V4L2 queue's index for the frame (prepared on it). */
+  index?: number;
   users: Set<Attachment>;
   lastUsed: number;
 }
@@ -209,6 +228,26 @@ const CPU_UNMAP = 1;
 const IMPORT = 1;
 /** A framebuffer: PRIME import + ADDFB2 (RMFB + GEM_CLOSE to drop). */
 const FRAMEBUFFER = 2;
+/** A V4L2 queue: PREPARE_BUF (the device attaches and maps the dma-buf). */
+const PREPARE = 1;
+
+/**
+ * Refusals devices gave, kept for the process: key `device|provider|image` → the refusal. The next
+ * exporter of the same image does not offer that provider's memory to that device again.
+ */
+const learnedRefusals = new Map<string, Omit<Refusal, 'provider'> & { provider: string; image: string; deviceKey: string }>();
+
+/** What identifies an importing device across opens: driver and bus (V4L2, with the queue), or the DRM device's kernel name. */
+function deviceKey(importer: Exclude<Importer, 'cpu'>): string {
+  if (importer instanceof VideoQueue) return `v4l2:${importer.device.driver}:${importer.device.bus}:${importer.type}`;
+  const dev = importer instanceof Display ? importer.device : importer;
+  return `drm:${sysName(dev) ?? dev.driver}${importer instanceof Display ? ':display' : ''}`;
+}
+
+/** A refusal the library can learn from: the kernel said it (an errno), not the caller's mistake. */
+function kernelRefusal(e: unknown): boolean {
+  return typeof (e as { errno?: unknown }).errno === 'number';
+}
 
 /** ERR_DMABUF_CONSTRAINTS: no provider can satisfy every attachment; `conflicts` says why each could not. */
 export interface ConstraintsError extends CodedError {
@@ -254,8 +293,8 @@ export class Attachment<I extends Importer = Importer> {
   /** Unique per process. */
   readonly id = nextId++;
   readonly importer: I;
-  /** 'cpu', 'drm' for a DRM device, 'display' for a Display. */
-  readonly kind: 'cpu' | 'drm' | 'display';
+  /** 'cpu', 'drm' for a DRM device, 'display' for a Display, 'v4l2' for a V4L2 queue. */
+  readonly kind: 'cpu' | 'drm' | 'display' | 'v4l2';
   /** For a DRM importer or a Display: the node, driver and kernel device name (as bufinfo prints it). */
   readonly device: { path: string; driver: string; sysName?: string } | undefined;
   readonly constraints: Readonly<Constraints>;
@@ -269,13 +308,17 @@ export class Attachment<I extends Importer = Importer> {
   /** @internal use exporter.attach() */
   constructor(importer: I, constraints: Constraints, ops: ExporterOps) {
     this.importer = importer;
-    this.kind = importer === 'cpu' ? 'cpu' : importer instanceof Display ? 'display' : 'drm';
+    this.kind = importer === 'cpu' ? 'cpu' : importer instanceof Display ? 'display' : importer instanceof VideoQueue ? 'v4l2' : 'drm';
     this.constraints = constraints;
     this.#ops = ops;
-    const dev = deviceOf(importer);
-    if (dev !== undefined) {
-      const s = sysName(dev);
-      this.device = { path: dev.path, driver: dev.driver, ...(s === undefined ? {} : { sysName: s }) };
+    if (importer instanceof VideoQueue) {
+      this.device = { path: importer.device.path, driver: importer.device.driver };
+    } else {
+      const dev = deviceOf(importer);
+      if (dev !== undefined) {
+        const s = sysName(dev);
+        this.device = { path: dev.path, driver: dev.driver, ...(s === undefined ? {} : { sysName: s }) };
+      }
     }
   }
 
@@ -456,13 +499,18 @@ export class Exporter extends EventEmitter implements Disposable {
    *   provider can serve every attachment (the attachment is then not made).
    */
   attach<I extends Importer>(importer: I, constraints: Constraints = {}): Attachment<I> {
-    if (importer !== 'cpu' && !(importer instanceof Device) && !(importer instanceof Display)) {
-      if (typeof importer === 'string') throw invalidArgValue('importer', importer, "must be 'cpu', a drm Device or a Display");
-      throw invalidArgType('importer', "'cpu' or an instance of Device or Display", importer);
+    if (importer !== 'cpu' && !(importer instanceof Device) && !(importer instanceof Display) && !(importer instanceof VideoQueue)) {
+      if (typeof importer === 'string') throw invalidArgValue('importer', importer, "must be 'cpu', a drm Device, a Display or a VideoQueue");
+      throw invalidArgType('importer', "'cpu' or an instance of Device, Display or VideoQueue", importer);
     }
     const c = validateConstraints(constraints);
-    if (importer instanceof Display && this.frame === null) {
-      throw invalidArgValue('importer', 'a Display', 'needs a frame exporter (new Exporter({ frame: { width, height, format } })): a display shows images, not bytes');
+    if ((importer instanceof Display || importer instanceof VideoQueue) && this.frame === null) {
+      throw invalidArgValue('importer', importer instanceof Display ? 'a Display' : 'a VideoQueue',
+        'needs a frame exporter (new Exporter({ frame: { width, height, format } })): it takes images, not bytes');
+    }
+    if (importer instanceof VideoQueue && importer.memory !== 'dmabuf') {
+      throw Object.assign(stateError(`the ${importer.direction} queue of ${importer.device.path} does not import dma-bufs (memory: ${importer.memory ?? 'none'})`),
+        { hint: 'call queue.importBuffers(count) before attaching it' });
     }
     if (c.layout !== undefined && this.frame !== null) {
       throw invalidArgValue('constraints.layout', c.layout, "is for byte exporters: a frame exporter's layout is its frame's");
@@ -563,7 +611,8 @@ export class Exporter extends EventEmitter implements Disposable {
     let e = this.#entries.get(key);
     if (e) {
       this.#stats.hits++;
-      this.#stats.syscallsSaved += key === 'cpu' ? CPU_MAP + CPU_UNMAP : key instanceof Display ? 2 * FRAMEBUFFER : 2 * IMPORT;
+      this.#stats.syscallsSaved += key === 'cpu' ? CPU_MAP + CPU_UNMAP : key instanceof Display ? 2 * FRAMEBUFFER
+        : key instanceof VideoQueue ? PREPARE : 2 * IMPORT;
     } else {
       this.#stats.misses++;
       e = this.#newEntry(key, this.#backing.alloc);
@@ -575,6 +624,7 @@ export class Exporter extends EventEmitter implements Disposable {
     const frame = this.#backing.alloc.frame ?? null;
     if (e.mapping) return { kind: 'cpu', mapping: e.mapping, frame, moved };
     if (e.fb) return { kind: 'framebuffer', fb: e.fb, frame: frame!, moved };
+    if (e.index !== undefined) return { kind: 'v4l2', queue: key as VideoQueue, index: e.index, frame: frame!, moved };
     return { kind: 'device', handle: e.handle!, frame, moved };
   }
 
@@ -595,6 +645,9 @@ export class Exporter extends EventEmitter implements Disposable {
     } else if (key instanceof Display) {
       this.#stats.syscalls += FRAMEBUFFER;
       e.fb = key.device.addFramebuffer(alloc.frame!);
+    } else if (key instanceof VideoQueue) {
+      this.#stats.syscalls += PREPARE;
+      e.index = key.prepare(alloc.frame!);
     } else {
       this.#stats.syscalls += IMPORT;
       e.handle = key.import(buf);
@@ -630,7 +683,7 @@ export class Exporter extends EventEmitter implements Disposable {
       this.#drop(e);
       kept -= size;
       this.#stats.evictions++;
-      this.emit('evict', { importer: e.key === 'cpu' ? 'cpu' : deviceOf(e.key)!.path, bytes: size, reason: 'budget' });
+      this.emit('evict', { importer: e.key === 'cpu' ? 'cpu' : e.key instanceof VideoQueue ? e.key.device.path : deviceOf(e.key)!.path, bytes: size, reason: 'budget' });
     }
   }
 
@@ -650,7 +703,7 @@ export class Exporter extends EventEmitter implements Disposable {
     const need = this.#need(atts);
     const skipped: Refusal[] = [];
     for (const p of this.#providers) {
-      const r = p.refuse(need);
+      const r = p.refuse(need) ?? this.#learned(p, atts);
       if (r) {
         skipped.push({ provider: p.label, ...r });
         continue;
@@ -683,6 +736,41 @@ export class Exporter extends EventEmitter implements Disposable {
     throw constraintsError(skipped, this.size);
   }
 
+  /** A refusal an attached device gave this provider for this image before (this process). */
+  #learned(p: Provider, atts: Attachment[]): Omit<Refusal, 'provider'> | undefined {
+    for (const a of atts) {
+      if (a.importer === 'cpu') continue;
+      const l = learnedRefusals.get(`${deviceKey(a.importer)}|${p.label}|${this.#image()}`);
+      if (l) {
+        const { provider: _p, image: _i, deviceKey: _k, ...r } = l;
+        return { ...r, attachment: a.id, learned: true, reason: `refused before in this process: ${l.reason}` };
+      }
+    }
+    return undefined;
+  }
+
+  /** What the learned refusals are keyed by besides device and provider. */
+  #image(): string {
+    const f = this.frame;
+    return f === null ? `${this.size} bytes` : `${f.width}x${f.height} ${f.format}`;
+  }
+
+  /**
+   * Refusals devices gave exporters of this process (newest last): which device refused which
+   * provider's memory for which image, with the kernel's errno. Exporters consult them before
+   * allocating, so a device is not asked again.
+   */
+  static learned(): { device: string; provider: string; image: string; code?: string; reason: string }[] {
+    return [...learnedRefusals.values()].map((l) => ({
+      device: l.deviceKey, provider: l.provider, image: l.image, ...(l.code === undefined ? {} : { code: l.code }), reason: l.reason,
+    }));
+  }
+
+  /** Forget the learned refusals (a device was reconfigured, a driver reloaded). */
+  static forget(): void {
+    learnedRefusals.clear();
+  }
+
   /** Check the allocated backing against every attachment; imports made for the check are kept. */
   #checkAll(b: Backing, atts: Attachment[]): Omit<Refusal, 'provider'> | undefined {
     for (const a of atts) {
@@ -712,12 +800,18 @@ export class Exporter extends EventEmitter implements Disposable {
     }
     const imp = a.importer;
     if (imp !== 'cpu' && !this.#entries.has(imp)) {
-      const dev = deviceOf(imp)!;
+      const dev = imp instanceof VideoQueue ? imp.device : deviceOf(imp)!;
       try {
         this.#newEntry(imp, b.alloc);
       } catch (e) {
-        const what = imp instanceof Display ? 'cannot make a framebuffer of it (ADDFB2)' : 'cannot import it';
-        return { constraint: 'import', attachment: a.id, device: dev.path, reason: `${dev.driver} (${dev.path}) ${what}: ${(e as Error).message}`, ...codeOf(e) };
+        const what = imp instanceof Display ? 'cannot make a framebuffer of it (ADDFB2)'
+          : imp instanceof VideoQueue ? `cannot use it on its ${imp.direction} queue (PREPARE_BUF)` : 'cannot import it';
+        const refusal = { constraint: 'import' as const, attachment: a.id, device: dev.path, reason: `${dev.driver} (${dev.path}) ${what}: ${(e as Error).message}`, ...codeOf(e) };
+        if (kernelRefusal(e)) {
+          learnedRefusals.set(`${deviceKey(imp)}|${b.provider.label}|${this.#image()}`,
+            { ...refusal, provider: b.provider.label, image: this.#image(), deviceKey: deviceKey(imp) });
+        }
+        return refusal;
       }
     }
     return undefined;
@@ -776,12 +870,14 @@ export class Exporter extends EventEmitter implements Disposable {
   }
 }
 
-/** The DRM device an importer uses: a Device itself, a Display's; none for the CPU. */
+/** The DRM device an importer uses: a Device itself, a Display's; none for the CPU or a V4L2 queue. */
 function deviceOf(importer: Importer): Device | undefined {
-  return importer === 'cpu' ? undefined : importer instanceof Display ? importer.device : importer;
+  if (importer === 'cpu' || importer instanceof VideoQueue) return undefined;
+  return importer instanceof Display ? importer.device : importer;
 }
 
 function closedImporter(importer: Importer): void {
+  if (importer instanceof VideoQueue) importer.device.checkOpen();
   if (importer instanceof Device && importer.closed) throw closedError(`DRM device ${importer.path}`);
   if (importer instanceof Display && importer.closed) throw closedError(`Display on ${importer.device.path}`);
 }

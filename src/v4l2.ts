@@ -361,6 +361,11 @@ interface Slot {
   queued: boolean;
   /** Dequeued and not queued again: the application has it (start() leaves it alone). */
   held: boolean;
+  /**
+   * PREPARE_BUF'd and not queued since: the kernel holds this frame's memory on the index and its next
+   * QBUF uses it whatever fd it names, so the index is the frame's alone until QBUF, DQBUF or STREAMOFF.
+   */
+  prepared: boolean;
 }
 
 /** One queue of a video device. */
@@ -590,7 +595,7 @@ export class VideoQueue {
         // planes that were not used by the layout are not kept by the frame
         for (const b of bufs) if (!frame.buffers.includes(b)) b.close();
         frames.push(frame);
-        const slot: Slot = { index: i, frame, queued: false, held: false };
+        const slot: Slot = { index: i, frame, queued: false, held: false, prepared: false };
         this.#slots.push(slot);
         this.#byFrame.set(frame, slot);
       }
@@ -610,7 +615,7 @@ export class VideoQueue {
     const r = this.#call((b, fd) => b.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_DMABUF, count),
       (c) => (c === 'EINVAL' ? 'this queue does not import dma-bufs (no V4L2_MEMORY_DMABUF)' : undefined));
     this.#memory = V4L2_MEMORY_DMABUF;
-    this.#slots = Array.from({ length: r.count }, (_, index) => ({ index, frame: null, queued: false, held: false }));
+    this.#slots = Array.from({ length: r.count }, (_, index) => ({ index, frame: null, queued: false, held: false, prepared: false }));
     return r.count;
   }
 
@@ -625,11 +630,12 @@ export class VideoQueue {
       if (own.queued) throw stateError('this frame is already queued');
       return own;
     }
-    // a free index: one never used, else the one whose frame is gone longest (least recently held)
-    const free = this.#slots.filter((s) => !s.queued);
+    // a free index: one never used, else the one whose frame is gone longest (least recently held);
+    // never one prepared for another frame (its next QBUF would queue that frame's memory)
+    const free = this.#slots.filter((s) => !s.queued && !s.prepared);
     const slot = free.find((s) => s.frame === null) ?? free.find((s) => s.frame!.closed) ?? free[0];
     if (slot === undefined) {
-      throw dmabufError('ERR_DMABUF_BUSY', `every one of the ${this.#slots.length} buffers is queued: dequeue one first`);
+      throw dmabufError('ERR_DMABUF_BUSY', `every one of the ${this.#slots.length} buffers is queued or prepared for another frame: dequeue one first`);
     }
     if (slot.frame !== null) this.#byFrame.delete(slot.frame);
     slot.frame = frame;
@@ -665,11 +671,36 @@ export class VideoQueue {
    * back on their own index; imported ones keep the index they had.
    */
   queue(frame: Frame, options: QueueOptions = {}): void {
+    this.#submit(frame, options, 'queue');
+  }
+
+  /**
+   * VIDIOC_PREPARE_BUF: hand an imported frame's memory to the device on its index without queueing
+   * it: the device attaches and maps it now (vb2-dma-contig refuses memory that is not contiguous
+   * with EFAULT here), and the frame's next queue() skips that work. The index is kept for this frame
+   * until it is queued (and, once dequeued, as the frame's usual index). A prepared frame: no ioctl.
+   * @returns the frame's index on this queue.
+   */
+  prepare(frame: Frame, options: QueueOptions = {}): number {
+    const own = frame instanceof Frame ? this.#byFrame.get(frame) : undefined;
+    if (own?.prepared && !frame.closed) return own.index;
+    return this.#submit(frame, options, 'prepare');
+  }
+
+  /** The frame's index on this queue, or null if it has none (never queued or prepared here, or taken over). */
+  indexOf(frame: Frame): number | null {
+    return this.#byFrame.get(frame)?.index ?? null;
+  }
+
+  #submit(frame: Frame, options: QueueOptions, op: 'queue' | 'prepare'): number {
     this.device.checkOpen();
     if (!(frame instanceof Frame)) throw invalidArgType('frame', 'an instance of Frame', frame);
     if (frame.closed) throw closedError('Frame');
     const o = validateObject<QueueOptions>(options, 'options', true) ?? {};
     if (this.#memory === null) throw stateError('the queue has no buffers: exportBuffers() or importBuffers() first');
+    if (op === 'prepare' && this.#memory !== V4L2_MEMORY_DMABUF) {
+      throw stateError('prepare() is for imported frames: importBuffers() first (exported buffers are the device\'s own)');
+    }
     const layout = this.#checkFrame(frame);
     const f = this.#currentFormat();
     const devPlanes = f.planes.length;
@@ -704,15 +735,22 @@ export class VideoQueue {
           ? { bytesused, length, dataOffset: this.multiplanar ? fp.offset : 0, fd: fp.buffer.fd }
           : { bytesused, length };
       });
-      this.#call((b, fd) => b.v4l2QBuf(fd, { type: this.type, memory: this.#memory!, index: slot.index, planes }),
+      const buffer = { type: this.type, memory: this.#memory!, index: slot.index, planes };
+      this.#call((b, fd) => (op === 'queue' ? b.v4l2QBuf(fd, buffer) : b.v4l2PrepareBuf(fd, buffer)),
         (c) => c === 'EFAULT' ? 'the device cannot use this memory: it needs physically contiguous buffers ' +
           '(allocate frames from a CMA heap, provider \'heap:<cma heap>\', or use the device\'s own: exportBuffers())'
           : c === 'EINVAL' ? 'the buffer does not fit the queue\'s format (sizes, planes) or the queue is not set up for it'
             : undefined);
-      slot.queued = true;
-      slot.held = false;
+      if (op === 'queue') {
+        slot.queued = true;
+        slot.held = false;
+        slot.prepared = false;
+      } else {
+        slot.prepared = true;
+      }
+      return slot.index;
     } catch (e) {
-      if (this.#memory === V4L2_MEMORY_DMABUF && !slot.queued) {
+      if (this.#memory === V4L2_MEMORY_DMABUF && !slot.queued && !slot.prepared) {
         // a refused frame does not keep the index
         this.#byFrame.delete(frame);
         slot.frame = null;
@@ -794,7 +832,10 @@ export class VideoQueue {
   stop(): void {
     if (!this.#streaming) return;
     this.#streaming = false;
-    for (const s of this.#slots) s.queued = false;
+    for (const s of this.#slots) {
+      s.queued = false;
+      s.prepared = false; // the kernel cancels every buffer, prepared ones too
+    }
     if (!this.device.closed) this.#call((b, fd) => b.v4l2StreamOff(fd, this.type));
   }
 

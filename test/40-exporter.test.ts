@@ -57,6 +57,11 @@ describe('Exporter (on a backend that counts the calls; the mock with vgem, virt
     const base = saved.name === 'mock' ? createMockBackend({ drm: ['vgem', 'virtio_gpu', 'vkms'] }) : saved;
     setBackend(counter.wrap(base));
   });
+  // each test asks the devices afresh (what an earlier test's exporters learned is not its business;
+  // learning itself: test/42)
+  beforeEach(function () {
+    Exporter.forget();
+  });
   after(function () {
     setBackend(saved);
   });

@@ -39,6 +39,10 @@ function unpainted(bytes: Uint8Array, planes: readonly { offset: number; pitch: 
 }
 
 describe('Exporter of frames', function () {
+  beforeEach(function () {
+    Exporter.forget(); // refusals learned by earlier files' exporters
+  });
+
   it('arguments: one of size and frame; an image format; Displays and layouts where they fit', function () {
     const E = (o: unknown) => () => new Exporter(o as never);
     throwsCode(E({}), 'ERR_INVALID_ARG_VALUE', TypeError);

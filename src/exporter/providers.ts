@@ -38,8 +38,10 @@ export interface Refusal {
   code?: string;
   /** The attachment whose constraint this was (its id), when one attachment asked for it. */
   attachment?: number;
-  /** The DRM node that refused an import. */
+  /** The device node that refused an import (DRM or V4L2). */
   device?: string;
+  /** Not asked this time: the device refused this provider for this image before, in this process. */
+  learned?: true;
 }
 
 /** A frame exporter's image: one buffer with its planes at offsets. */

@@ -1,0 +1,159 @@
+/**
+ * V4L2 queues as Exporter importers, with constraints learned from the device: the exporter offers a
+ * frame to the queue the way the device will use it (PREPARE_BUF of a dma-buf on the frame's index).
+ * vivid's dma-contig instance refuses scattered memory (EFAULT from vb2-dma-contig); that refusal
+ * rules the provider out, is kept for the process, and the next exporter of the same image does not
+ * offer that memory again. The vmalloc instance takes anything. Then a real capture into the
+ * exporter's frame. On both backends (the mock models both vivid instances) and in the VM.
+ */
+import assert from 'node:assert/strict';
+import { Exporter, Frame, heaps, v4l2, type ConstraintsError, type VideoDeviceInfo, type VideoQueue } from '../src/index';
+import { inVm, needsUdmabuf, skip, throwsCode } from './support/index';
+
+function vivid(ctx: Mocha.Context, instance: 0 | 1): VideoDeviceInfo {
+  const bus = `platform:vivid-00${instance}`;
+  const d = v4l2.list().find((x) => x.driver === 'vivid' && x.bus === bus && x.capture !== null && x.error === undefined);
+  if (!d) skip(ctx, `no vivid capture node on ${bus} (modprobe vivid n_devs=2 node_types=0x101,0x101 allocators=0,1)`);
+  return d;
+}
+
+const hasCma = (): boolean => heaps.list().some((h) => h.contiguous);
+const W = 320, H = 180, FORMAT = 'XRGB8888';
+
+/** The queue at W x H XRGB8888 with `count` dma-buf slots; put back as found (format, no buffers) after. */
+function importing(q: VideoQueue, count: number): Disposable {
+  const saved = q.getFormat();
+  q.setFormat({ width: W, height: H, format: FORMAT });
+  q.importBuffers(count);
+  return {
+    [Symbol.dispose](): void {
+      q.release();
+      q.setFormat({ width: saved.width, height: saved.height, format: saved.fourcc });
+    },
+  };
+}
+
+describe('Exporter with V4L2 queues: constraints learned from the device', function () {
+  beforeEach(function () {
+    Exporter.forget();
+  });
+  after(function () {
+    Exporter.forget();
+  });
+
+  it('VideoQueue.prepare: PREPARE_BUF once; the prepared index is never given to another frame', async function () {
+    needsUdmabuf(this);
+    using cam = v4l2.open(vivid(this, 0).path);
+    const q = cam.capture!;
+    const saved = q.getFormat();
+    q.setFormat({ width: W, height: H, format: FORMAT });
+    using _restore = { [Symbol.dispose]: () => { q.release(); q.setFormat({ width: saved.width, height: saved.height, format: saved.fourcc }); } };
+    assert.equal(q.importBuffers(2), 2);
+    const alloc = (): Frame => Frame.allocate({ width: W, height: H, format: FORMAT }, { provider: 'udmabuf' });
+    using a = alloc();
+    using b = alloc();
+    using c = alloc();
+    assert.equal(q.indexOf(a), null);
+    const ia = q.prepare(a);
+    assert.equal(q.prepare(a), ia, 'prepared already: no second PREPARE_BUF (the kernel would say EINVAL)');
+    q.queue(b);
+    assert.equal(q.indexOf(b), 1 - ia, 'the other index');
+    // the only index not queued is a's prepared one; QBUF of it would queue a's memory whatever fd it named
+    const busy = throwsCode(() => q.queue(c), 'ERR_DMABUF_BUSY');
+    assert.match(busy.message, /prepared for another frame/);
+    q.queue(a);
+    assert.equal(q.indexOf(a), ia);
+    q.start();
+    const got = [await q.dequeue({ timeout: 10_000 }), await q.dequeue({ timeout: 10_000 })].map((d) => d.frame);
+    assert.deepEqual(new Set(got), new Set([a, b]), 'both came back, a from its prepared index');
+    q.stop();
+    q.queue(c); // nothing prepared now: c takes the index least recently held
+    assert.notEqual(q.indexOf(c), null);
+  });
+
+  it('attach: only frame exporters, only queues that import dma-bufs', function () {
+    using cam = v4l2.open(vivid(this, 0).path);
+    const q = cam.capture!;
+    using bytes = new Exporter({ size: 4096 });
+    throwsCode(() => bytes.attach(q), 'ERR_INVALID_ARG_VALUE', TypeError);
+    using frames = new Exporter({ frame: { width: W, height: H, format: FORMAT } });
+    const e = throwsCode(() => frames.attach(q), 'ERR_INVALID_STATE');
+    assert.match((e as { hint?: string }).hint ?? '', /importBuffers/);
+  });
+
+  it('the vmalloc queue takes a udmabuf frame: map prepares it on an index once; a capture fills it', async function () {
+    needsUdmabuf(this);
+    using cam = v4l2.open(vivid(this, 0).path);
+    const q = cam.capture!;
+    using _q = importing(q, 2);
+    using exp = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: ['udmabuf'] });
+    const dev = exp.attach(q);
+    const cpu = exp.attach('cpu');
+    assert.equal(dev.kind, 'v4l2');
+    const m = dev.map();
+    assert.equal(m.kind, 'v4l2');
+    assert.equal(m.queue, q);
+    assert.equal(q.indexOf(m.frame), m.index);
+    assert.deepEqual([exp.backing!.provider, exp.backing!.skipped], ['udmabuf', []]);
+    dev.unmap();
+    const syscalls = exp.stats().syscalls;
+    assert.equal(dev.map().index, m.index, 'the same index');
+    assert.equal(exp.stats().syscalls, syscalls, 'a hit makes no ioctl');
+    // the prepared frame is captured into on its index
+    const c = cpu.map();
+    c.mapping.bytes.fill(0);
+    q.queue(m.frame);
+    q.start();
+    const got = await q.dequeue({ timeout: 10_000 });
+    q.stop();
+    assert.equal(got.frame, m.frame);
+    assert.equal(got.index, m.index);
+    assert.ok(c.mapping.bytes.some((x) => x !== 0), 'vivid drew into the exporter\'s frame');
+  });
+
+  it('the dma-contig queue refuses scattered memory (EFAULT): the provider is ruled out, and the refusal is kept for the next exporter', function () {
+    needsUdmabuf(this);
+    using cam = v4l2.open(vivid(this, 1).path);
+    const q = cam.capture!;
+    using _q = importing(q, 2);
+    const providers = hasCma() ? ['udmabuf', 'heap:contiguous'] : ['udmabuf', 'heap:system'];
+    using first = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers });
+    const a = first.attach(q);
+    if (!hasCma()) {
+      if (inVm && process.env.DMABUF_VM_CMA !== '0') assert.fail('no CMA heap in the VM');
+      // stock trixie: no memory this device can use but its own
+      const e = throwsCode(() => a.map(), 'ERR_DMABUF_CONSTRAINTS') as ConstraintsError;
+      assert.deepEqual(e.conflicts.map((c) => [c.provider, c.constraint, c.code, c.device]),
+        [['udmabuf', 'import', 'EFAULT', q.device.path], ['heap:system', 'import', 'EFAULT', q.device.path]]);
+    } else {
+      const m = a.map();
+      assert.equal(first.backing!.provider, 'heap:contiguous');
+      assert.equal(first.backing!.contiguous, true);
+      const [skipped] = first.backing!.skipped;
+      assert.deepEqual([skipped?.provider, skipped?.constraint, skipped?.code, skipped?.device, skipped?.learned],
+        ['udmabuf', 'import', 'EFAULT', q.device.path, undefined]);
+      assert.match(skipped!.reason, /PREPARE_BUF/);
+      assert.equal(q.indexOf(m.frame), m.index);
+    }
+    const learned = Exporter.learned();
+    assert.ok(learned.some((l) => l.provider === 'udmabuf' && l.code === 'EFAULT' && l.image === `${W}x${H} ${FORMAT}`), JSON.stringify(learned));
+    // the next exporter of this image does not offer udmabuf memory to the device again
+    using second = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: ['udmabuf', ...(hasCma() ? ['heap:contiguous'] : [])] });
+    const b = second.attach(q);
+    if (hasCma()) {
+      b.map();
+      const [s] = second.backing!.skipped;
+      assert.deepEqual([s?.provider, s?.learned, s?.code], ['udmabuf', true, 'EFAULT']);
+      assert.match(s!.reason, /^refused before in this process: /);
+    } else {
+      const e = throwsCode(() => b.map(), 'ERR_DMABUF_CONSTRAINTS') as ConstraintsError;
+      assert.equal(e.conflicts[0]!.learned, true);
+    }
+    // the vmalloc instance is another device: nothing learned applies to it
+    using cam0 = v4l2.open(vivid(this, 0).path);
+    using _q0 = importing(cam0.capture!, 1);
+    using third = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: ['udmabuf'] });
+    third.attach(cam0.capture!).map();
+    assert.deepEqual(third.backing!.skipped, []);
+  });
+});
