@@ -40,7 +40,7 @@ export type {
 export * as constants from './constants';
 export { Exporter, Attachment } from './exporter';
 export type {
-  ExporterOptions, Importer, Constraints, CpuMap, DeviceMap, MapResult, BackingInfo, ExporterStats, ConstraintsError,
+  ExporterOptions, Importer, Constraints, CpuMap, DeviceMap, FramebufferMap, QueueMap, AnyMap, MapResult, BackingInfo, ExporterStats, ConstraintsError,
   Layout, Refusal, RefusalKind, ProviderSpec, ExporterEvents, ExporterListener, MoveEvent, EvictEvent,
 } from './exporter';
 export { v4l2, VideoDevice, VideoQueue, controlKey } from './v4l2';

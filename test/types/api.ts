@@ -8,7 +8,8 @@ import {
   probe, backendChoice, udmabuf, drm, Exporter, Attachment, SyncFile, Device, DmaBuf, Framebuffer, VideoDevice,
   type ProbeResult, type BackendChoice, type SyncFileInfo, type SyncFenceInfo, type DrmVersion, type MoveEvent,
   type EvictEvent, type BackingInfo, type ExporterEvents, type FramebufferPlane, type Backend, type StatInfo,
-  type DmabufSystemError, type PixelFormat,
+  type DmabufSystemError, type PixelFormat, type Display, type VideoQueue, type CpuMap, type DeviceMap,
+  type FramebufferMap, type QueueMap,
 } from 'dmabuf';
 import { main, run } from 'dmabuf/cli';
 import type * as pkg from 'dmabuf/package.json';
@@ -19,6 +20,18 @@ declare const sf: SyncFile;
 declare const dev: Device;
 declare const fb: Framebuffer;
 declare const video: VideoDevice;
+declare const display: Display;
+declare const queue: VideoQueue;
+
+// each importer's map() result is its own kind
+expectTypeOf(exp.attach('cpu').map()).toEqualTypeOf<CpuMap>();
+expectTypeOf(exp.attach(dev).map()).toEqualTypeOf<DeviceMap>();
+expectTypeOf(exp.attach(display).map()).toEqualTypeOf<FramebufferMap>();
+expectTypeOf(exp.attach(queue).map()).toEqualTypeOf<QueueMap>();
+expectTypeOf(exp.attach(display).map().fb).toEqualTypeOf<Framebuffer>();
+expectTypeOf(exp.attach(queue).map().index).toBeNumber();
+// @ts-expect-error a CPU map has no framebuffer
+void exp.attach('cpu').map().fb;
 
 // Exporter events are typed: known names, their listeners' arguments, and nothing else
 exp.on('move', (e) => expectTypeOf(e).toEqualTypeOf<MoveEvent>());
