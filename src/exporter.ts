@@ -609,7 +609,12 @@ export class Exporter extends EventEmitter implements Disposable {
     closedImporter(key);
     if (!this.#backing) this.#backing = this.#allocate([...this.#attachments], 'first map');
     let e = this.#entries.get(key);
-    if (e) {
+    if (e && key instanceof VideoQueue && key.indexOf(this.#backing.alloc.frame!) !== e.index) {
+      // the queue gave the frame's index to another frame since: prepare it again (a miss)
+      this.#stats.misses++;
+      this.#stats.syscalls += PREPARE;
+      e.index = key.prepare(this.#backing.alloc.frame!);
+    } else if (e) {
       this.#stats.hits++;
       this.#stats.syscallsSaved += key === 'cpu' ? CPU_MAP + CPU_UNMAP : key instanceof Display ? 2 * FRAMEBUFFER
         : key instanceof VideoQueue ? PREPARE : 2 * IMPORT;

@@ -71,6 +71,34 @@ describe('Exporter with V4L2 queues: constraints learned from the device', funct
     assert.notEqual(q.indexOf(c), null);
   });
 
+  it('a frame whose index the queue gave to another frame is prepared again at its next map', async function () {
+    needsUdmabuf(this);
+    using cam = v4l2.open(vivid(this, 0).path);
+    const q = cam.capture!;
+    using _q = importing(q, 2);
+    using exp = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: ['udmabuf'] });
+    const att = exp.attach(q);
+    const { frame, index } = att.map();
+    att.unmap();
+    q.queue(frame);
+    q.start();
+    assert.equal((await q.dequeue({ timeout: 10_000 })).frame, frame);
+    q.stop();
+    using x = Frame.allocate({ width: W, height: H, format: FORMAT }, { provider: 'udmabuf' });
+    using y = Frame.allocate({ width: W, height: H, format: FORMAT }, { provider: 'udmabuf' });
+    q.queue(x); // the index never used
+    q.queue(y); // the only one left: the exporter's frame's
+    assert.deepEqual([q.indexOf(y), q.indexOf(frame)], [index, null]);
+    q.start();
+    q.stop(); // STREAMOFF: x and y back from the device, neither queued
+    const misses = exp.stats().misses;
+    const again = att.map();
+    assert.equal(again.frame, frame);
+    assert.equal(again.index, q.indexOf(frame), 'the index the queue now has for it');
+    assert.notEqual(again.index, null);
+    assert.equal(exp.stats().misses, misses + 1, 'a miss: prepared again');
+  });
+
   it('attach: only frame exporters, only queues that import dma-bufs', function () {
     using cam = v4l2.open(vivid(this, 0).path);
     const q = cam.capture!;
