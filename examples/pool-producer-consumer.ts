@@ -12,11 +12,9 @@
  * socket-producer-consumer.ts for the details. Needs kernel dma-bufs (udmabuf, a dma-heap or a DRM
  * card); the mock's fds cannot reach another process, so there it prints "skipped: <reason>".
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import type * as net from 'node:net';
 import { constants as C, DmaBuf, Frame, FramePool, getBackend, heaps, SyncFile, udmabuf } from '../src/index';
-import { lines } from './lib/lines';
+import { spawnConsumer } from './lib/lines';
 import { skip } from './lib/provider';
 
 const FRAMES = 12;
@@ -56,16 +54,9 @@ async function producer(): Promise<void> {
   if (provider === undefined) return skip('no udmabuf and no system heap');
   const timeline = backend.access(SW_SYNC, fs.constants.R_OK | fs.constants.W_OK) ? backend.open(SW_SYNC, C.O_RDWR) : undefined;
   using pool = new FramePool({ width: W, height: H, format: 'XRGB8888', count: 3, provider });
-  const child = spawn(process.execPath, [__filename, '--consumer'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (c) => resolve(c));
-  });
+  const peer = spawnConsumer(__filename);
+  const { sock, nextLine, exited } = peer;
   try {
-    const socket = child.stdio[SOCKET] as net.Socket;
-    const sock = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof sock !== 'number' || sock < 0) throw new Error('no fd under the stdio pipe (not a Unix platform?)');
-    const nextLine = lines(socket, child);
     // the pool, once: one dma-buf per frame, with its layout
     const hello: PoolMessage = { kind: 'pool', frames: pool.frames.map((f) => ({ width: f.width, height: f.height, format: f.format.name,
       offset: f.planes[0]!.offset, pitch: f.planes[0]!.pitch })) };
@@ -112,7 +103,7 @@ async function producer(): Promise<void> {
     console.log(`ok: ${FRAMES} frames through a pool of ${pool.count}; acquireAsync waited ${s.waited} times; ` +
       `the dma-bufs were sent once, never reallocated`);
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
+    peer.stop();
     if (timeline !== undefined) backend.close(timeline);
   }
 }

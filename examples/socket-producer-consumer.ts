@@ -20,11 +20,9 @@
  *
  *   node dist/examples/socket-producer-consumer.js   (Linux 6.0+ with udmabuf, a dma-heap or a DRM card)
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import type * as net from 'node:net';
 import { constants as C, DmaBuf, getBackend, SyncFile, type Backend } from '../src/index';
-import { lines } from './lib/lines';
+import { spawnConsumer } from './lib/lines';
 import { chooseProvider, skip } from './lib/provider';
 
 const FRAMES = 6;
@@ -72,16 +70,9 @@ async function producer(): Promise<void> {
     + (timeline !== undefined ? 'frames are fenced with sw_sync, signalled once the consumer waits on them'
       : 'no sw_sync here: sync files are signalled when sent'));
 
-  const child = spawn(process.execPath, [__filename, '--consumer'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (c) => resolve(c));
-  });
+  const peer = spawnConsumer(__filename);
+  const { sock, nextLine, exited } = peer;
   try {
-    const socket = child.stdio[SOCKET] as net.Socket;
-    const sock = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof sock !== 'number' || sock < 0) throw new Error('no fd under the stdio pipe (not a Unix platform?)');
-    const nextLine = lines(socket, child);
     let point = 0;
 
     for (let frame = 0; frame < FRAMES; frame++) {
@@ -114,7 +105,7 @@ async function producer(): Promise<void> {
     if (code !== 0) throw new Error(`the consumer exited with status ${code}`);
     console.log(`ok: ${FRAMES} frames passed with their sync files; both processes closed everything`);
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
+    peer.stop();
     for (const b of buffers) b.close();
     if (timeline !== undefined) backend.close(timeline);
   }
