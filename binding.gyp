@@ -29,7 +29,8 @@
             "native/drm.cc",
             "native/sync.cc",
             "native/kms.cc",
-            "native/v4l2.cc"
+            "native/v4l2.cc",
+            "native/hot.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": [

@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSync(env, exports);
   InitKms(env, exports);
   InitV4l2(env, exports);
+  InitHot(env, exports);
   return exports;
 }
 

@@ -9,9 +9,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "args.h"
 #include "errors.h"
@@ -30,13 +30,28 @@ struct RegionRegistry {
 // Identity of a tracked fd, so the cleanup hook never closes a number that JS closed behind our back
 // (e.g. with fs.closeSync) and that now belongs to someone else.
 struct FdIdentity {
-  dev_t dev;
-  ino_t ino;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool tracked = false;
 };
+
+// What JS keeps of a file's identity: three u32 words (st_dev, which Linux encodes in 32 bits, and
+// st_ino's high and low halves), so an identity is plain numbers, never BigInts.
+struct IdWords {
+  uint32_t dev, inoHi, inoLo;
+};
+IdWords WordsOf(dev_t dev, ino_t ino);
 
 struct InstanceData {
   Napi::FunctionReference errorFactory;
-  std::map<int, FdIdentity> fds;  // every fd handed to JS and not yet closed/released
+  // Every fd handed to JS and not yet closed/released, indexed by number (fds are small integers;
+  // a vector allocates only when the highest number grows).
+  std::vector<FdIdentity> fds;
+  size_t trackedCount = 0;
+  // The identity of the last fd handed out (TrackFd), read by JS through the Uint32Array exported as
+  // `lastId` right after the call that made the fd: the identity costs no extra call and no object.
+  uint32_t* lastId = nullptr;
+  Napi::Reference<Napi::ArrayBuffer> lastIdBuffer;
   std::shared_ptr<RegionRegistry> registry = std::make_shared<RegionRegistry>();
 };
 
@@ -47,7 +62,12 @@ InstanceData* Data(Napi::Env env);
 // as a Number.
 Napi::Number TrackFd(Napi::Env env, int fd);
 void UntrackFd(Napi::Env env, int fd);
+void UntrackFd(InstanceData* data, int fd);
 void CloseTrackedFds(InstanceData* data);
+
+// ---- the hot path's checked forms (hot.cc runs them when its fast argument check fails) ----------
+int DmabufSyncIoctl(int fd, uint64_t flags);  // DMA_BUF_IOCTL_SYNC: 0 or errno (dmabuf.cc)
+Napi::Value DmabufSync(const Napi::CallbackInfo& info);
 
 // ---- mappings (mapping.cc) ------------------------------------------------------------------------
 void UnmapAllRegions(InstanceData* data);
@@ -76,5 +96,6 @@ void InitDrm(Napi::Env env, Napi::Object exports);
 void InitSync(Napi::Env env, Napi::Object exports);
 void InitKms(Napi::Env env, Napi::Object exports);
 void InitV4l2(Napi::Env env, Napi::Object exports);
+void InitHot(Napi::Env env, Napi::Object exports);
 
 }  // namespace dmabuf

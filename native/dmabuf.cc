@@ -46,14 +46,6 @@ int SyncIoctl(int fd, uint64_t flags) {
   return Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) == 0 ? 0 : errno;
 }
 
-Napi::Value Sync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  uint64_t flags = ArgSize(info, 1, "flags");
-  int err = SyncIoctl(fd, flags);
-  if (err) ThrowErrno(env, err, kSync);
-  return env.Undefined();
-}
 
 class SyncWorker : public PromiseWorker {
  public:
@@ -115,7 +107,6 @@ Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
 }
 
 const Export kExports[] = {
-    {"dmabufSync", Sync},
     {"dmabufSyncAsync", SyncAsync},
     {"dmabufSetName", SetName},
     {"dmabufExportSyncFile", ExportSyncFile},
@@ -123,6 +114,20 @@ const Export kExports[] = {
 };
 
 }  // namespace
+
+int DmabufSyncIoctl(int fd, uint64_t flags) {
+  return SyncIoctl(fd, flags);
+}
+
+// dmabufSync's checked form: what hot.cc runs when an argument is not the plain number it expects.
+Napi::Value DmabufSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t flags = ArgSize(info, 1, "flags");
+  int err = SyncIoctl(fd, flags);
+  if (err) ThrowErrno(env, err, kSync);
+  return env.Undefined();
+}
 
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kExports);

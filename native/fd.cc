@@ -25,25 +25,55 @@ namespace dmabuf {
 
 // ---- tracking ------------------------------------------------------------------------------------
 
+IdWords WordsOf(dev_t dev, ino_t ino) {
+  const uint64_t d = static_cast<uint64_t>(dev);
+  const uint64_t i = static_cast<uint64_t>(ino);
+  // st_dev fits in 32 bits on Linux (new_encode_dev); fold a wider one rather than drop bits
+  return IdWords{static_cast<uint32_t>(d ^ (d >> 32)), static_cast<uint32_t>(i >> 32), static_cast<uint32_t>(i)};
+}
+
 Napi::Number TrackFd(Napi::Env env, int fd) {
+  InstanceData* data = Data(env);
   struct stat st {};
-  FdIdentity id{0, 0};
-  if (fstat(fd, &st) == 0) id = FdIdentity{st.st_dev, st.st_ino};
-  Data(env)->fds[fd] = id;
+  FdIdentity id;
+  if (fstat(fd, &st) == 0) {
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+  }
+  id.tracked = true;
+  if (static_cast<size_t>(fd) >= data->fds.size()) data->fds.resize(static_cast<size_t>(fd) + 64);
+  if (!data->fds[fd].tracked) data->trackedCount++;
+  data->fds[fd] = id;
+  if (data->lastId) {
+    IdWords w = WordsOf(id.dev, id.ino);
+    data->lastId[0] = w.dev;
+    data->lastId[1] = w.inoHi;
+    data->lastId[2] = w.inoLo;
+  }
   return Napi::Number::New(env, fd);
 }
 
+void UntrackFd(InstanceData* data, int fd) {
+  if (fd >= 0 && static_cast<size_t>(fd) < data->fds.size() && data->fds[fd].tracked) {
+    data->fds[fd].tracked = false;
+    data->trackedCount--;
+  }
+}
+
 void UntrackFd(Napi::Env env, int fd) {
-  Data(env)->fds.erase(fd);
+  UntrackFd(Data(env), fd);
 }
 
 void CloseTrackedFds(InstanceData* data) {
-  for (const auto& [fd, id] : data->fds) {
+  for (size_t fd = 0; fd < data->fds.size(); fd++) {
+    const FdIdentity& id = data->fds[fd];
+    if (!id.tracked) continue;
     struct stat st {};
     // Close only if the number still names the file we handed out.
-    if (fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino) ::close(fd);
+    if (fstat(static_cast<int>(fd), &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino) ::close(static_cast<int>(fd));
   }
   data->fds.clear();
+  data->trackedCount = 0;
 }
 
 namespace {
@@ -417,15 +447,20 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
 Napi::Value FdRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  return Napi::Boolean::New(env, Data(env)->fds.erase(fd) > 0);
+  InstanceData* data = Data(env);
+  const bool was = static_cast<size_t>(fd) < data->fds.size() && data->fds[fd].tracked;
+  UntrackFd(data, fd);
+  return Napi::Boolean::New(env, was);
 }
 
 Napi::Value TrackedFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const auto& fds = Data(env)->fds;
-  Napi::Array out = Napi::Array::New(env, fds.size());
+  const InstanceData* data = Data(env);
+  Napi::Array out = Napi::Array::New(env, data->trackedCount);
   uint32_t i = 0;
-  for (const auto& kv : fds) out.Set(i++, Napi::Number::New(env, kv.first));
+  for (size_t fd = 0; fd < data->fds.size(); fd++) {
+    if (data->fds[fd].tracked) out.Set(i++, Napi::Number::New(env, static_cast<double>(fd)));
+  }
   return out;
 }
 

@@ -1,5 +1,6 @@
 // /dev/udmabuf (include/uapi/linux/udmabuf.h): dma-bufs over memfd pages.
 #include <linux/udmabuf.h>
+#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fd.h"
 #include "ioctl.h"
 
 namespace dmabuf {
@@ -29,6 +31,29 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   c.offset = ArgSize(info, 2, "offset");
   c.size = ArgSize(info, 3, "size");
   c.flags = ArgU32(info, 4, "flags") | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
+  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");  // returns the new fd
+  return TrackFd(env, fd);
+}
+
+// The whole of udmabuf.create(size) in one call: a sealable memfd of size bytes (MFD_HUGETLB when
+// asked) sealed F_SEAL_SHRINK, UDMABUF_CREATE over all of it, and the memfd closed again (the dma-buf
+// keeps its pages). Each step fails with its own syscall's error, as the separate calls would.
+Napi::Value CreateSized(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dev = ArgFd(info, 0, "dev");
+  uint64_t size = ArgSize(info, 1, "size");
+  uint32_t flags = ArgU32(info, 2, "flags");
+  bool hugetlb = ArgBool(info, 3, "hugetlb");
+  std::string name = ArgString(info, 4, "name");
+  UniqueFd memfd(memfd_create(name.c_str(), MFD_ALLOW_SEALING | MFD_CLOEXEC | (hugetlb ? MFD_HUGETLB : 0)));
+  if (!memfd) ThrowErrno(env, errno, "memfd_create");
+  if (::ftruncate(memfd.get(), static_cast<off_t>(size)) < 0) ThrowErrno(env, errno, "ftruncate");
+  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) < 0) ThrowErrno(env, errno, "fcntl(F_ADD_SEALS)");
+  struct udmabuf_create c {};
+  c.memfd = static_cast<__u32>(memfd.get());
+  c.offset = 0;
+  c.size = size;
+  c.flags = flags | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
   int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");  // returns the new fd
   return TrackFd(env, fd);
 }
@@ -62,6 +87,7 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
 const Export kExports[] = {
     {"udmabufCreate", Create},
     {"udmabufCreateList", CreateList},
+    {"udmabufCreateSized", CreateSized},
 };
 
 }  // namespace

@@ -14,7 +14,7 @@ import {
   validateObject, validateOneOf, validateString, withPath,
 } from './errors';
 import { fileTableHint } from './hints';
-import { OwnedFd, quietly, type FdIdentity } from './lifecycle';
+import { inodeOf, OwnedFd, quietly, type FdIdentity } from './lifecycle';
 import { SyncFile } from './syncfile';
 import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
 
@@ -27,6 +27,16 @@ const SYNC_FLAG: Record<Access, number> = {
   write: DMA_BUF_SYNC_WRITE,
   readwrite: DMA_BUF_SYNC_RW,
 };
+
+/** The SYNC flag of an access mode; the validator's error for anything else. */
+function syncFlag(access: Access): number {
+  switch (access) {
+    case 'readwrite': return DMA_BUF_SYNC_RW;
+    case 'read': return DMA_BUF_SYNC_READ;
+    case 'write': return DMA_BUF_SYNC_WRITE;
+    default: validateOneOf(access, 'access', ACCESS_MODES); return 0; // throws
+  }
+}
 
 /** What /proc/self/fdinfo says about a dma-buf. */
 export interface DmaBufInfo {
@@ -149,8 +159,11 @@ export class Mapping implements Disposable {
 interface DmaBufState {
   path?: string;
   size?: number;
-  /** (st_dev, st_ino) of the dma-buf, e.g. from the buffer a dup was made of. */
-  id?: FdIdentity;
+  /**
+   * (st_dev, st_ino) of the dma-buf: from the buffer a dup was made of, or 'last' when fd is the one
+   * the backend handed out last (its identity is in Backend.lastId).
+   */
+  id?: FdIdentity | 'last';
   readOnly?: boolean;
 }
 
@@ -158,9 +171,12 @@ export class DmaBuf extends OwnedFd {
   readonly #size: number;
   readonly #path: string | undefined;
   readonly #readOnly: boolean;
-  readonly #mappings = new Set<Mapping>();
-  /** Open CPU accesses (beginAccess without endAccess yet), per mode. */
-  readonly #open = new Map<Access, number>();
+  /** Made at the first map(): most buffers of a pipeline are never mapped by this object. */
+  #mappings: Set<Mapping> | undefined;
+  /** Open CPU accesses (beginAccess without endAccess yet), per mode: read, write, readwrite. */
+  #reads = 0;
+  #writes = 0;
+  #readwrites = 0;
   #cpu: Mapping | undefined;
 
   /** @internal Takes ownership of fd, which must be a dma-buf. Use the allocators or DmaBuf.fromFd(). */
@@ -214,7 +230,7 @@ export class DmaBuf extends OwnedFd {
   }
 
   get inode(): bigint {
-    return this.identity.ino;
+    return inodeOf(this.identity);
   }
 
   /** The dma-buf was opened read-only (e.g. a PRIME export without DRM_RDWR). */
@@ -230,13 +246,18 @@ export class DmaBuf extends OwnedFd {
   protected override onStale(): void {
     // Mappings stay valid memory after the fd is gone; unmap them so no view outlives the object.
     this.#unmapAll();
-    this.#open.clear();
+    this.#clearAccesses();
+  }
+
+  /** Only open CPU accesses need the fd at close (their SYNC END); mappings go without it. */
+  protected override closeNeedsFd(): boolean {
+    return this.#reads + this.#writes + this.#readwrites > 0;
   }
 
   /** End open CPU accesses (when the fd is still ours), unmap every mapping (views detach). */
   protected override onClose(ours: boolean): void {
     if (ours) this.#endAllAccess();
-    this.#open.clear();
+    this.#clearAccesses();
     this.#unmapAll();
   }
 
@@ -251,7 +272,7 @@ export class DmaBuf extends OwnedFd {
       name: f.has('name') ? f.get('name') ?? '' : null,
       count: Number(f.get('count') ?? 0),
       flags,
-      inode: this.identity.ino,
+      inode: inodeOf(this.identity),
       readOnly: (flags & O_ACCMODE) === O_RDONLY,
     };
   }
@@ -298,8 +319,8 @@ export class DmaBuf extends OwnedFd {
       throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
         ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
     }
-    const m = new Mapping(this.backend, handle, mode, offset, (x) => this.#mappings.delete(x), length);
-    this.#mappings.add(m);
+    const m = new Mapping(this.backend, handle, mode, offset, (x) => this.#mappings?.delete(x), length);
+    (this.#mappings ??= new Set()).add(m);
     return m;
   }
 
@@ -311,10 +332,10 @@ export class DmaBuf extends OwnedFd {
 
   /** DMA_BUF_IOCTL_SYNC START: begin CPU access. May block while fences are pending (see beginAccessAsync). */
   beginAccess(access: Access): void {
-    validateOneOf(access, 'access', ACCESS_MODES);
+    const flag = syncFlag(access);
     this.checkOpen();
-    this.#syncChecked(DMA_BUF_SYNC_START | SYNC_FLAG[access]);
-    this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
+    this.#syncChecked(DMA_BUF_SYNC_START | flag);
+    this.#count(access, 1);
   }
 
   /**
@@ -325,7 +346,7 @@ export class DmaBuf extends OwnedFd {
    */
   #syncChecked(flags: number): void {
     try {
-      this.backend.dmabufSync(this.rawFd, flags);
+      this.backend.unchecked.dmabufSync(this.rawFd, flags);
     } catch (e) {
       this.verifiedFd();
       throw e;
@@ -334,13 +355,28 @@ export class DmaBuf extends OwnedFd {
 
   /** DMA_BUF_IOCTL_SYNC END: end CPU access begun with the same mode. */
   endAccess(access: Access): void {
-    validateOneOf(access, 'access', ACCESS_MODES);
+    const flag = syncFlag(access);
     this.checkOpen();
-    const n = this.#open.get(access) ?? 0;
-    if (n === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
-    if (n === 1) this.#open.delete(access);
-    else this.#open.set(access, n - 1);
-    this.#syncChecked(DMA_BUF_SYNC_END | SYNC_FLAG[access]);
+    if (this.#openOf(access) === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
+    this.#count(access, -1);
+    this.#syncChecked(DMA_BUF_SYNC_END | flag);
+  }
+
+  /** Open accesses of one mode. */
+  #openOf(access: Access): number {
+    return access === 'read' ? this.#reads : access === 'write' ? this.#writes : this.#readwrites;
+  }
+
+  #count(access: Access, by: 1 | -1): void {
+    if (access === 'read') this.#reads += by;
+    else if (access === 'write') this.#writes += by;
+    else this.#readwrites += by;
+  }
+
+  #clearAccesses(): void {
+    this.#reads = 0;
+    this.#writes = 0;
+    this.#readwrites = 0;
   }
 
   /**
@@ -355,7 +391,7 @@ export class DmaBuf extends OwnedFd {
     const ready = await waitReadable(this.backend, () => this.verifiedFd(), access === 'read' ? POLLIN : POLLOUT, o);
     if (!ready) throw dmabufError('ERR_DMABUF_TIMEOUT', `the buffer's fences did not signal within ${o.timeout} ms`, { path: this.#path, timeout: o.timeout });
     await this.backend.dmabufSyncAsync(this.verifiedFd(), DMA_BUF_SYNC_START | SYNC_FLAG[access]);
-    this.#open.set(access, (this.#open.get(access) ?? 0) + 1);
+    this.#count(access, 1);
   }
 
   /**
@@ -424,7 +460,9 @@ export class DmaBuf extends OwnedFd {
 
   /** CPU accesses begun and not yet ended, per mode. */
   get openAccesses(): ReadonlyMap<Access, number> {
-    return new Map(this.#open);
+    const out = new Map<Access, number>();
+    for (const a of ACCESS_MODES) if (this.#openOf(a) > 0) out.set(a, this.#openOf(a));
+    return out;
   }
 
   /**
@@ -439,7 +477,7 @@ export class DmaBuf extends OwnedFd {
     } catch (e) {
       throw withPath(e, undefined, fileTableHint(this.backend, (e as { code?: string }).code));
     }
-    return new SyncFile(fd, this.backend);
+    return new SyncFile(fd, this.backend, true);
   }
 
   /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE: add the sync file's fences as read or write fences. Linux 6.0+. */
@@ -487,7 +525,8 @@ export class DmaBuf extends OwnedFd {
   }
 
   #endAllAccess(): void {
-    for (const [access, n] of this.#open) {
+    for (const access of ACCESS_MODES) {
+      const n = this.#openOf(access);
       for (let i = 0; i < n; i++) {
         try {
           this.backend.dmabufSync(this.rawFd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);
@@ -496,12 +535,13 @@ export class DmaBuf extends OwnedFd {
         }
       }
     }
-    this.#open.clear();
+    this.#clearAccesses();
   }
 
   #unmapAll(): void {
-    for (const m of [...this.#mappings]) m.unmap();
-    this.#mappings.clear();
+    const all = this.#mappings;
+    this.#mappings = undefined;
     this.#cpu = undefined;
+    if (all) for (const m of [...all]) m.unmap();
   }
 }

@@ -411,7 +411,7 @@ export class DumbBuffer implements Disposable {
       throw withPath(e, this.device.path);
     }
     // PR-4: a re-export keeps the first export's access mode, so ask the kernel for it
-    return new DmaBuf(fd, backend, { path: this.device.path, size: this.size });
+    return new DmaBuf(fd, backend, { path: this.device.path, size: this.size, id: 'last' });
   }
 
   /**

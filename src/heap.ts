@@ -84,13 +84,17 @@ export class Heap extends OwnedFd {
     }
     let fd: Fd;
     try {
-      fd = this.backend.heapAlloc(heapFd, size, O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);
+      fd = this.backend.unchecked.heapAlloc(heapFd, size, O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);
     } catch (e) {
       const code = (e as { code?: string }).code;
       throw withPath(e, this.path, code === 'ENOMEM' && this.contiguous
         ? `the CMA area is exhausted or too fragmented for ${size} bytes (see CmaFree in /proc/meminfo)` : undefined);
     }
-    const buf = new DmaBuf(fd, this.backend, { path: this.path, readOnly: o.readOnly === true });
+    // the heap allocates whole pages (dma_heap_buffer_alloc: PAGE_ALIGN(len)); the identity is lastId's
+    const page = this.backend.pageSize;
+    const buf = new DmaBuf(fd, this.backend, {
+      path: this.path, size: Math.ceil(size / page) * page, readOnly: o.readOnly === true, id: 'last',
+    });
     if (o.name !== undefined) {
       try {
         buf.setName(o.name);

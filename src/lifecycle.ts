@@ -5,17 +5,34 @@
  * every fd it handed out when the worker's environment is torn down.
  */
 import type { Backend, Fd } from './backend/types';
-import { closedError, dmabufError, type DmabufError } from './errors';
+import { errnoNameOf } from './errno';
+import { closedError, dmabufError, systemError, type DmabufError } from './errors';
 
-/** Which file an owned fd refers to (st_dev, st_ino), to notice a number closed and reused behind our back. */
+/**
+ * Which file an owned fd refers to, to notice a number closed and reused behind our back: (st_dev,
+ * st_ino) as three u32 words (Backend.lastId's layout), so a check compares numbers natively
+ * (Backend.fdCheck) and no BigInt is made.
+ */
 export interface FdIdentity {
-  dev: bigint;
-  ino: bigint;
+  /** st_dev (Linux encodes it in 32 bits; a wider one is folded, its halves xor'ed, as natively). */
+  dev: number;
+  inoHi: number;
+  inoLo: number;
 }
 
+/** The identity of fd, from fstat (the slow path: allocators read Backend.lastId instead). */
 export function identify(backend: Backend, fd: Fd): FdIdentity {
   const st = backend.fstat(fd);
-  return { dev: st.dev, ino: st.ino };
+  return {
+    dev: Number((st.dev ^ (st.dev >> 32n)) & 0xffffffffn),
+    inoHi: Number((st.ino >> 32n) & 0xffffffffn),
+    inoLo: Number(st.ino & 0xffffffffn),
+  };
+}
+
+/** st_ino of an identity, as the BigInt fstat gives. */
+export function inodeOf(id: FdIdentity): bigint {
+  return (BigInt(id.inoHi) << 32n) | BigInt(id.inoLo);
 }
 
 /**
@@ -25,12 +42,7 @@ export function identify(backend: Backend, fd: Fd): FdIdentity {
  * other file (a memfd, a dma-buf, a regular file) is.
  */
 export function sameFile(backend: Backend, fd: Fd, id: FdIdentity): boolean {
-  try {
-    const st = backend.fstat(fd);
-    return st.ino === id.ino && st.dev === id.dev;
-  } catch {
-    return false;
-  }
+  return backend.unchecked.fdCheck(fd, id.dev, id.inoHi, id.inoLo) === 0;
 }
 
 /**
@@ -61,16 +73,16 @@ export abstract class Closeable implements Disposable {
   }
 }
 
-interface Held {
+/** What the finalizer needs of a dropped owner: one object per owner, also its identity. */
+interface Held extends FdIdentity {
   backend: Backend;
   fd: Fd;
   kind: string;
-  id?: FdIdentity;
 }
 
 const registry = new FinalizationRegistry<Held>((held) => {
   try {
-    if (held.id === undefined || sameFile(held.backend, held.fd, held.id)) held.backend.close(held.fd);
+    held.backend.unchecked.closeChecked(held.fd, held.dev, held.inoHi, held.inoLo);
   } catch {
     /* already gone (e.g. environment teardown) */
   }
@@ -80,11 +92,7 @@ const registry = new FinalizationRegistry<Held>((held) => {
   });
 });
 
-export function trackOwned(owner: object, backend: Backend, fd: Fd, kind: string, id?: FdIdentity): void {
-  registry.register(owner, id ? { backend, fd, kind, id } : { backend, fd, kind }, owner);
-}
-
-export function untrackOwned(owner: object): void {
+function untrackOwned(owner: object): void {
   registry.unregister(owner);
 }
 
@@ -95,29 +103,39 @@ export function untrackOwned(owner: object): void {
  * a finalizer with a warning if the object is dropped.
  */
 export abstract class OwnedFd extends Closeable {
-  readonly #fd: Fd;
-  readonly #id: FdIdentity;
-  readonly #kind: string;
+  /** fd, kind and identity in one object: the finalizer's held value too. */
+  readonly #held: Held;
   #closed = false;
   /** @internal the backend the fd lives in */
   readonly backend: Backend;
 
   /**
    * Takes ownership of fd (closed again if it cannot be identified). `kind` names it in warnings and
-   * errors; `id` skips the fstat when the identity is known (a dup of an owned fd).
+   * errors. `id` is the file's identity when it is known (a dup of an owned fd), or 'last' when fd is
+   * the last one the backend handed out (Backend.lastId holds its identity: no syscall); otherwise
+   * fstat says.
    */
-  protected constructor(backend: Backend, fd: Fd, kind: string, id?: FdIdentity) {
+  protected constructor(backend: Backend, fd: Fd, kind: string, id?: FdIdentity | 'last') {
     super();
     this.backend = backend;
-    this.#fd = fd;
-    this.#kind = kind;
-    try {
-      this.#id = id ?? identify(backend, fd);
-    } catch (e) {
-      backend.close(fd);
-      throw e;
+    let dev: number, inoHi: number, inoLo: number;
+    if (id === 'last') {
+      const w = backend.lastId;
+      dev = w[0]!;
+      inoHi = w[1]!;
+      inoLo = w[2]!;
+    } else {
+      let known: FdIdentity;
+      try {
+        known = id ?? identify(backend, fd);
+      } catch (e) {
+        backend.close(fd);
+        throw e;
+      }
+      ({ dev, inoHi, inoLo } = known);
     }
-    trackOwned(this, backend, fd, kind, this.#id);
+    this.#held = { backend, fd, kind, dev, inoHi, inoLo };
+    registry.register(this, this.#held, this);
   }
 
   /** The fd number (owned: do not close it yourself). Checked to still refer to this file. */
@@ -131,17 +149,17 @@ export abstract class OwnedFd extends Closeable {
 
   /** How closed and stale-fd errors name this object. */
   protected get label(): string {
-    return this.#kind;
+    return this.#held.kind;
   }
 
   /** The file's identity, taken when ownership began. */
   protected get identity(): FdIdentity {
-    return this.#id;
+    return this.#held;
   }
 
   /** The fd without any check: only right after verifiedFd(), or in onClose(). */
   protected get rawFd(): Fd {
-    return this.#fd;
+    return this.#held.fd;
   }
 
   /** ERR_DMABUF_CLOSED after close(). */
@@ -154,23 +172,16 @@ export abstract class OwnedFd extends Closeable {
    * becomes closed (without touching the number), onStale() runs, and ERR_DMABUF_STALE_FD is thrown.
    */
   protected verifiedFd(): Fd {
-    this.checkOpen();
-    let cause: unknown;
-    let same = false;
-    try {
-      const st = this.backend.fstat(this.#fd);
-      same = st.ino === this.#id.ino && st.dev === this.#id.dev;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EBADF') throw e;
-      cause = e;
-    }
-    if (!same) {
-      this.#closed = true;
-      untrackOwned(this);
-      this.onStale();
-      throw staleFdError(this.label, this.#fd, cause);
-    }
-    return this.#fd;
+    if (this.#closed) throw closedError(this.label);
+    const h = this.#held;
+    const r = this.backend.unchecked.fdCheck(h.fd, h.dev, h.inoHi, h.inoLo);
+    if (r === 0) return h.fd;
+    const name = r > 0 ? errnoNameOf(r) : undefined;
+    if (r > 0 && name !== 'EBADF') throw systemError(name ?? r, 'fstat');
+    this.#closed = true;
+    untrackOwned(this);
+    this.onStale();
+    throw staleFdError(this.label, h.fd, name === 'EBADF' ? systemError('EBADF', 'fstat') : undefined);
   }
 
   /** What a subclass drops when its fd turned out stale (the number must not be used). */
@@ -179,8 +190,17 @@ export abstract class OwnedFd extends Closeable {
   }
 
   /**
-   * What a subclass releases when closed, before the fd is closed. `ours` is false when the number no
-   * longer refers to this file (then nothing may be done through it).
+   * Whether onClose() needs the fd (it then runs before the fd is closed, after a check that the
+   * number is still ours). When not, close() is one call that checks and closes, and onClose() runs
+   * after it. Default: needed.
+   */
+  protected closeNeedsFd(): boolean {
+    return true;
+  }
+
+  /**
+   * What a subclass releases when closed. `ours` is false when the number no longer refers to this
+   * file (then nothing may be done through it).
    */
   protected onClose(ours: boolean): void {
     void ours;
@@ -191,11 +211,22 @@ export abstract class OwnedFd extends Closeable {
     if (this.#closed) return;
     this.#closed = true;
     untrackOwned(this);
-    const ours = sameFile(this.backend, this.#fd, this.#id);
+    const h = this.#held;
+    const unchecked = this.backend.unchecked;
+    if (!this.closeNeedsFd()) {
+      let ours = false;
+      try {
+        ours = unchecked.closeChecked(h.fd, h.dev, h.inoHi, h.inoLo) === 0;
+      } finally {
+        this.onClose(ours);
+      }
+      return;
+    }
+    const ours = unchecked.fdCheck(h.fd, h.dev, h.inoHi, h.inoLo) === 0;
     try {
       this.onClose(ours);
     } finally {
-      if (ours) this.backend.close(this.#fd);
+      if (ours) this.backend.close(h.fd);
     }
   }
 

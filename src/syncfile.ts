@@ -11,9 +11,12 @@ import { OwnedFd } from './lifecycle';
 import { waitReadable, type WaitOptions } from './wait';
 
 export class SyncFile extends OwnedFd {
-  /** @internal takes ownership of fd */
-  constructor(fd: Fd, backend: Backend = getBackend()) {
-    super(backend, fd, 'SyncFile');
+  /**
+   * @internal takes ownership of fd; `last` when fd is the one the backend handed out last (its
+   * identity is then read from Backend.lastId instead of fstat).
+   */
+  constructor(fd: Fd, backend: Backend = getBackend(), last = false) {
+    super(backend, fd, 'SyncFile', last ? 'last' : undefined);
   }
 
   /** Adopt a sync_file fd. With dup (the default) the caller keeps its own fd. */

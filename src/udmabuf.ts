@@ -156,7 +156,7 @@ function limitHint(backend: Backend, total: number, count: number): string | und
 
 function finish(backend: Backend, fd: Fd, name: string | undefined, size: number): DmaBuf {
   // udmabufs are O_RDWR and exactly as large as asked (the kernel refuses anything unaligned)
-  const buf = new DmaBuf(fd, backend, { path: UDMABUF_PATH, size, readOnly: false });
+  const buf = new DmaBuf(fd, backend, { path: UDMABUF_PATH, size, readOnly: false, id: 'last' });
   if (name !== undefined) {
     try {
       buf.setName(name);
@@ -214,18 +214,15 @@ function create(spec: number | UdmabufItem, options: UdmabufOptions = {}): DmaBu
         if (limit === undefined || size <= limit) throw e;
       }
     }
-    const m = memfd(size, { name: o.name ?? 'udmabuf', hugetlb: o.hugetlb ?? false });
+    // memfd, size, seal, UDMABUF_CREATE and the memfd's close: one call
+    let fd: Fd;
     try {
-      let fd: Fd;
-      try {
-        fd = backend.udmabufCreate(dev, m.fd, 0, size, flags);
-      } catch (e) {
-        throw withPath(e, UDMABUF_PATH, limitHint(backend, size, 1));
-      }
-      return finish(backend, fd, o.name, size);
-    } finally {
-      m.close();
+      fd = backend.unchecked.udmabufCreateSized(dev, size, flags, o.hugetlb ?? false, o.name ?? 'udmabuf');
+    } catch (e) {
+      if ((e as { syscall?: string }).syscall !== 'ioctl(UDMABUF_CREATE)') throw e;
+      throw withPath(e, UDMABUF_PATH, limitHint(backend, size, 1));
     }
+    return finish(backend, fd, o.name, size);
   }
   const item = validateObject<UdmabufItem>(spec, 'spec');
   if (!item) throw invalidArgType('spec', 'a size or an object', spec);

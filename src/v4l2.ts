@@ -587,7 +587,7 @@ export class VideoQueue {
         const bufs = q.planes.map((_p, plane) => {
           const fd = this.#call((b, vfd) => b.v4l2ExpBuf(vfd, this.type, i, plane, O_RDWR | O_CLOEXEC),
             (c) => (c === 'ENOTTY' || c === 'EINVAL' ? 'this driver cannot export its buffers (EXPBUF)' : undefined));
-          return new DmaBuf(fd, this.device.backend, { path: this.device.path });
+          return new DmaBuf(fd, this.device.backend, { path: this.device.path, id: 'last' });
         });
         const frame = Frame.from({ width: f.width, height: f.height, format: layout.fmt.name, dup: false,
           ...(layout.size === undefined ? {} : { size: layout.size }),

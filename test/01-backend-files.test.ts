@@ -29,6 +29,30 @@ describe('backend: files and fds', function () {
     throwsErrno(() => b.dup(fd), 'EBADF', { syscall: 'dup' });
   });
 
+  it('lastId holds the identity of the fd handed out last; fdCheck and closeChecked compare it', function () {
+    const { b } = t;
+    const a = t.memfd(4096);
+    const idA = [...b.lastId];
+    const st = b.fstat(a);
+    // the words are st_dev (32 bits on Linux) and st_ino's halves, as fstat gives them
+    assert.deepEqual(idA, [Number(st.dev & 0xffffffffn), Number(st.ino >> 32n), Number(st.ino & 0xffffffffn)]);
+    const c = t.memfd(4096);
+    const idC = [...b.lastId];
+    assert.notDeepEqual(idC, idA, 'another memfd, another inode');
+    const [dev, hi, lo] = idA as [number, number, number];
+    assert.equal(b.fdCheck(a, dev, hi, lo), 0, 'the same file');
+    assert.equal(b.fdCheck(c, dev, hi, lo), -1, 'another file');
+    assert.equal(b.closeChecked(c, dev, hi, lo), -1, 'another file is not closed');
+    assert.equal(b.fdCheck(c, idC[0]!, idC[1]!, idC[2]!), 0, 'and is still open');
+    // a dup names the same file
+    const d = t.keep(b.dup(a));
+    assert.deepEqual([...b.lastId], idA);
+    assert.equal(b.closeChecked(d, dev, hi, lo), 0, 'closed');
+    assert.equal(b.fdCheck(d, dev, hi, lo), 9, 'EBADF: the number is free');
+    assert.equal(b.closeChecked(d, dev, hi, lo), 9, 'nothing to close');
+    throwsErrno(() => b.fstat(d), 'EBADF', { syscall: 'fstat' });
+  });
+
   it('a missing path is ENOENT with the path, from every call that takes one', function () {
     const { b } = t;
     throwsErrno(() => b.open(MISSING, O_RDONLY), 'ENOENT', { syscall: 'open', path: MISSING });

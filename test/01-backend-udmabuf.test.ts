@@ -44,6 +44,21 @@ describe('backend: udmabuf (conformance A)', function () {
     assert.deepEqual([...t.b.pread(mfd, 1, MiB - 1)], [0xa5], 'the memfd sees the write');
   });
 
+  it('udmabufCreateSized: memfd, seal, UDMABUF_CREATE and the memfd\'s close in one call; each step\'s error', function () {
+    const fdsBefore = t.b.readdir('/proc/self/fd').length;
+    const fd = t.keep(t.b.udmabufCreateSized(dev, MiB, 0, false, 'sized'));
+    t.checkDmabuf(fd, MiB, 'udmabuf');
+    assert.ok(t.isCloexec(fd), 'close-on-exec whatever the flags');
+    t.writeAndReadBack(fd, MiB);
+    const st = t.b.fstat(fd);
+    assert.deepEqual([...t.b.lastId], [Number(st.dev & 0xffffffffn), Number(st.ino >> 32n), Number(st.ino & 0xffffffffn)]);
+    assert.equal(t.b.readdir('/proc/self/fd').length, fdsBefore + 1, 'only the dma-buf is left open, not the memfd');
+    throwsErrno(() => t.b.udmabufCreateSized(dev, 4097, 0, false, 'x'), 'EINVAL', { syscall: CREATE }); // unaligned
+    throwsErrno(() => t.b.udmabufCreateSized(dev, 0, 0, false, 'x'), 'EINVAL', { syscall: CREATE });
+    throwsErrno(() => t.b.udmabufCreateSized(dev, MiB, 0, false, 'x'.repeat(250)), 'EINVAL', { syscall: 'memfd_create' });
+    assert.equal(t.b.readdir('/proc/self/fd').length, fdsBefore + 1, 'a failed call leaves no memfd behind');
+  });
+
   it('A1/A2: unaligned offset or size → EINVAL', function () {
     const P = t.page;
     const fd = t.sealedMemfd(4 * P);

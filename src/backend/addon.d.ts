@@ -11,11 +11,13 @@ import type { Backend, Fd, MapHandle } from './types';
 export type ErrorFactory = (errno: number, syscall: string, path?: string) => Error;
 
 /** The syscall-shaped functions: the same names and signatures as the Backend contract. */
-export type AddonSyscalls = Omit<Backend, 'name' | 'pageSize'>;
+export type AddonSyscalls = Omit<Backend, 'name' | 'pageSize' | 'lastId' | 'unchecked'>;
 
 export interface RawAddon extends AddonSyscalls {
   /** sysconf(_SC_PAGESIZE) */
   readonly pageSize: number;
+  /** The identity words of the last fd handed out (native/hot.cc). */
+  readonly lastId: Uint32Array;
   /** Registers the factory for syscall errors (per environment: main thread or worker). */
   setErrorFactory(factory: ErrorFactory): void;
   /** Stops tracking fd (ownership handed elsewhere, e.g. a child process); true if it was tracked. */

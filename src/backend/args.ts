@@ -79,6 +79,8 @@ const DECLARATIONS = {
   readdir: ['path:string'],
   readlink: ['path:string'],
   access: ['path:string', 'mode:i32'],
+  fdCheck: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32'],
+  closeChecked: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32'],
   // memfd (native/fd.cc)
   memfdCreate: ['name:string', 'flags:u32'],
   ftruncate: ['fd:fd', 'size:size'],
@@ -87,6 +89,7 @@ const DECLARATIONS = {
   // udmabuf (native/udmabuf.cc)
   udmabufCreate: ['dev:fd', 'memfd:fd', 'offset:size', 'size:size', 'flags:u32'],
   udmabufCreateList: ['dev:fd', 'flags:u32', 'items:udmabufItems'],
+  udmabufCreateSized: ['dev:fd', 'size:size', 'flags:u32', 'hugetlb:boolean', 'name:string'],
   // dma-heap (native/heap.cc): heap_flags is a __u64
   heapAlloc: ['heap:fd', 'len:size', 'fdFlags:u32', 'heapFlags:size'],
   // dma-buf (native/dmabuf.cc): the SYNC flags are a __u64
@@ -469,12 +472,12 @@ export function compileChecks(spec: readonly ArgSpec[], mapping?: Check): Check[
  * A copy of impl (every own property kept: name, pageSize, test hooks) whose Backend methods check
  * their arguments against ARG_SPEC first. `mapping` is the backend's own check of a MapHandle.
  */
-export function withArgChecks<T extends Backend>(impl: T, mapping: Check): T {
-  const out = { ...impl } as Record<string, unknown>;
+export function withArgChecks<T extends Omit<Backend, 'unchecked'>>(impl: T, mapping: Check): T & Pick<Backend, 'unchecked'> {
+  const out = { ...impl, unchecked: impl } as Record<string, unknown>;
   for (const method of BACKEND_METHODS) {
     const fn = impl[method] as unknown as Fn;
     if (typeof fn !== 'function') throw new Error(`withArgChecks: the backend has no ${method}()`);
     out[method] = guard(fn, compileChecks(ARG_SPEC[method], mapping));
   }
-  return out as T;
+  return out as T & Pick<Backend, 'unchecked'>;
 }

@@ -59,11 +59,13 @@ function wrap(addon: RawAddon): NativeBackend {
   const impl = {
     name: 'native' as const,
     pageSize: a.pageSize,
+    lastId: a.lastId,
+    fdCheck: a.fdCheck, closeChecked: a.closeChecked,
     open: a.open, close: a.close, dup: a.dup, fstat: a.fstat, stat: a.stat, lseek: a.lseek,
     getFlags: a.getFlags, read: a.read, write: a.write, pread: a.pread, readTextFile: a.readTextFile,
     readdir: a.readdir, readlink: a.readlink, access: a.access,
     memfdCreate: a.memfdCreate, ftruncate: a.ftruncate, addSeals: a.addSeals, getSeals: a.getSeals,
-    udmabufCreate: a.udmabufCreate, udmabufCreateList: a.udmabufCreateList,
+    udmabufCreate: a.udmabufCreate, udmabufCreateList: a.udmabufCreateList, udmabufCreateSized: a.udmabufCreateSized,
     heapAlloc: a.heapAlloc,
     dmabufSync: a.dmabufSync, dmabufSyncAsync: a.dmabufSyncAsync, dmabufSetName: a.dmabufSetName,
     dmabufExportSyncFile: a.dmabufExportSyncFile, dmabufImportSyncFile: a.dmabufImportSyncFile,
@@ -100,7 +102,7 @@ function wrap(addon: RawAddon): NativeBackend {
     v4l2UnsubscribeEvent: a.v4l2UnsubscribeEvent, v4l2DqEvent: a.v4l2DqEvent,
     v4l2EncoderCmd: a.v4l2EncoderCmd, v4l2DecoderCmd: a.v4l2DecoderCmd,
     fdRelease: a.fdRelease, trackedFds: a.trackedFds,
-  } satisfies NativeBackend;
+  } satisfies Omit<NativeBackend, 'unchecked'>;
   return withArgChecks(impl, (v) => {
     if (!handles.has(v as MapHandle)) throw invalidArgType('mapping', 'a mapping made by this backend', v);
   });

@@ -470,6 +470,16 @@ export interface FileOps {
   readlink(path: string): string;
   /** access(path, mode) without throwing: true when permitted. */
   access(path: string, mode: number): boolean;
+  /**
+   * Whether fd still names the file whose identity words (lastId's three u32: st_dev, st_ino high
+   * and low) are given: 0 yes, -1 another file, or fstat's errno (EBADF: the number is free).
+   */
+  fdCheck(fd: Fd, dev: number, inoHi: number, inoLo: number): number;
+  /**
+   * close(fd) when it still names the file with these identity words (then 0); otherwise nothing is
+   * closed and the result is fdCheck's (-1 or errno). A failing close(2) throws (syscall 'close').
+   */
+  closeChecked(fd: Fd, dev: number, inoHi: number, inoLo: number): number;
 }
 
 /** memfd and its seals (native/fd.cc). */
@@ -489,6 +499,12 @@ export interface UdmabufOps {
   udmabufCreate(dev: Fd, memfd: Fd, offset: number, size: number, flags: number): Fd;
   /** ioctl(UDMABUF_CREATE_LIST); UDMABUF_FLAGS_CLOEXEC always added. */
   udmabufCreateList(dev: Fd, flags: number, items: readonly UdmabufItem[]): Fd;
+  /**
+   * udmabuf.create(size) in one call: memfd_create(name, MFD_ALLOW_SEALING, + MFD_HUGETLB), ftruncate,
+   * F_ADD_SEALS(F_SEAL_SHRINK), UDMABUF_CREATE over the whole memfd, close of the memfd. Each step
+   * fails with its own syscall's error.
+   */
+  udmabufCreateSized(dev: Fd, size: number, flags: number, hugetlb: boolean, name: string): Fd;
 }
 
 /** /dev/dma_heap/<name> (native/heap.cc). */
@@ -748,7 +764,19 @@ export interface Backend extends FileOps, MemfdOps, UdmabufOps, HeapOps, DmabufO
   readonly name: 'native' | 'mock';
   /** sysconf(_SC_PAGESIZE) */
   readonly pageSize: number;
+  /**
+   * The identity of the last fd the backend handed out (open, dup, memfd, udmabuf, heap, PRIME export,
+   * sync file, ...) as three u32 words: st_dev, st_ino's high and low halves. Read it right after the
+   * call that made the fd; the next such call overwrites it.
+   */
+  readonly lastId: Uint32Array;
+  /**
+   * The same functions without the argument specification in front: for the library's own calls on
+   * its hot paths, whose arguments it made itself (validated by the public API). The native addon
+   * still checks every argument that could be unsafe.
+   */
+  readonly unchecked: Omit<Backend, 'name' | 'pageSize' | 'lastId' | 'unchecked'>;
 }
 
-/** The names of the syscall-shaped functions of a Backend (everything but name and pageSize). */
-export type BackendMethod = Exclude<keyof Backend, 'name' | 'pageSize'>;
+/** The names of the syscall-shaped functions of a Backend (everything but the properties). */
+export type BackendMethod = Exclude<keyof Backend, 'name' | 'pageSize' | 'lastId' | 'unchecked'>;

@@ -11,10 +11,13 @@ import {
 } from '../../constants';
 import type { ErrnoName } from '../../errno';
 import { systemError, unsupportedError } from '../../errors';
-import type { FdPassingOps, FileOps, PollOps, StatInfo } from '../types';
-import { gid, type Machine, type OpenFile, procFd, readable, type ShmInode, uid, wouldBlock, writable } from './kernel';
+import type { Fd, FdPassingOps, FileOps, PollOps, StatInfo } from '../types';
+import { ERRNO } from '../../errno';
+import { devOf, gid, idWords, type Machine, type OpenFile, procFd, readable, type ShmInode, uid, wouldBlock, writable } from './kernel';
 import { Extents } from './pages';
 import { videoRevents } from './v4l2';
+
+const EBADF = ERRNO.EBADF[0];
 
 /** A path as the model looks it up: normalized, without a trailing slash. */
 function normal(p: string): string {
@@ -52,16 +55,24 @@ function openFile(m: Machine, p: string, flags: number): OpenFile {
 
 function statOf(m: Machine, f: OpenFile): StatInfo {
   const node = m.nodes.get(f.path);
-  const base = { ino: f.ino, dev: 13n, rdev: 0n, size: 0, uid: uid(), gid: gid() };
+  const base = { ino: f.ino, dev: devOf(f), rdev: 0n, size: 0, uid: uid(), gid: gid() };
   switch (f.kind) {
-    case 'dmabuf': return { ...base, dev: 14n, mode: 0o600, size: f.bo.pages.size }; // anon inode, i_size = size
-    case 'memfd': return { ...base, dev: 1n, mode: S_IFREG | (f.node.memfd ? 0o777 : 0o644), size: f.node.mem.size };
+    case 'dmabuf': return { ...base, mode: 0o600, size: f.bo.pages.size }; // anon inode, i_size = size
+    case 'memfd': return { ...base, mode: S_IFREG | (f.node.memfd ? 0o777 : 0o644), size: f.node.mem.size };
     case 'syncfile': return { ...base, mode: 0o600 };
-    case 'dir': return { ...base, dev: 5n, mode: S_IFDIR | 0o755, uid: 0, gid: 0 };
-    case 'file': return { ...base, dev: 20n, mode: S_IFREG | 0o444, size: 4096, uid: 0, gid: 0 };
-    case 'sw_sync': return { ...base, dev: 7n, mode: S_IFREG | 0o600, uid: 0, gid: 0 };
-    default: return { ...base, dev: 5n, rdev: node?.rdev ?? 0n, mode: S_IFCHR | (node?.perm ?? 0o600), uid: 0, gid: 0 };
+    case 'dir': return { ...base, mode: S_IFDIR | 0o755, uid: 0, gid: 0 };
+    case 'file': return { ...base, mode: S_IFREG | 0o444, size: 4096, uid: 0, gid: 0 };
+    case 'sw_sync': return { ...base, mode: S_IFREG | 0o600, uid: 0, gid: 0 };
+    default: return { ...base, rdev: node?.rdev ?? 0n, mode: S_IFCHR | (node?.perm ?? 0o600), uid: 0, gid: 0 };
   }
+}
+
+/** fdCheck's answer for fd against identity words: 0 the same file, -1 another, EBADF's errno when free. */
+function checkId(m: Machine, fd: Fd, dev: number, inoHi: number, inoLo: number): number {
+  const f = m.fds.get(fd);
+  if (f === undefined) return EBADF;
+  const [d, hi, lo] = idWords(f);
+  return d === dev && hi === inoHi && lo === inoLo ? 0 : -1;
 }
 
 /** read(2)/pread(2) of one open file; position null = at and advancing f.pos. */
@@ -94,6 +105,12 @@ export function fileOps(m: Machine): FileOps {
     dup: (fd) => m.install(m.get(fd, 'dup'), true, 'dup'),
 
     fstat: (fd) => statOf(m, m.get(fd, 'fstat')),
+    fdCheck: (fd, dev, inoHi, inoLo) => checkId(m, fd, dev, inoHi, inoLo),
+    closeChecked(fd, dev, inoHi, inoLo) {
+      const r = checkId(m, fd, dev, inoHi, inoLo);
+      if (r === 0) m.close(fd);
+      return r;
+    },
 
     stat(p) {
       const s = normal(p);

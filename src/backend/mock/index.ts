@@ -180,9 +180,10 @@ export function createMockBackend(options: MockOptions = {}): Backend & MockCont
   const impl = {
     name: 'mock' as const,
     pageSize: resolved.pageSize,
+    lastId: m.lastId,
     ...fileOps(m), ...memfdOps(m), ...udmabufOps(m), ...heapOps(m), ...dmabufOps(m), ...syncFileOps(m),
     ...pollOps(m), ...mapping, ...drmOps(m), ...swSyncOps(m), ...fdPassingOps(), ...kmsOps(m), ...atomicOps(m), ...v4l2Ops(m),
-  } satisfies Backend;
+  } satisfies Omit<Backend, 'unchecked'>;
   const control: MockControl = {
     options: resolved,
     openFds: () => [...m.fds.keys()].sort((a, b) => a - b),

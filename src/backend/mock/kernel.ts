@@ -163,8 +163,27 @@ const FIRST_FD = 1000;
 const DIRS = ['/', '/dev', '/dev/shm', '/proc', '/proc/self', '/proc/self/fd', '/proc/self/fdinfo', '/proc/sys',
   '/proc/sys/kernel', '/sys'];
 
+/** st_dev of a file, per kind (the file systems and anon inodes the kernel would report). */
+export function devOf(f: OpenFile): bigint {
+  switch (f.kind) {
+    case 'dmabuf': return 14n;
+    case 'memfd': return 1n;
+    case 'syncfile': return 13n;
+    case 'file': return 20n;
+    case 'sw_sync': return 7n;
+    default: return 5n; // dir, device nodes
+  }
+}
+
+/** A file's identity as the backends hand it to JS: st_dev, st_ino's high and low 32 bits. */
+export function idWords(f: OpenFile): [number, number, number] {
+  return [Number(devOf(f)), Number(f.ino >> 32n), Number(f.ino & 0xffffffffn)];
+}
+
 export class Machine {
   readonly pageSize: number;
+  /** Backend.lastId: the identity words of the last fd installed. */
+  readonly lastId = new Uint32Array(3);
   fds!: Map<Fd, OpenFile>;
   /** fds installed without close-on-exec (every other fd has it). */
   noCloexec!: Set<Fd>;
@@ -258,6 +277,15 @@ export class Machine {
    * EXPBUF EINVAL (it makes any failure to export the dma-buf EINVAL).
    */
   install(f: OpenFile, cloexec = true, syscall = 'open', noFile: 'ENFILE' | 'ENOMEM' | 'EINVAL' = 'ENFILE'): Fd {
+    const fd = this.#install(f, cloexec, syscall, noFile);
+    const [dev, hi, lo] = idWords(f);
+    this.lastId[0] = dev;
+    this.lastId[1] = hi;
+    this.lastId[2] = lo;
+    return fd;
+  }
+
+  #install(f: OpenFile, cloexec: boolean, syscall: string, noFile: 'ENFILE' | 'ENOMEM' | 'EINVAL'): Fd {
     // a file no fd has named yet is a new open file description: the system-wide table counts it
     const fresh = !this.#counted.has(f);
     const full = this.fds.size >= this.o.nofile ? 'EMFILE' : fresh && this.#liveFiles >= this.o.fileMax ? noFile : null;

@@ -3,11 +3,14 @@
  * pages of sealed memfds, the module parameters that bound them, and the buffer's own rules (shared
  * mappings only, SYNC END before the first START refused: dmabuf.ts, mapping.ts).
  */
-import { F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_WRITE, MISC_MAJOR, O_RDWR, UDMABUF_FLAGS_CLOEXEC } from '../../constants';
+import {
+  F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_WRITE, MFD_ALLOW_SEALING, MFD_HUGETLB, MISC_MAJOR, O_RDWR, UDMABUF_FLAGS_CLOEXEC,
+} from '../../constants';
 import type { ErrnoName } from '../../errno';
 import { systemError } from '../../errors';
 import type { Fd, UdmabufItem, UdmabufOps } from '../types';
 import { Bo, type Driver, type Machine, makedev, newDmabuf } from './kernel';
+import { memfdOps } from './memfd';
 import { Store } from './pages';
 
 const UDMABUF_MINOR = 125; // a dynamic misc minor
@@ -72,11 +75,23 @@ function create(m: Machine, dev: Fd, flags: number, items: readonly UdmabufItem[
 }
 
 export function udmabufOps(m: Machine): UdmabufOps {
+  const memfd$ = memfdOps(m);
   // Unknown flag bits are ignored by mainline; close-on-exec is added whatever the caller passes, like the addon.
   return {
     udmabufCreate: (dev, memfd, offset, size, flags) =>
       create(m, dev, flags | UDMABUF_FLAGS_CLOEXEC, [{ memfd, offset, size }], 'ioctl(UDMABUF_CREATE)', false),
     udmabufCreateList: (dev, flags, items) =>
       create(m, dev, flags | UDMABUF_FLAGS_CLOEXEC, items, 'ioctl(UDMABUF_CREATE_LIST)', true),
+    udmabufCreateSized(dev, size, flags, hugetlb, name) {
+      // the native addon's steps, in its order, each failing with its own syscall
+      const memfd = memfd$.memfdCreate(name, MFD_ALLOW_SEALING | (hugetlb ? MFD_HUGETLB : 0));
+      try {
+        memfd$.ftruncate(memfd, size);
+        memfd$.addSeals(memfd, F_SEAL_SHRINK);
+        return create(m, dev, flags | UDMABUF_FLAGS_CLOEXEC, [{ memfd, offset: 0, size }], 'ioctl(UDMABUF_CREATE)', false);
+      } finally {
+        m.close(memfd);
+      }
+    },
   };
 }
