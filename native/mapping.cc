@@ -93,22 +93,22 @@ Region* ArgRegion(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<Region*>(p);
 }
 
-Napi::Value Mmap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  uint64_t length = ArgSize(info, 1, "length");
-  int prot = ArgI32(info, 2, "prot");
-  int flags = ArgI32(info, 3, "flags");
-  uint64_t offset = ArgSize(info, 4, "offset");
+// mmap's flags argument: MAP_FIXED / MAP_FIXED_NOREPLACE would let JS replace any mapping of the process.
+int ArgMapFlags(const Napi::CallbackInfo& info, size_t i) {
+  int flags = ArgI32(info, i, "flags");
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
-    // Would let JS replace arbitrary mappings of the process.
-    ThrowInvalidArgValue(env, "flags", "must not contain MAP_FIXED", Arg(info, 3));
+    ThrowInvalidArgValue(info.Env(), "flags", "must not contain MAP_FIXED", Arg(info, i));
   }
+  return flags;
+}
+
+// mmap of fd (whose fstat is st) and its handle; the file size is checked first.
+Napi::Value MapAndWrap(Napi::Env env, int fd, const struct stat* st, uint64_t length, int prot, int flags,
+                       uint64_t offset) {
   // Touching a file mapping beyond the end of the file raises SIGBUS: refuse to make one.
-  struct stat st {};
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && offset + length > static_cast<uint64_t>(st.st_size)) {
+  if (st && S_ISREG(st->st_mode) && offset + length > static_cast<uint64_t>(st->st_size)) {
     ThrowRangeError(env, "The value of \"length\" is out of range. offset + length must be <= the file size (" +
-                             std::to_string(st.st_size) + ")");
+                             std::to_string(st->st_size) + ")");
   }
   void* addr = ::mmap(nullptr, length, prot, flags, fd, static_cast<off_t>(offset));
   if (addr == MAP_FAILED) ThrowErrno(env, errno, "mmap");
@@ -120,23 +120,58 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   region->refs = 1;
   region->env = env;
   region->registry = Data(env)->registry;
-  Napi::Object handle;
-  try {
-    handle = Napi::Object::New(env);
-    handle.DefineProperties({
-        Napi::PropertyDescriptor::Value("length", Napi::Number::New(env, static_cast<double>(length)), napi_enumerable),
-        Napi::PropertyDescriptor::Value("prot", Napi::Number::New(env, prot), napi_enumerable),
-    });
-    handle.TypeTag(&kRegionTag);
-    NAPI_THROW_IF_FAILED(env, napi_wrap(env, handle, region.get(), FinalizeHandle, nullptr, nullptr), Napi::Value());
-  } catch (...) {
+  napi_value handle = nullptr;
+  napi_value lengthValue = nullptr, protValue = nullptr;
+  napi_status status = napi_create_object(env, &handle);
+  if (status == napi_ok) status = napi_create_double(env, static_cast<double>(length), &lengthValue);
+  if (status == napi_ok) status = napi_create_int32(env, prot, &protValue);
+  if (status == napi_ok) {
+    const napi_property_descriptor props[] = {
+        {"length", nullptr, nullptr, nullptr, nullptr, lengthValue, napi_enumerable, nullptr},
+        {"prot", nullptr, nullptr, nullptr, nullptr, protValue, napi_enumerable, nullptr},
+    };
+    status = napi_define_properties(env, handle, 2, props);
+  }
+  if (status == napi_ok) status = napi_type_tag_object(env, handle, &kRegionTag);
+  if (status == napi_ok) status = napi_wrap(env, handle, region.get(), FinalizeHandle, nullptr, nullptr);
+  if (status != napi_ok) {
     ::munmap(addr, length);
-    throw;
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   }
   Region* r = region.release();  // owned by the handle's finalizer now
   r->registry->regions.insert(r);
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(length));
-  return handle;
+  return Napi::Value(env, handle);
+}
+
+Napi::Value Mmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t length = ArgSize(info, 1, "length");
+  int prot = ArgI32(info, 2, "prot");
+  int flags = ArgMapFlags(info, 3);
+  uint64_t offset = ArgSize(info, 4, "offset");
+  struct stat st {};
+  const bool known = fstat(fd, &st) == 0;
+  return MapAndWrap(env, fd, known ? &st : nullptr, length, prot, flags, offset);
+}
+
+// mmapChecked(fd, dev, inoHi, inoLo, length, prot, flags, offset): mmap of an owned fd after checking,
+// with the same fstat, that it still names the file with these identity words (hot.cc's IdWords);
+// null, and nothing mapped, when it does not (or the number is free).
+Napi::Value MmapChecked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  uint64_t length = ArgSize(info, 4, "length");
+  int prot = ArgI32(info, 5, "prot");
+  int flags = ArgMapFlags(info, 6);
+  uint64_t offset = ArgSize(info, 7, "offset");
+  struct stat st {};
+  if (fstat(fd, &st) < 0) return env.Null();
+  IdWords now = WordsOf(st.st_dev, st.st_ino);
+  if (now.dev != want.dev || now.inoHi != want.inoHi || now.inoLo != want.inoLo) return env.Null();
+  return MapAndWrap(env, fd, &st, length, prot, flags, offset);
 }
 
 Napi::Value MapBuffer(const Napi::CallbackInfo& info) {
@@ -218,6 +253,7 @@ namespace {
 
 const Export kExports[] = {
     {"mmap", Mmap},
+    {"mmapChecked", MmapChecked},
     {"mapBuffer", MapBuffer},
     {"mapRead", MapRead},
     {"munmap", Munmap},

@@ -65,9 +65,16 @@ export function isDmabufLink(target: string): boolean {
 export function parseFdinfo(text: string): Map<string, string> {
   validateString(text, 'text');
   const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1).replace(/^\t/, '').trimEnd());
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const i = text.indexOf(':', start);
+    if (i > start && i < end) {
+      const from = text.charCodeAt(i + 1) === 9 /* \t */ ? i + 2 : i + 1;
+      out.set(text.slice(start, i), text.slice(from, end).trimEnd());
+    }
+    start = end + 1;
   }
   return out;
 }
@@ -94,6 +101,8 @@ export class Mapping implements Disposable {
   readonly #backend: Backend;
   #view: Uint8Array | undefined;
   #onUnmap: ((m: Mapping) => void) | undefined;
+  /** Only unmap() unmaps a handle this object holds (or the process's exit), so the flag is exact. */
+  #mapped = true;
 
   /** @internal */
   constructor(backend: Backend, handle: MapHandle, access: 'read' | 'readwrite', offset: number,
@@ -108,7 +117,7 @@ export class Mapping implements Disposable {
   }
 
   get mapped(): boolean {
-    return this.#backend.isMapped(this.#handle);
+    return this.#mapped;
   }
 
   /**
@@ -116,7 +125,7 @@ export class Mapping implements Disposable {
    * dma-buf: for a mapping with an offset, `bytes` is the window at `offset` inside it.
    */
   get buffer(): ArrayBuffer {
-    if (!this.mapped) throw stateError('the mapping was unmapped');
+    if (!this.#mapped) throw stateError('the mapping was unmapped');
     if (this.access === 'read') {
       throw stateError('a read-only mapping has no ArrayBuffer (a write through it would crash); use read()');
     }
@@ -125,7 +134,7 @@ export class Mapping implements Disposable {
 
   /** A Uint8Array over the mapped pages, no copy (writable mappings only). */
   get bytes(): Uint8Array {
-    if (this.#view && this.#view.byteLength === this.length && this.mapped) return this.#view;
+    if (this.#view && this.#mapped && this.#view.byteLength === this.length) return this.#view;
     this.#view = new Uint8Array(this.buffer, this.offset, this.length);
     return this.#view;
   }
@@ -134,7 +143,7 @@ export class Mapping implements Disposable {
   read(offset = 0, length?: number): Buffer {
     validateInt(offset, 'offset', 0, this.length);
     const len = length === undefined ? this.length - offset : validateInt(length, 'length', 0, this.length - offset);
-    if (!this.mapped) throw stateError('the mapping was unmapped');
+    if (!this.#mapped) throw stateError('the mapping was unmapped');
     const out = Buffer.allocUnsafe(len);
     if (len > 0) this.#backend.mapRead(this.#handle, this.offset + offset, out);
     return out;
@@ -142,9 +151,10 @@ export class Mapping implements Disposable {
 
   /** Detach the view, then munmap. Idempotent. */
   unmap(): void {
-    if (!this.#backend.isMapped(this.#handle)) return;
+    if (!this.#mapped) return;
     this.#view = undefined;
-    this.#backend.munmap(this.#handle);
+    this.#backend.unchecked.munmap(this.#handle);
+    this.#mapped = false;
     const cb = this.#onUnmap;
     this.#onUnmap = undefined;
     cb?.(this);
@@ -305,23 +315,34 @@ export class DmaBuf extends OwnedFd {
     const maxLen = this.#size - offset;
     const length = o.length === undefined ? maxLen : validateInt(o.length, 'options.length', 1, maxLen);
     if (length === 0) throw outOfRange('options.offset', `less than the buffer size (${this.#size})`, offset);
-    const fd = this.verifiedFd();
+    this.checkOpen();
     const mode = access === 'read' ? 'read' : 'readwrite';
     const prot = mode === 'read' ? PROT_READ : PROT_READ | PROT_WRITE;
-    let handle: MapHandle;
-    try {
-      // Always the whole buffer, from offset 0, and the Mapping exposes the window: GEM shmem exporters
-      // (vgem, vkms, ...) ignore the mmap offset of a dma-buf (drm_gem_shmem_fault computes the page
-      // from the address, not vm_pgoff), so a window mapped at an offset would silently show the
-      // buffer's first pages; and the mock can alias only whole buffers. It costs address space only.
-      handle = this.backend.mmap(fd, this.#size, prot, MAP_SHARED, 0);
-    } catch (e) {
-      throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
-        ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
+    // Always the whole buffer, from offset 0, and the Mapping exposes the window: GEM shmem exporters
+    // (vgem, vkms, ...) ignore the mmap offset of a dma-buf (drm_gem_shmem_fault computes the page
+    // from the address, not vm_pgoff), so a window mapped at an offset would silently show the
+    // buffer's first pages; and the mock can alias only whole buffers. It costs address space only.
+    // The identity check and the mmap are one call (one fstat); null: the fd is not ours any more.
+    const id = this.identity;
+    let handle = this.#mmap(() => this.backend.unchecked.mmapChecked(this.rawFd, id.dev, id.inoHi, id.inoLo,
+      this.#size, prot, MAP_SHARED, 0));
+    if (handle === null) {
+      const fd = this.verifiedFd(); // throws ERR_DMABUF_STALE_FD
+      handle = this.#mmap(() => this.backend.mmap(fd, this.#size, prot, MAP_SHARED, 0))!;
     }
     const m = new Mapping(this.backend, handle, mode, offset, (x) => this.#mappings?.delete(x), length);
     (this.#mappings ??= new Set()).add(m);
     return m;
+  }
+
+  /** An mmap call, its error with the buffer's path (and a hint for a read-only buffer). */
+  #mmap(call: () => MapHandle | null): MapHandle | null {
+    try {
+      return call();
+    } catch (e) {
+      throw withPath(e, this.#path, (e as { code?: string }).code === 'EACCES' && this.#readOnly
+        ? 'the dma-buf is read-only: map it with \'read\'' : undefined);
+    }
   }
 
   /** The mapping access() hands out: kept while the buffer is open. */

@@ -213,6 +213,8 @@ interface Entry {
   index?: number;
   users: Set<Attachment>;
   lastUsed: number;
+  /** The map() result of a kept CPU mapping (frozen, handed out again while nothing moved). */
+  cpuResult?: Readonly<CpuMap>;
 }
 
 interface Backing {
@@ -301,7 +303,8 @@ export class Attachment<I extends Importer = Importer> {
   readonly attachedAt = new Date();
   readonly #ops: ExporterOps;
   #current: AnyMap | undefined;
-  #mappedSince: Date | null = null;
+  /** Date.now() of the current map(), or 0 (a Date is made only when asked for). */
+  #mappedAt = 0;
   /** @internal */ _moved = false;
   /** @internal */ _detached = false;
 
@@ -329,7 +332,7 @@ export class Attachment<I extends Importer = Importer> {
 
   /** When the current map() happened, or null. */
   get mappedSince(): Date | null {
-    return this.#mappedSince;
+    return this.#current ? new Date(this.#mappedAt) : null;
   }
 
   get detached(): boolean {
@@ -349,7 +352,7 @@ export class Attachment<I extends Importer = Importer> {
     if (this.#current) return this.#current as MapResult<I>;
     const r = this.#ops.map(this);
     this.#current = r;
-    this.#mappedSince = new Date();
+    this.#mappedAt = Date.now();
     return r as MapResult<I>;
   }
 
@@ -363,7 +366,6 @@ export class Attachment<I extends Importer = Importer> {
       throw invalidArgValue('mapped', typeof mapped, "must be this attachment's current map() result");
     }
     this.#current = undefined;
-    this.#mappedSince = null;
     this.#ops.unmap(this);
   }
 
@@ -375,7 +377,6 @@ export class Attachment<I extends Importer = Importer> {
   /** @internal forget the current map (detach/close) */
   _forget(): void {
     this.#current = undefined;
-    this.#mappedSince = null;
   }
 
   toJSON(): object {
@@ -627,7 +628,10 @@ export class Exporter extends EventEmitter implements Disposable {
     const moved = att._moved;
     att._moved = false;
     const frame = this.#backing.alloc.frame ?? null;
-    if (e.mapping) return { kind: 'cpu', mapping: e.mapping, frame, moved };
+    if (e.mapping) {
+      if (moved) return { kind: 'cpu', mapping: e.mapping, frame, moved };
+      return e.cpuResult ??= Object.freeze({ kind: 'cpu', mapping: e.mapping, frame, moved: false });
+    }
     if (e.fb) return { kind: 'framebuffer', fb: e.fb, frame: frame!, moved };
     if (e.index !== undefined) return { kind: 'v4l2', queue: key as VideoQueue, index: e.index, frame: frame!, moved };
     return { kind: 'device', handle: e.handle!, frame, moved };
@@ -681,6 +685,10 @@ export class Exporter extends EventEmitter implements Disposable {
 
   #enforceBudget(): void {
     const size = this.#backing?.alloc.buf.size ?? 0;
+    // the common case, without allocating: what is idle fits the budget
+    let idleCount = 0;
+    for (const e of this.#entries.values()) if (e.users.size === 0) idleCount++;
+    if (idleCount * size <= this.budget) return;
     const idle = [...this.#entries.values()].filter((e) => e.users.size === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     let kept = idle.length * size;
     for (const e of idle) {

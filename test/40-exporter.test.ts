@@ -29,10 +29,12 @@ class Counter {
   reset(): void {
     this.calls.clear();
   }
-  wrap(b: Backend): Backend {
+  /** b with every call counted, also those the library makes through b.unchecked (its hot paths). */
+  wrap<T extends object>(b: T): T {
     return new Proxy(b, {
       get: (t, p) => {
         const v = Reflect.get(t, p, t) as unknown;
+        if (p === 'unchecked' && typeof v === 'object' && v !== null) return this.wrap(v);
         if (typeof v !== 'function') return v;
         return (...args: unknown[]) => {
           if (this.counting) this.calls.set(String(p), (this.calls.get(String(p)) ?? 0) + 1);
@@ -45,7 +47,7 @@ class Counter {
 
 const NOT_SYSCALLS = ['isMapped', 'mapBuffer', 'mapRead'];
 /** The backend calls that make and drop importers' mappings and handles (what stats().syscalls counts). */
-const MAPPING_CALLS = ['mmap', 'munmap', 'drmPrimeFdToHandle', 'drmGemClose'];
+const MAPPING_CALLS = ['mmap', 'mmapChecked', 'munmap', 'drmPrimeFdToHandle', 'drmGemClose'];
 
 const counter = new Counter();
 let saved: Backend;

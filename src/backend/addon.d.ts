@@ -25,4 +25,6 @@ export interface RawAddon extends AddonSyscalls {
   /** The fds this environment's addon instance handed out and still tracks, ascending. */
   trackedFds(): Fd[];
   mmap(fd: Fd, length: number, prot: number, flags: number, offset: number): MapHandle;
+  mmapChecked(fd: Fd, dev: number, inoHi: number, inoLo: number, length: number, prot: number, flags: number,
+    offset: number): MapHandle | null;
 }

@@ -106,6 +106,7 @@ const DECLARATIONS = {
   pollAsync: ['fd:fd', 'events:i32', 'timeoutMs:i32'],
   // mappings (native/mapping.cc)
   mmap: ['fd:fd', 'length:size', 'prot:i32', 'flags:mapFlags', 'offset:size'],
+  mmapChecked: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32', 'length:size', 'prot:i32', 'flags:mapFlags', 'offset:size'],
   mapBuffer: ['mapping:mapping'],
   mapRead: ['mapping:mapping', 'offset:size', 'target:bytes'],
   munmap: ['mapping:mapping'],

@@ -76,6 +76,12 @@ function wrap(addon: RawAddon): NativeBackend {
       handles.add(h);
       return h;
     },
+    mmapChecked: (fd: Fd, dev: number, inoHi: number, inoLo: number, length: number, prot: number, flags: number,
+      offset: number): MapHandle | null => {
+      const h = a.mmapChecked(fd, dev, inoHi, inoLo, length, prot, flags, offset);
+      if (h) handles.add(h);
+      return h;
+    },
     mapBuffer: a.mapBuffer, mapRead: a.mapRead, munmap: a.munmap, isMapped: a.isMapped,
     drmVersion: a.drmVersion, drmGetCap: a.drmGetCap, drmSetClientCap: a.drmSetClientCap,
     drmCreateDumb: a.drmCreateDumb, drmMapDumb: a.drmMapDumb, drmDestroyDumb: a.drmDestroyDumb,

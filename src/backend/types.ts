@@ -551,6 +551,13 @@ export interface MappingOps {
    */
   mmap(fd: Fd, length: number, prot: number, flags: number, offset: number): MapHandle;
   /**
+   * mmap of an owned fd after checking, with the same fstat, that it still names the file with these
+   * identity words (Backend.lastId's layout); null, with nothing mapped, when it does not or the
+   * number is free. Otherwise mmap's behaviour and errors.
+   */
+  mmapChecked(fd: Fd, dev: number, inoHi: number, inoLo: number, length: number, prot: number, flags: number,
+    offset: number): MapHandle | null;
+  /**
    * The zero-copy ArrayBuffer over a PROT_WRITE|PROT_READ mapping; the same object on every call.
    * A read-only mapping never gets one (a write through it would crash): ERR_INVALID_STATE.
    * After munmap: ERR_INVALID_STATE.

@@ -10,7 +10,7 @@ import {
 import { invalidArgType, outOfRange, stateError, systemError, unsupportedError } from '../../errors';
 import type { ErrnoName } from '../../errno';
 import type { MapHandle, MappingOps } from '../types';
-import { type Machine, type OpenFile, readable, type ShmInode, writable } from './kernel';
+import { idWords, type Machine, type OpenFile, readable, type ShmInode, writable } from './kernel';
 import { type Memory, Store } from './pages';
 import { videoMmap } from './v4l2';
 
@@ -32,7 +32,14 @@ export function checkMapping(v: unknown): void {
 const asMapping = (h: MapHandle): MockMapping => h as MockMapping;
 
 export function mappingOps(m: Machine): MappingOps {
-  return {
+  const ops: MappingOps = {
+    mmapChecked(fd, dev, inoHi, inoLo, length, prot, flags, offset) {
+      const f = m.fds.get(fd);
+      if (f === undefined) return null;
+      const [d, hi, lo] = idWords(f);
+      if (d !== dev || hi !== inoHi || lo !== inoLo) return null;
+      return ops.mmap(fd, length, prot, flags, offset);
+    },
     mmap(fd, length, prot, flags, offset) {
       const ps = m.pageSize;
       const fail = (e: ErrnoName): Error => systemError(e, 'mmap');
@@ -132,4 +139,5 @@ export function mappingOps(m: Machine): MappingOps {
 
     isMapped: (handle) => asMapping(handle).live,
   };
+  return ops;
 }
