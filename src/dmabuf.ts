@@ -274,7 +274,7 @@ export class DmaBuf extends OwnedFd {
   /** Size, exporter, name, reference count and flags, from /proc/self/fdinfo. */
   info(): DmaBufInfo {
     const fd = this.verifiedFd();
-    const f = parseFdinfo(this.backend.readTextFile(`/proc/self/fdinfo/${fd}`));
+    const f = parseFdinfo(this.backend.unchecked.readTextFile(`/proc/self/fdinfo/${fd}`));
     const flags = parseInt(f.get('flags') ?? '0', 8);
     return {
       size: Number(f.get('size') ?? this.#size),
@@ -298,7 +298,7 @@ export class DmaBuf extends OwnedFd {
     if (name.includes('\0')) throw invalidArgValue('name', name, 'must not contain NUL bytes');
     const bytes = Buffer.byteLength(name, 'utf8');
     if (bytes > DMA_BUF_NAME_LEN - 1) throw outOfRange('name', `at most ${DMA_BUF_NAME_LEN - 1} bytes of UTF-8`, `${bytes} bytes`);
-    this.backend.dmabufSetName(this.verifiedFd(), name);
+    this.backend.unchecked.dmabufSetName(this.verifiedFd(), name);
   }
 
   /**

@@ -65,6 +65,11 @@ export class Heap extends OwnedFd {
     this.cached = info.cached;
   }
 
+  /** Nothing to release through the fd first: close() checks and closes in one call. */
+  protected override closeNeedsFd(): boolean {
+    return false;
+  }
+
   /** DMA_HEAP_IOCTL_ALLOC. The kernel rounds size up to whole pages; 0 is EINVAL. */
   allocate(size: number, options: AllocateOptions = {}): DmaBuf {
     validateInt(size, 'size');

@@ -19,6 +19,11 @@ export class SyncFile extends OwnedFd {
     super(backend, fd, 'SyncFile', last ? 'last' : undefined);
   }
 
+  /** Nothing to release through the fd first: close() checks and closes in one call. */
+  protected override closeNeedsFd(): boolean {
+    return false;
+  }
+
   /** Adopt a sync_file fd. With dup (the default) the caller keeps its own fd. */
   static fromFd(fd: number, options: { dup?: boolean } = {}): SyncFile {
     validateInt(fd, 'fd', 0, 0x7fffffff);

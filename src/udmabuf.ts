@@ -45,6 +45,11 @@ export class Memfd extends OwnedFd {
     this.size = size;
   }
 
+  /** Nothing to release through the fd first: close() checks and closes in one call. */
+  protected override closeNeedsFd(): boolean {
+    return false;
+  }
+
   /** F_GET_SEALS */
   get seals(): number {
     return this.backend.getSeals(this.fd);
