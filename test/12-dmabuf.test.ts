@@ -296,6 +296,17 @@ for (const p of providers) {
       if (reused) assert.equal(backend().fstat(other.fd).size, PAGE());
     });
 
+    it('map() and setName() never touch a reused number: the check and the mmap are one call', function () {
+      for (const op of ['map', 'setName'] as const) {
+        const b = p.make(PAGE());
+        backend().close(b.fd);
+        using other = udmabuf.memfd(PAGE());
+        throwsCode(() => (op === 'map' ? b.map() : b.setName('x')), 'ERR_DMABUF_STALE_FD');
+        assert.equal(b.closed, true, op);
+        assert.equal(backend().fstat(other.fd).size, PAGE(), `${op}: the other file is untouched and open`);
+      }
+    });
+
     it('notices the reuse on the SYNC hot path too (the check runs when the ioctl fails)', function () {
       const b = p.make(PAGE());
       backend().close(b.fd);
