@@ -390,8 +390,8 @@ function main(): void {
         const g = growth.get(`${kind}:${size}`);
         if (!g) continue;
         rows.push(opRow(`${kind}-create-${size}`, `${kind === 'udmabuf' ? 'udmabuf.create' : 'heap.allocate'}+close ${sizeLabel(size)}`, g, {
-          syscalls: kind === 'udmabuf' ? 'C: memfd_create, ftruncate, F_ADD_SEALS, UDMABUF_CREATE, close×2 (6); JS: + fstat×2 (addon fd tracking), fstat (DmaBuf identity), fstat (close inode check) = 10'
-            : 'C: DMA_HEAP_IOCTL_ALLOC, close (2); JS: + fstat (heap identity), fstat (addon fd tracking), fstat+lseek (DmaBuf constructor), fstat (close) = 7',
+          syscalls: kind === 'udmabuf' ? 'C: memfd_create, ftruncate, F_ADD_SEALS, UDMABUF_CREATE, close×2 (6), in one addon call; JS: + fstat (addon fd tracking: the identity), fstat (close: identity check) = 8, 2 addon calls'
+            : 'C: DMA_HEAP_IOCTL_ALLOC, close (2); JS: + fstat (heap identity check), fstat (addon fd tracking: the identity), fstat (close: identity check) = 5, 3 addon calls',
         }));
       }
     }
@@ -410,7 +410,7 @@ function main(): void {
           backend.drmDestroyDumb(d.fd, bo.handle);
         },
         c: { op: 'dumb', args: { card: vgem!.path } },
-      }), { syscalls: 'C: CREATE_DUMB, PRIME_HANDLE_TO_FD, close, DESTROY_DUMB (4); JS: + fstat (fd tracking), fstat+lseek+F_GETFL (DmaBuf), fstat (close) = 9' }));
+      }), { syscalls: 'C: CREATE_DUMB, PRIME_HANDLE_TO_FD, close, DESTROY_DUMB (4); JS: + fstat (fd tracking: the identity), F_GETFL (a re-export keeps the first export\'s mode), fstat (close: identity check), and an fstat per call for the device\'s identity check' }));
     }
     if (hasUdmabuf) {
       const SZ = MiB;
@@ -442,13 +442,13 @@ function main(): void {
         js: () => buf.map().unmap(),
         raw: () => backend.munmap(backend.mmap(fd, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, 0)),
         c: { op: 'map', args: { size: SZ } },
-      }), { syscalls: 'C: mmap, munmap; JS: +fstat (inode check) (3)' }));
+      }), { syscalls: 'C: mmap, munmap; JS: + fstat (the identity check and the addon\'s size check share it) (3), 2 addon calls' }));
       log('setName');
       rows.push(opRow('setname', 'setName', pair({
         js: () => buf.setName('bench'),
         raw: () => backend.dmabufSetName(fd, 'bench'),
         c: { op: 'setname', args: { size: SZ } },
-      }), { syscalls: 'C: SET_NAME_B; JS: +fstat (inode check) (2)' }));
+      }), { syscalls: 'C: SET_NAME_B; JS: + fstat (identity check: renaming a reused number\'s buffer would be visible) (2)' }));
       log('info');
       rows.push(opRow('info', 'info() (fdinfo)', pair({
         js: () => buf.info(),
