@@ -71,12 +71,46 @@ function mirror() {
   return die('no Debian mirror in /etc/apt/sources.list(.d): set DMABUF_DEBIAN_MIRROR');
 }
 
+/**
+ * Make the sysroot's absolute symbolic links (libc6-dev's lib*.so -> /lib/<triplet>/lib*.so.N) point
+ * inside it. Left absolute, the linker follows them to the build machine's own libraries: for arm64
+ * they do not exist there, so `-lpthread` silently took bullseye's static libpthread.a, and the
+ * binary needed __pointer_chk_guard_local and GLIBC_PRIVATE symbols and did not load on any arm64
+ * system; for x64 it linked against the build machine's newer libraries instead of bullseye's.
+ * Idempotent; also repairs a sysroot unpacked before this existed.
+ */
+function relinkAbsolute(dir) {
+  const walk = (d) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isSymbolicLink()) {
+        const target = fs.readlinkSync(p);
+        if (!path.isAbsolute(target)) continue;
+        fs.rmSync(p);
+        fs.symlinkSync(path.relative(path.dirname(p), path.join(dir, target)), p);
+      } else if (e.isDirectory()) {
+        walk(p);
+      }
+    }
+  };
+  for (const sub of ['lib', 'lib64', 'usr/lib']) walk(path.join(dir, sub));
+}
+
 /** Debian 11's C library and C++ runtime for one architecture, unpacked once into the cache. */
 function sysroot(arch) {
   const a = ARCH[arch];
   const dir = path.join(cache, `${SUITE}-${a.deb}`);
   const stamp = path.join(dir, '.complete');
-  if (fs.existsSync(stamp)) return dir;
+  if (fs.existsSync(stamp)) {
+    relinkAbsolute(dir);
+    return dir;
+  }
   for (const tool of ['apt-get', 'dpkg-deb']) if (!have(tool)) die(`${tool} is needed to fetch the ${SUITE} sysroot (or use --host-libc)`);
   const apt = path.join(cache, 'apt');
   fs.mkdirSync(path.join(apt, 'lists', 'partial'), { recursive: true });
@@ -109,6 +143,7 @@ function sysroot(arch) {
     fs.mkdirSync(path.dirname(link), { recursive: true });
     fs.symlinkSync(a.ld[1], link);
   }
+  relinkAbsolute(dir);
   fs.writeFileSync(stamp, `${SUITE} ${PACKAGES.join(' ')}\n`);
   return dir;
 }
@@ -148,6 +183,9 @@ function findNodeGyp() {
 /** The highest GLIBC_ and GLIBCXX_ versions a binary needs (readelf --version-info). */
 function symbolVersions(file, readelf) {
   const r = spawnSync(readelf, ['--version-info', '--wide', file], { encoding: 'utf8' });
+  // glibc's private symbols come from static libc objects linked in by mistake: such a binary
+  // loads nowhere (seen: arm64 linked bullseye's libpthread.a, see relinkAbsolute)
+  if (/Name: GLIBC_PRIVATE/.test(r.stdout || '')) die(`${file} needs GLIBC_PRIVATE symbols: static glibc objects were linked in`);
   const max = {};
   for (const m of (r.stdout || '').matchAll(/Name: (GLIBC|GLIBCXX)_([0-9.]+)/g)) {
     const v = m[2].split('.').map(Number);
