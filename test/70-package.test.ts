@@ -51,7 +51,8 @@ function needed(file: string): Map<string, string[]> {
   const r = spawnSync('readelf', ['--version-info', '--wide', file], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const out = new Map<string, string[]>();
-  for (const m of r.stdout.matchAll(/Name: (GLIBC|GLIBCXX|CXXABI|GCC)_([0-9.]+)/g)) {
+  // GLIBC_PRIVATE means static glibc objects were linked in: such a binary loads on no system
+  for (const m of r.stdout.matchAll(/Name: (GLIBC|GLIBCXX|CXXABI|GCC)_([0-9.]+|PRIVATE)/g)) {
     out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!]);
   }
   return out;
@@ -98,6 +99,7 @@ describe('the package', function () {
         const { glibc, glibcxx } = documented();
         const v = needed(binary(arch));
         assert.ok(v.get('GLIBC')?.length, 'it imports versioned glibc symbols');
+        assert.ok(!v.get('GLIBC')!.includes('PRIVATE'), 'it needs no GLIBC_PRIVATE symbol (static glibc objects linked in)');
         assert.ok(compare(version(max(v.get('GLIBC'))), version(glibc)) <= 0,
           `needs GLIBC_${max(v.get('GLIBC'))}, README says ${glibc}`);
         assert.ok(compare(version(max(v.get('GLIBCXX'))), version(glibcxx)) <= 0,
