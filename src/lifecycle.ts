@@ -11,7 +11,10 @@ import { closedError, dmabufError, systemError, type DmabufError } from './error
 /**
  * Which file an owned fd refers to, to notice a number closed and reused behind our back: (st_dev,
  * st_ino) as three u32 words (Backend.lastId's layout), so a check compares numbers natively
- * (Backend.fdCheck) and no BigInt is made.
+ * (Backend.fdCheck) and no BigInt is made. Limits: fds of one device node (a DRM card, a heap)
+ * share the node's inode, and every sync_file shares the kernel's one anon inode, so a number reused
+ * by another open of the same node, or by another anon-inode file, is not noticed; a reuse by any
+ * other file (a memfd, a dma-buf, a regular file) is.
  */
 export interface FdIdentity {
   /** st_dev (Linux encodes it in 32 bits; a wider one is folded, its halves xor'ed, as natively). */
@@ -33,16 +36,6 @@ export function identify(backend: Backend, fd: Fd): FdIdentity {
 /** st_ino of an identity, as the BigInt fstat gives. */
 export function inodeOf(id: FdIdentity): bigint {
   return (BigInt(id.inoHi) << 32n) | BigInt(id.inoLo);
-}
-
-/**
- * True while fd still refers to the same file. Limits: fds of one device node (a DRM card, a heap)
- * share the node's inode, and every sync_file shares the kernel's one anon inode, so a number reused
- * by another open of the same node, or by another anon-inode file, is not noticed; a reuse by any
- * other file (a memfd, a dma-buf, a regular file) is.
- */
-export function sameFile(backend: Backend, fd: Fd, id: FdIdentity): boolean {
-  return backend.unchecked.fdCheck(fd, id.dev, id.inoHi, id.inoLo) === 0;
 }
 
 /**
