@@ -10,7 +10,7 @@
  * syscall-shaped. Modesetting needs the DRM master: the first file that opened the card, when no
  * display server holds it (the kernel answers EACCES otherwise).
  */
-import type { Backend, DrmEvent, KmsConnector, KmsEncoder, KmsModeInfo, KmsResources } from './backend/types';
+import type { Backend, DrmEvent, KmsConnector, KmsEncoder, KmsModeInfo, KmsObjectProperties, KmsResources } from './backend/types';
 import {
   DRM_CLIENT_CAP_ATOMIC, DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_CLIENT_CAP_WRITEBACK_CONNECTORS, DRM_EVENT_FLIP_COMPLETE,
   DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, DRM_MODE_ATOMIC_ALLOW_MODESET, DRM_MODE_ATOMIC_NONBLOCK,
@@ -132,7 +132,12 @@ export interface PlaneAssignment {
   src?: Rect;
   /** The plane waits for this fence before it shows fb (IN_FENCE_FD); default options.inFence. */
   inFence?: SyncFile;
-  /** More properties of the plane by name ('rotation': 'rotate-0', 'zpos': 3, ...). */
+  /**
+   * More properties of the plane by name ('rotation': 'rotate-0', 'zpos': 3, ...). With a
+   * framebuffer, `rotation`, `alpha` and `pixel blend mode` (where the plane has them) are the
+   * kernel's reset values unless set here ('rotate-0', 0xffff, 'Pre-multiplied'), not what an
+   * earlier commit or client left.
+   */
   properties?: Readonly<Record<string, PropertyValue>>;
 }
 
@@ -340,6 +345,14 @@ interface AtomicState {
   /** The writeback connector that can take this CRTC's picture (GETRESOURCES with the cap), if any. */
   writeback: { id: number; name: string; props: PropertyTable; formats: string[]; clones: boolean } | null;
 }
+
+/**
+ * Plane properties an assignment resets unless it sets them: the values of the kernel's plane state
+ * reset (__drm_atomic_helper_plane_state_reset): not turned, opaque, premultiplied alpha.
+ */
+const PLANE_DEFAULTS: readonly (readonly [string, PropertyValue])[] = [
+  ['rotation', 'rotate-0'], ['alpha', 0xffff], ['pixel blend mode', 'Pre-multiplied'],
+];
 
 function pickCrtc(backend: Backend, fd: number, res: KmsResources, connector: KmsConnector, want: number | undefined,
   call: <T>(fn: () => T) => T): { crtcId: number; encoder: KmsEncoder } {
@@ -764,6 +777,12 @@ export class Display implements Disposable {
           set(plane.id, t, 'IN_FENCE_FD', fence.fd, `${at}.inFence`);
           inFences.push({ plane: plane.id, table: t, fence, name: `${at}.inFence` });
         }
+        // an assignment says how the plane shows its framebuffer: what it does not say is the
+        // kernel's reset state, not what an earlier client left (a rotation, an alpha)
+        for (const [k, v] of PLANE_DEFAULTS) {
+          const p = t[k];
+          if (p !== undefined && (typeof v !== 'string' || p.enums?.[v] !== undefined)) set(plane.id, t, k, v, `${at}.properties.${k}`);
+        }
       }
       const props = validateObject<Record<string, PropertyValue>>(a.properties, `${at}.properties`, true) ?? {};
       for (const [k, v] of Object.entries(props)) set(plane.id, t, k, v, `${at}.properties.${k}`);
@@ -801,6 +820,7 @@ export class Display implements Disposable {
       }
       set(w.id, w.props, 'WRITEBACK_FB_ID', fb.id, 'options.writeback');
       if (!testOnly) fencePtr(w.id, w.props.WRITEBACK_OUT_FENCE_PTR, 'writeback');
+      this.#checkWritebackRows(req, st);
     }
     if (wantOutFence) fencePtr(this.crtcId, st.crtc.OUT_FENCE_PTR, 'crtc');
 
@@ -901,6 +921,50 @@ export class Display implements Disposable {
   }
 
   /**
+   * vkms before its line-per-line composition (Linux 6.12) writes each composed row to the writeback
+   * frame at the row it read from the topmost active plane, not at the CRTC's row (blend() passes
+   * the plane's y_pos to vkms_writeback_row). That is the same row only when the plane is not turned
+   * or reflected vertically; otherwise the rows land elsewhere, before the frame or past its end,
+   * and the kernel writes outside the buffer (an oops, seen in the VM). The same rework brought YUV
+   * formats to vkms's planes, so a vkms whose planes take no NV12 has the old composer: such a
+   * commit is refused before the kernel sees it.
+   */
+  #checkWritebackRows(req: Map<number, Map<number, bigint>>, st: AtomicState): void {
+    if (this.device.driver !== 'vkms' || st.planes.some((p) => p.formats.includes('NV12'))) return;
+    const fd = this.device.fd;
+    const crtc = BigInt(this.crtcId);
+    let top: { plane: Plane; rotation: bigint } | null = null;
+    for (const plane of [...st.planes].sort((x, y) => x.id - y.id)) {
+      const t = plane.properties;
+      const want = req.get(plane.id);
+      let live: KmsObjectProperties | undefined;
+      const value = (name: string): bigint | undefined => {
+        const p = t[name];
+        if (p === undefined) return undefined;
+        const v = want?.get(p.id);
+        if (v !== undefined) return v;
+        live ??= this.#call(() => this.#backend.kmsGetProperties(fd, plane.id, DRM_MODE_OBJECT_PLANE));
+        return live.values[live.ids.indexOf(p.id)];
+      };
+      if (value('CRTC_ID') === crtc && (value('FB_ID') ?? 0n) !== 0n) top = { plane, rotation: value('rotation') ?? 1n };
+    }
+    if (top === null) return;
+    // as vkms simplifies it: ROTATE_180 becomes both reflections at ROTATE_0
+    let r = top.rotation;
+    if (r & 4n) r = ((r ^ 0x30n) & 0x30n) | 1n;
+    if ((r & 1n) !== 0n && (r & 0x20n) === 0n) return;
+    const rot = top.plane.properties.rotation;
+    const rv = top.rotation;
+    const name = Object.entries(rot?.enums ?? {}).filter(([, bit]) => (rv & bit) !== 0n).map(([n]) => n).join('|') || `rotation ${rv}`;
+    throw dmabufError('ERR_DMABUF_UNSUPPORTED',
+      `vkms on this kernel cannot write back a picture whose topmost plane (${top.plane.type} ${top.plane.id}) is ${name}: ` +
+      'it would write the rows outside the writeback frame', {
+        path: this.device.path,
+        hint: 'put an unrotated plane above it (the cursor plane is on top), turn it with reflect-x or rotate-0 only, or use a kernel from 6.13 on (its vkms composes line by line)',
+      });
+  }
+
+  /**
    * The composed picture of the CRTC written into frame (the writeback connector: WRITEBACK_FB_ID and
    * WRITEBACK_OUT_FENCE_PTR in a commit that changes nothing else); resolves with frame once the
    * writeback fence has signalled. frame must be the mode's size, in a format the connector writes.
@@ -962,6 +1026,7 @@ export class Display implements Disposable {
         first ??= e;
       }
     };
+    if (!this.device.closed) attempt(() => this.#detachWriteback());
     for (const fb of [...this.#framebuffers, ...this.#writebackFbs.values()]) attempt(() => fb.release());
     this.#writebackFbs.clear();
     if (this.#modeBlob !== 0 && !this.device.closed) {
@@ -975,5 +1040,40 @@ export class Display implements Disposable {
 
   [Symbol.dispose](): void {
     quietly(() => this.close());
+  }
+
+  /**
+   * A writeback connector this Display put on its CRTC is taken off again (one blocking commit):
+   * left there, it keeps the CRTC from the next client, whose file does not see writeback
+   * connectors (no client cap) and so cannot detach it, and a kernel whose writeback cannot run
+   * beside Virtual-1 refuses that client's commits. A Display opened on the writeback connector
+   * itself also turns its CRTC and planes off.
+   */
+  #detachWriteback(): void {
+    const st = this.#atomic;
+    const w = st?.writeback;
+    if (st == null || w == null) return;
+    const own = w.id === this.connector.id;
+    if (!(own ? this.#modeSet : this.#writebackAttached)) return;
+    const req: [number, number, bigint][] = [[w.id, w.props.CRTC_ID!.id, 0n]];
+    if (own) {
+      const crtc = BigInt(this.crtcId);
+      for (const plane of st.planes) {
+        const live = this.#backend.kmsGetProperties(this.device.fd, plane.id, DRM_MODE_OBJECT_PLANE);
+        if (live.values[live.ids.indexOf(plane.properties.CRTC_ID!.id)] !== crtc) continue;
+        req.push([plane.id, plane.properties.FB_ID!.id, 0n], [plane.id, plane.properties.CRTC_ID!.id, 0n]);
+      }
+      req.push([this.crtcId, st.crtc.ACTIVE!.id, 0n], [this.crtcId, st.crtc.MODE_ID!.id, 0n]);
+    }
+    const objects: number[] = [];
+    const counts: number[] = [];
+    for (const [obj] of req) {
+      if (objects[objects.length - 1] === obj) counts[counts.length - 1]!++;
+      else { objects.push(obj); counts.push(1); }
+    }
+    this.#writebackAttached = false;
+    this.#modeSet = false;
+    this.#call(() => this.#backend.kmsAtomic(this.device.fd, DRM_MODE_ATOMIC_ALLOW_MODESET, objects, counts,
+      req.map((r) => r[1]), req.map((r) => r[2]), 0, []));
   }
 }
