@@ -7,9 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
+import { DRM_MODE_CONNECTOR_WRITEBACK, DRM_MODE_OBJECT_PLANE } from '../src/constants';
 import { Display, Frame, drm, getBackend, setBackend, type Backend, type Device, type Framebuffer } from '../src/index';
 import { createMockBackend } from '../src/backend/mock';
 import { Timeline } from './support/fences';
+import { openWriteback, paint, pixels } from './support/writeback';
 import { isMock, needsDriver, needsSwSync, rejectsErrno, throwsCode } from './support/index';
 
 const W = 1024;
@@ -20,40 +22,6 @@ interface Scene extends Disposable {
   display: Display;
   frames: Frame[];
   fbs: Framebuffer[];
-}
-
-/** A Display that can write back: on Virtual-1 where the writeback can share the CRTC, else on the writeback connector. */
-function openScene(dev: Device): Display {
-  const d = Display.open(dev, { atomic: true, writeback: true });
-  const wb = d.writebackConnector;
-  assert.ok(wb !== null, 'vkms has a writeback connector for the CRTC');
-  if (wb.clones) return d;
-  d.close();
-  return Display.open(dev, { atomic: true, writeback: true, connector: wb.name, mode: { width: W, height: H } });
-}
-
-/** Fill a frame's single plane: fn(x, y) gives the 32-bit pixel (little-endian B, G, R, A/X). */
-function paint(frame: Frame, fn: (x: number, y: number) => number): void {
-  frame.access('write', ([bytes]) => {
-    const p = frame.planes[0]!;
-    const dv = new DataView(bytes!.buffer, bytes!.byteOffset, bytes!.byteLength);
-    for (let y = 0; y < frame.height; y++) {
-      for (let x = 0; x < frame.width; x++) dv.setUint32(y * p.pitch + x * 4, fn(x, y) >>> 0, true);
-    }
-  });
-}
-
-/** A frame's pixels as 32-bit values, row by row without padding. */
-function pixels(frame: Frame): Uint32Array {
-  const out = new Uint32Array(frame.width * frame.height);
-  frame.access('read', ([bytes]) => {
-    const p = frame.planes[0]!;
-    const dv = new DataView(bytes!.buffer, bytes!.byteOffset, bytes!.byteLength);
-    for (let y = 0; y < frame.height; y++) {
-      for (let x = 0; x < frame.width; x++) out[y * frame.width + x] = dv.getUint32(y * p.pitch + x * 4, true);
-    }
-  });
-  return out;
 }
 
 const background = (x: number, y: number): number => 0xff000000 | ((x & 0xff) << 16) | ((y & 0xff) << 8) | ((x ^ y) & 0xff);
@@ -68,8 +36,8 @@ const OVERLAY = { x: 100, y: 50, w: 160, h: 120 };
 const CURSOR = { x: 300, y: 200, w: 64, h: 64 };
 
 /** What vkms composes for opaque and fully transparent pixels (RGB only; semi-transparent ones: null). */
-function expected(x: number, y: number): number | null {
-  let px = background(x, y);
+function expected(x: number, y: number, primary = background): number | null {
+  let px = primary(x, y);
   if (x >= OVERLAY.x && x < OVERLAY.x + OVERLAY.w && y >= OVERLAY.y && y < OVERLAY.y + OVERLAY.h) {
     px = overlayPixel(x - OVERLAY.x, y - OVERLAY.y);
   }
@@ -91,7 +59,7 @@ function scene(): Scene {
     dev.close();
   };
   try {
-    display = openScene(dev);
+    display = openWriteback(dev, W, H);
     const primary = Frame.allocate({ width: W, height: H, format: 'XRGB8888' }, { provider: dev });
     const overlay = Frame.allocate({ width: OVERLAY.w, height: OVERLAY.h, format: 'XRGB8888' }, { provider: dev });
     const cursor = Frame.allocate({ width: CURSOR.w, height: CURSOR.h, format: 'ARGB8888' }, { provider: dev });
@@ -129,12 +97,20 @@ async function composeAndWriteBack(s: Scene): Promise<Uint32Array> {
   return pixels(s.frames[3]!);
 }
 
-function compare(got: Uint32Array): { checked: number; skipped: number } {
+/** Every pixel of a written-back picture against the scene composed over `primary` (default: the background). */
+/** A plane property's current value, read from the kernel (GETPROPERTIES), by name. */
+function planeProperty(s: Scene, planeId: number, name: string): bigint | undefined {
+  const plane = s.display.planes.find((p) => p.id === planeId)!;
+  const got = getBackend().kmsGetProperties(s.dev.fd, planeId, DRM_MODE_OBJECT_PLANE);
+  return got.values[got.ids.indexOf(plane.properties[name]!.id)];
+}
+
+function compare(got: Uint32Array, primary = background): { checked: number; skipped: number } {
   let checked = 0;
   let skipped = 0;
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
-      const want = expected(x, y);
+      const want = expected(x, y, primary);
       if (want === null) { skipped++; continue; }
       const have = got[y * W + x]! & 0xffffff;
       if (have !== want) {
@@ -179,6 +155,13 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     assert.ok((enc.possibleCrtcs >>> res.crtcs.indexOf(d.crtcId)) & 1, 'the encoder can drive the chosen CRTC');
     assert.ok(b.kmsGetConnector(dev.fd, d.connector.id).encoders.includes(enc.id), 'the encoder is the connector\'s');
     assert.equal(d.writebackConnector, null, 'no writeback connector without { writeback: true }');
+    // the client cap is set only when asked: this file's GETRESOURCES hides the writeback connector
+    const connectorTypes = (f: number): number[] => b.kmsGetResources(f).connectors.map((id) => b.kmsGetConnector(f, id).type);
+    assert.equal(connectorTypes(dev.fd).includes(DRM_MODE_CONNECTOR_WRITEBACK), false, 'no writeback connector listed without the cap');
+    using dev2 = drm.open({ driver: 'vkms' });
+    using d2 = Display.open(dev2, { atomic: true, writeback: true });
+    assert.ok(d2.writebackConnector !== null);
+    assert.equal(connectorTypes(dev2.fd).includes(DRM_MODE_CONNECTOR_WRITEBACK), true, 'listed once { writeback: true } set the cap');
   });
 
   it('composes a primary plane, an overlay at an offset and the cursor into exactly the picture expected (writeback)', async function () {
@@ -190,6 +173,56 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     // the overlay and cursor really are on screen: their pixels differ from the background's there
     assert.notEqual(got[OVERLAY.y * W + OVERLAY.x]! & 0xffffff, background(OVERLAY.x, OVERLAY.y) & 0xffffff);
     assert.equal(s.display.current, s.fbs[0], 'the primary plane\'s framebuffer is current');
+  });
+
+  it('picks the CRTC through GETENCODER: the encoder\'s possible CRTCs, free ones first, options.crtc checked', function () {
+    // vkms has one CRTC. A backend in front of the real one adds a CRTC (FAKE) before it, so that the
+    // first CRTC of GETRESOURCES is never the right answer, and optionally another encoder using FAKE.
+    const real = getBackend();
+    const FAKE = 0x7ff0, FAKE_ENC = 0x7ff1;
+    const view = (mineCanUseFake: boolean, fakeUsed: boolean): Backend => new Proxy(real, {
+      get(target, key, receiver) {
+        if (key === 'kmsGetResources') {
+          return (fd: number) => {
+            const r = target.kmsGetResources(fd);
+            return { ...r, crtcs: [FAKE, ...r.crtcs], encoders: fakeUsed ? [...r.encoders, FAKE_ENC] : r.encoders };
+          };
+        }
+        if (key === 'kmsGetEncoder') {
+          return (fd: number, id: number) => {
+            if (id === FAKE_ENC) return { id, type: 5, crtcId: FAKE, possibleCrtcs: 0b1, possibleClones: 0 };
+            const e = target.kmsGetEncoder(fd, id);
+            // the CRTC indexes move by one; crtcId 0: no current CRTC, so the choice is made
+            return { ...e, crtcId: 0, possibleCrtcs: (e.possibleCrtcs << 1) | (mineCanUseFake ? 1 : 0) };
+          };
+        }
+        if (key === 'kmsGetPlane') {
+          return (fd: number, id: number) => {
+            const pl = target.kmsGetPlane(fd, id);
+            return { ...pl, possibleCrtcs: pl.possibleCrtcs << 1 };
+          };
+        }
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const open = (b: Backend, options: Parameters<typeof Display.open>[1] = {}): number => {
+      setBackend(b);
+      try {
+        using dev = drm.open({ driver: 'vkms' });
+        using d = Display.open(dev, options);
+        return d.crtcId;
+      } finally {
+        setBackend(real);
+      }
+    };
+    const truth = open(real);
+    assert.equal(open(view(false, false)), truth, 'the only CRTC the encoder can drive, not the first listed');
+    assert.equal(open(view(false, false), { atomic: true }), truth, 'atomic too (its planes follow the CRTC index)');
+    assert.equal(open(view(true, true)), truth, 'a CRTC another encoder uses is passed over for a free one');
+    assert.match(throwsCode(() => open(view(false, false), { crtc: FAKE }), 'ERR_INVALID_ARG_VALUE').message,
+      new RegExp(`cannot drive .*: its encoders can use CRTCs ${truth}\\. Received`));
+    assert.match(throwsCode(() => open(view(false, false), { crtc: 0x7ffe }), 'ERR_INVALID_ARG_VALUE').message, /is not a CRTC of the card/);
+    assert.equal(open(real, { crtc: truth }), truth, 'options.crtc names a CRTC the encoder can drive');
   });
 
   it('on a kernel whose writeback cannot share the CRTC, writeback on the main connector says so before the kernel', async function () {
@@ -219,15 +252,16 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     paint(second, () => 0xff3366cc);
     using fb2 = s.dev.addFramebuffer(second);
     paint(s.frames[3]!, () => 0);
-    const r = await s.display.commit([{ plane: s.display.primary!, fb: fb2, inFence: fence }],
-      { nonblock: true, writeback: s.frames[3]! });
+    // the commit-wide in-fence (options.inFence) applies to every plane assigned
+    const r = await s.display.commit([{ plane: s.display.primary!, fb: fb2 }],
+      { nonblock: true, writeback: s.frames[3]!, inFence: fence });
     assert.ok(r.outFence !== null);
     let completed = false;
     void r.completed.then(() => { completed = true; });
     await new Promise((ok) => setTimeout(ok, 500));
     assert.equal(r.outFence.info().status, 0, 'the out-fence is still pending while the in-fence is');
     assert.equal(completed, false, 'no flip-complete event yet');
-    assert.equal(pixels(s.frames[3]!)[0], 0, 'the writeback has not run');
+    assert.equal(pixels(s.frames[3]!).findIndex((v) => v !== 0), -1, 'the writeback has not written a single pixel');
     // a blocking commit waits for the pending one; an in-fence closed meanwhile (its fd number free for
     // reuse) is not sent: the commit is refused and changes nothing
     const later = tl.fence();
@@ -239,11 +273,9 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     assert.equal(getBackend().kmsGetPlane(s.dev.fd, s.display.primary!.id).fbId, fb2.id, 'the primary still shows the held commit\'s fb');
     assert.equal(await r.outFence.wait({ timeout: 5000 }), true);
     await r.writeback;
-    const got = pixels(s.frames[3]!);
-    // the new primary, under the overlay and cursor that stayed
-    assert.equal(got[0]! & 0xffffff, 0x3366cc);
-    assert.equal(got[(H - 1) * W + (W - 1)]! & 0xffffff, 0x3366cc);
-    assert.equal(got[OVERLAY.y * W + OVERLAY.x]! & 0xffffff, overlayPixel(0, 0) & 0xffffff);
+    // the whole picture: the new primary, under the overlay and cursor that stayed
+    const { checked } = compare(pixels(s.frames[3]!), () => 0xff3366cc);
+    assert.equal(checked, W * H - CURSOR.w);
     r.outFence.close();
   });
 
@@ -257,11 +289,96 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     const ok = await d.commit([{ plane: d.overlays[0]!, fb: s.fbs[1]!, x: 500, y: 500 }], { testOnly: true });
     assert.equal(ok.outFence, null);
     assert.equal(await ok.completed, null);
+    // a source rectangle past the framebuffer: ENOSPC
+    await rejectsErrno(d.commit([{ plane: d.overlays[0]!, fb: s.fbs[1]!, src: { x: 100, width: 100 } }], { testOnly: true }), 'ENOSPC');
+    const b = getBackend();
+    const overlay = b.kmsGetPlane(s.dev.fd, d.overlays[0]!.id);
+    assert.equal(overlay.fbId, s.fbs[1]!.id, 'the overlay still shows its framebuffer');
+    assert.equal(planeProperty(s, d.overlays[0]!.id, 'CRTC_X'), BigInt(OVERLAY.x), 'at its place');
+    // written back again into a cleared frame: the same picture, pixel for pixel
+    paint(s.frames[3]!, () => 0);
     const r = await d.commit([], { writeback: s.frames[3]!, outFence: false });
     await r.writeback;
     assert.deepEqual(pixels(s.frames[3]!), before, 'the picture is the one before the tests');
-    // a source rectangle past the framebuffer: ENOSPC
-    await rejectsErrno(d.commit([{ plane: d.overlays[0]!, fb: s.fbs[1]!, src: { x: 100, width: 100 } }], { testOnly: true }), 'ENOSPC');
+  });
+
+  it('sets plane properties by name (rotation); a vkms without line-per-line composition refuses a turned top plane with writeback', async function () {
+    using s = scene();
+    const d = s.display;
+    const [primary, overlay, cursor] = assignments(s) as [Parameters<Display['commit']>[0][0], Parameters<Display['commit']>[0][0], Parameters<Display['commit']>[0][0]];
+    const writeBack = async (assign: Parameters<Display['commit']>[0]): Promise<(x: number, y: number) => number> => {
+      paint(s.frames[3]!, () => 0);
+      const r = await d.commit(assign, { writeback: s.frames[3]! });
+      r.outFence?.close();
+      await r.writeback;
+      const got = pixels(s.frames[3]!);
+      return (x, y) => got[y * W + x]! & 0xffffff;
+    };
+    const corners = [[0, 0], [159, 119], [37, 90], [100, 5]] as const;
+    // turned 180 degrees under the cursor (the top plane)
+    let at = await writeBack([primary, { ...overlay, properties: { rotation: 'rotate-180' } }, cursor]);
+    for (const [x, y] of corners) {
+      assert.equal(at(OVERLAY.x + x, OVERLAY.y + y), overlayPixel(OVERLAY.w - 1 - x, OVERLAY.h - 1 - y) & 0xffffff, `rotate-180 overlay at (${x}, ${y})`);
+    }
+    assert.equal(at(CURSOR.x, CURSOR.y), cursorPixel(0, 0) & 0xffffff, 'the cursor on top');
+    assert.equal(planeProperty(s, d.overlays[0]!.id, 'rotation'), 4n, 'DRM_MODE_ROTATE_180 is set');
+    // on top (the cursor off): rotate-180|reflect-y is reflect-x, which every vkms writes back in place
+    at = await writeBack([primary, { ...overlay, properties: { rotation: 'rotate-180|reflect-y' } }, { plane: d.cursor!, fb: null }]);
+    for (const [x, y] of corners) {
+      assert.equal(at(OVERLAY.x + x, OVERLAY.y + y), overlayPixel(OVERLAY.w - 1 - x, y) & 0xffffff, `mirrored overlay at (${x}, ${y})`);
+    }
+    assert.equal(at(CURSOR.x, CURSOR.y), background(CURSOR.x, CURSOR.y) & 0xffffff, 'the cursor is off (fb: null)');
+    // on top and turned: 6.12's vkms would write the rows outside the frame
+    const legacy = !d.planes.some((p) => p.formats.includes('NV12'));
+    const turned = (): Parameters<Display['commit']>[0] => [{ ...overlay, properties: { rotation: 'rotate-180' } }];
+    if (legacy) {
+      await assert.rejects(writeBack(turned()), (e: { code?: string; message?: string; hint?: string }) => {
+        assert.equal(e.code, 'ERR_DMABUF_UNSUPPORTED');
+        assert.match(e.message ?? '', /topmost plane \(overlay \d+\) is rotate-180/);
+        assert.match(e.hint ?? '', /unrotated plane above it/);
+        return true;
+      });
+      assert.equal(planeProperty(s, d.overlays[0]!.id, 'rotation'), 0x24n, 'nothing was sent: still rotate-180|reflect-y');
+      await assert.rejects(d.commit([{ ...overlay, properties: { rotation: 'rotate-90' } }], { writeback: s.frames[3]!, testOnly: true }),
+        { code: 'ERR_DMABUF_UNSUPPORTED' }, 'TEST_ONLY says the same');
+      // without writeback nothing is written back: the same commit is taken
+      const r = await d.commit(turned());
+      r.outFence?.close();
+      assert.equal(planeProperty(s, d.overlays[0]!.id, 'rotation'), 4n);
+      this.test!.title += ' (this vkms: refused)';
+    } else {
+      at = await writeBack(turned());
+      for (const [x, y] of corners) {
+        assert.equal(at(OVERLAY.x + x, OVERLAY.y + y), overlayPixel(OVERLAY.w - 1 - x, OVERLAY.h - 1 - y) & 0xffffff, `rotate-180 top overlay at (${x}, ${y})`);
+      }
+      assert.equal(at(0, H - 1), background(0, H - 1) & 0xffffff, 'the rows outside the plane are in place');
+      this.test!.title += ' (this vkms: written back in place)';
+    }
+  });
+
+  it('show() and flip() work on an atomic Display, and a commit after them', async function () {
+    using dev = drm.open({ driver: 'vkms' });
+    using d = Display.open(dev, { atomic: true });
+    const frames = [0xff102030, 0xff405060].map((c) => {
+      const f = Frame.allocate({ width: d.mode.width, height: d.mode.height, format: 'XRGB8888' }, { provider: dev });
+      paint(f, () => c);
+      return f;
+    });
+    try {
+      using a = dev.addFramebuffer(frames[0]!);
+      using b = dev.addFramebuffer(frames[1]!);
+      const shown = (): number => getBackend().kmsGetPlane(dev.fd, d.primary!.id).fbId;
+      d.show(a);
+      assert.equal(shown(), a.id, 'show(): SETCRTC put the fb on the primary plane');
+      assert.equal(d.current, a);
+      await d.flip(b);
+      assert.equal(shown(), b.id, 'flip(): the page flip completed');
+      const r = await d.commit([{ plane: d.primary!, fb: a }]);
+      r.outFence?.close();
+      assert.equal(shown(), a.id, 'an atomic commit after the legacy calls');
+    } finally {
+      for (const f of frames) f.close();
+    }
   });
 
   it('a file that is not the DRM master gets EACCES with a hint', async function () {
@@ -293,7 +410,7 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
     await assert.rejects(d.commit([], { testOnly: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
     await assert.rejects(d.writeback(f), { code: 'ERR_DMABUF_UNSUPPORTED' }, 'no writeback without { writeback: true }');
     throwsCode(() => Display.open(dev, { writeback: true }), 'ERR_INVALID_ARG_VALUE');
-    using w = openScene(dev);
+    using w = openWriteback(dev, W, H);
     await assert.rejects(w.writeback(f), { code: 'ERR_INVALID_ARG_VALUE', message: /mode's size/ });
   });
 
@@ -302,24 +419,73 @@ describe('atomic display (vkms): planes, commits, fences, writeback', function (
       this.test!.title += ' (skipped: compares the mock with a real vkms, in the VM)';
       this.skip();
     }
+    needsSwSync(this);
     const native = getBackend();
-    const run = async (): Promise<Uint32Array> => {
+    /** One sequence of commits; what it saw: every picture written back, and the errors and fence states on the way. */
+    const run = async (): Promise<{ pictures: Uint32Array[]; trace: string[] }> => {
       using s = scene();
-      return await composeAndWriteBack(s);
+      const d = s.display;
+      const wb = s.frames[3]!;
+      const pictures = [await composeAndWriteBack(s)];
+      const trace: string[] = [];
+      const writeBack = async (assign: Parameters<Display['commit']>[0], options: Parameters<Display['commit']>[1] = {}): Promise<void> => {
+        paint(wb, () => 0);
+        const r = await d.commit(assign, { ...options, writeback: wb });
+        trace.push(`out-fence ${r.outFence?.info().status ?? 'none'}`);
+        r.outFence?.close();
+        await r.writeback;
+        pictures.push(pixels(wb));
+      };
+      // the overlay turned by name, the cursor partly off the top-left corner
+      await writeBack([{ ...assignments(s)[1]!, properties: { rotation: 'rotate-180' } },
+        { plane: d.cursor!, fb: s.fbs[2]!, x: -20, y: -30 }]);
+      // a refused TEST_ONLY, then the unchanged picture
+      try {
+        await d.commit([{ plane: d.overlays[0]!, fb: s.fbs[1]!, width: OVERLAY.w * 2, height: OVERLAY.h * 2 }], { testOnly: true });
+        trace.push('scaled overlay: taken');
+      } catch (e) {
+        trace.push(`scaled overlay: ${(e as { code?: string }).code}`);
+      }
+      await writeBack([]);
+      // a commit held by an unsignalled fence, then signalled
+      using tl = new Timeline();
+      using fence = tl.fence();
+      using second = Frame.allocate({ width: W, height: H, format: 'XRGB8888' }, { provider: s.dev });
+      paint(second, (x, y) => 0xff000000 | ((y & 0xff) << 16) | (x & 0xff));
+      using fb2 = s.dev.addFramebuffer(second);
+      paint(wb, () => 0);
+      const r = await d.commit([{ plane: d.primary!, fb: fb2 }], { nonblock: true, inFence: fence, writeback: wb });
+      await new Promise((ok) => setTimeout(ok, 200));
+      trace.push(`held: out-fence ${r.outFence!.info().status}, written ${pixels(wb).some((v) => v !== 0)}`);
+      tl.advance();
+      await r.completed;
+      trace.push(`signalled: out-fence ${await r.outFence!.wait({ timeout: 5000 })}`);
+      r.outFence!.close();
+      await r.writeback;
+      pictures.push(pixels(wb));
+      return { pictures, trace };
     };
     const kernel = await run();
-    let mock: Uint32Array;
+    let mock: Awaited<ReturnType<typeof run>>;
     setBackend(createMockBackend({ kernel: os.release() }));
     try {
       mock = await run();
     } finally {
       setBackend(native as Backend);
     }
-    for (let i = 0; i < kernel.length; i++) {
-      if (kernel[i] !== mock[i]) {
-        assert.fail(`pixel (${i % W}, ${Math.floor(i / W)}): kernel ${kernel[i]!.toString(16)}, mock ${mock[i]!.toString(16)}`);
+    assert.deepEqual(mock.trace, kernel.trace, 'the same errors and fence states');
+    assert.deepEqual(kernel.trace, ['out-fence 1', 'scaled overlay: ERANGE', 'out-fence 1', 'held: out-fence 0, written false', 'signalled: out-fence true']);
+    assert.equal(mock.pictures.length, 4);
+    kernel.pictures.forEach((k, n) => {
+      const m = mock.pictures[n]!;
+      for (let i = 0; i < k.length; i++) {
+        if (k[i] !== m[i]) {
+          assert.fail(`picture ${n}, pixel (${i % W}, ${Math.floor(i / W)}): kernel ${k[i]!.toString(16)}, mock ${m[i]!.toString(16)}`);
+        }
       }
-    }
+    });
+    assert.notDeepEqual(kernel.pictures[1], kernel.pictures[0], 'the rotated overlay changed the picture');
+    assert.deepEqual(kernel.pictures[2], kernel.pictures[1], 'the refused TEST_ONLY changed nothing');
   });
 });
 
