@@ -135,6 +135,49 @@ describe('Frame: images in dma-bufs', function () {
   });
 });
 
+describe('Frame in DRM dumb buffers: sized as GStreamer\'s DRM dumb allocator sizes them', function () {
+  // GStreamer's dumb allocator asks for one dumb buffer of the first plane's bpp and of more rows,
+  // so that every plane fits at the kernel's pitch: 3h/2 rows for 4:2:0, 2h for 4:2:2, 3h for 4:4:4.
+  const ROWS: [string, (h: number) => number][] = [
+    ['NV12', (h) => h * 3 / 2], ['NV21', (h) => h * 3 / 2], ['YUV420', (h) => h * 3 / 2], ['YVU420', (h) => h * 3 / 2],
+    ['NV16', (h) => h * 2], ['NV61', (h) => h * 2], ['YUV422', (h) => h * 2],
+    ['NV24', (h) => h * 3], ['NV42', (h) => h * 3], ['YUV444', (h) => h * 3],
+  ];
+  const vgem = (ctx: Mocha.Context): string => (PROVIDERS.find((c) => c.label === 'vgem dumb buffers')!.need(ctx) as string).slice(4);
+
+  it('one buffer: a dumb buffer of the first plane\'s bpp and GStreamer\'s rows, planes at the kernel\'s pitch', function () {
+    const path = vgem(this);
+    using dev = drm.open(path);
+    for (const [name, rows] of ROWS) {
+      for (const [w, h] of [[64, 48], [100, 30]] as const) {
+        using f = Frame.allocate({ width: w, height: h, format: name }, { provider: dev });
+        using ref = dev.createDumb({ width: w, height: rows(h), bpp: 8 });
+        const at = `${name} ${w}x${h}`;
+        assert.equal(f.buffers.length, 1, at);
+        assert.equal(f.buffers[0]!.size, ref.size, `${at}: the dumb buffer GStreamer would ask for`);
+        assert.equal(f.planes[0]!.pitch, ref.pitch, `${at}: the kernel's pitch`);
+        const want = formats.get(name).layout(w, h, { pitch: ref.pitch });
+        assert.deepEqual(f.planes.map((p) => [p.offset, p.pitch, p.size]), want.planes.map((p) => [p.offset, p.pitch, p.size]), at);
+        assert.ok(f.planes.every((p) => p.offset + p.size <= ref.size), `${at}: every plane fits`);
+      }
+    }
+  });
+
+  it('per plane: one dumb buffer per plane, each at its own kernel pitch', function () {
+    const path = vgem(this);
+    using dev = drm.open(path);
+    for (const name of ['NV12', 'YUV420', 'NV16', 'YUV444']) {
+      using f = Frame.allocate({ width: 64, height: 48, format: name }, { provider: dev, buffers: 'per-plane' });
+      const fmt = formats.get(name);
+      f.planes.forEach((p, i) => {
+        const pw = Math.ceil(64 / fmt.planes[i]!.hsub), ph = Math.ceil(48 / fmt.planes[i]!.vsub);
+        using ref = dev.createDumb({ width: pw, height: ph, bpp: fmt.planes[i]!.cpp * 8 });
+        assert.deepEqual([p.offset, p.pitch, p.size, p.buffer.size], [0, ref.pitch, ref.pitch * ph, ref.size], `${name} plane ${i}`);
+      });
+    }
+  });
+});
+
 describe('Frame of a coded format: a bitstream buffer', function () {
   for (const c of PROVIDERS.filter((p) => p.label !== 'vgem dumb buffers')) {
     it(`FWHT from ${c.label}: one plane at offset 0, pitch 0, of the size asked for; access as usual`, function () {
@@ -262,6 +305,26 @@ describe('FramePool: a fixed set of frames, recycled', function () {
     throwsCode(() => pool.acquire(), 'ERR_DMABUF_CLOSED');
     b.release(); // out when the pool closed: freed now
     if (isNative()) assert.equal(openFdCount(), fds, 'every frame freed');
+  });
+
+  it('acquireAsync: an already-aborted signal rejects at once; close() rejects the waiters with ERR_DMABUF_CLOSED', async function () {
+    needsUdmabuf(this);
+    const pool = new FramePool({ width: 8, height: 8, format: 'XRGB8888', count: 1, provider: 'udmabuf' });
+    const f = pool.acquire();
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    await assert.rejects(pool.acquireAsync({ signal: ac.signal, timeout: 5000 }), { message: 'gone' });
+    assert.equal(pool.stats().waited, 0, 'an aborted signal does not wait');
+    // the only frame is out: both wait, one of them without a timeout
+    const w1 = pool.acquireAsync();
+    const w2 = pool.acquireAsync({ timeout: 60_000 });
+    assert.equal(pool.stats().waited, 2);
+    pool.close();
+    await assert.rejects(w1, { code: 'ERR_DMABUF_CLOSED' });
+    await assert.rejects(w2, { code: 'ERR_DMABUF_CLOSED' });
+    await assert.rejects(pool.acquireAsync(), { code: 'ERR_DMABUF_CLOSED' });
+    f.release(); // freed, not pooled: the pool is closed
+    assert.equal(pool.stats().free, 0);
   });
 
   it('using: a frame acquired with `using` goes back to the pool', function () {

@@ -10,11 +10,13 @@ import {
 } from '../src/index';
 import { createMockBackend } from '../src/backend/mock';
 import { CMA_HEAP_NAMES } from '../src/heap';
-import { DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_MODE_FB_MODIFIERS } from '../src/constants';
+import { DRM_CAP_ADDFB2_MODIFIERS, DRM_CLIENT_CAP_UNIVERSAL_PLANES, DRM_MODE_FB_MODIFIERS } from '../src/constants';
+import type { Backend } from '../src/backend/types';
 import { vkmsCrc, type CrcReader } from './support/crc';
 import { onlyOnBackend } from './support/backend';
 import { backend, needsDriver, needsUdmabuf, throwsCode, throwsErrno } from './support/index';
 import { PROVIDERS } from './support/providers';
+import { openWriteback, paint, pixels } from './support/writeback';
 
 const XR24 = formats.get('XRGB8888').drm;
 const NV12 = formats.get('NV12').drm;
@@ -167,6 +169,111 @@ describe('Framebuffers of frames (ADDFB2)', function () {
       }
     });
   }
+
+  for (const c of PROVIDERS) {
+    it(`on screen from ${c.label}: the picture vkms writes back equals the frame's, pixel for pixel`, async function () {
+      const provider = c.need(this);
+      using dev = vkms(this);
+      const W = 640, H = 480;
+      using d = openWriteback(dev, W, H);
+      // a pitch other than the writeback frame's, so that a pitch lost on the way would show
+      using f = Frame.allocate({ width: W, height: H, format: 'XRGB8888' }, { provider, pitchAlign: 4096 });
+      paint(f, (x, y) => 0xff000000 | (((x * 3 + y) & 0xff) << 16) | (((y * 5) & 0xff) << 8) | ((x ^ y) & 0xff));
+      using fb = dev.addFramebuffer(f);
+      using wb = Frame.allocate({ width: W, height: H, format: 'XRGB8888' }, { provider: dev });
+      paint(wb, () => 0);
+      const r = await d.commit([{ plane: d.primary!, fb }], { writeback: wb });
+      r.outFence?.close();
+      await r.writeback;
+      const want = pixels(f);
+      const got = pixels(wb);
+      for (let i = 0; i < want.length; i++) {
+        if ((got[i]! & 0xffffff) !== (want[i]! & 0xffffff)) {
+          assert.fail(`pixel (${i % W}, ${Math.floor(i / W)}): ${(got[i]! & 0xffffff).toString(16)}, the frame has ${(want[i]! & 0xffffff).toString(16)}`);
+        }
+      }
+      this.test!.title += ` (pitch ${f.planes[0]!.pitch}, written back at ${wb.planes[0]!.pitch})`;
+    });
+  }
+
+  it('every format of the table that vkms\'s planes list is taken: a framebuffer and a TEST_ONLY commit on each plane that lists it', async function () {
+    needsUdmabuf(this);
+    using dev = vkms(this);
+    using d = Display.open(dev, { atomic: true });
+    // the primary plane covers the CRTC: a small frame goes on it alone with the mode's size
+    using base = Frame.allocate({ width: d.mode.width, height: d.mode.height, format: 'XRGB8888' }, { provider: dev });
+    using baseFb = dev.addFramebuffer(base);
+    const primary = d.primary!;
+    const tried: string[] = [];
+    for (const fourcc of planeFormats(dev)) {
+      const fmt = formats.list().find((x) => x.drm === fourcc);
+      if (fmt === undefined) continue;
+      using f = Frame.allocate({ width: 64, height: 48, format: fmt.name }, { provider: 'udmabuf' });
+      using big = Frame.allocate({ width: d.mode.width, height: d.mode.height, format: fmt.name }, { provider: 'udmabuf' });
+      using fb = dev.addFramebuffer(f);
+      using bigFb = dev.addFramebuffer(big);
+      for (const plane of d.planes.filter((p) => p.formats.includes(fmt.name))) {
+        const assign = plane === primary ? [{ plane, fb: bigFb }] : [{ plane: primary, fb: baseFb }, { plane, fb, x: 8, y: 8 }];
+        const r = await d.commit(assign, { testOnly: true }).catch((e: Error) => {
+          throw new Error(`${fmt.name} on ${plane.type} plane ${plane.id}: ${e.message}`);
+        });
+        assert.equal(r.outFence, null);
+      }
+      tried.push(fmt.name);
+    }
+    assert.ok(tried.includes('XRGB8888') && tried.includes('ARGB8888') && tried.includes('RGB565'), tried.join(', '));
+    this.test!.title += ` (${tried.length}: ${tried.join(', ')})`;
+  });
+
+  it('ADDFB2 states the linear modifier when the driver takes modifiers; without the cap it sends none and refuses others first', function () {
+    needsUdmabuf(this);
+    const real = getBackend();
+    const calls: { modifiers: bigint[]; flags: number }[] = [];
+    const view = (cap: number | null): Backend => new Proxy(real, {
+      get(target, key, receiver) {
+        if (key === 'kmsAddFb2') {
+          return (...a: Parameters<Backend['kmsAddFb2']>) => {
+            calls.push({ modifiers: [...a[7]], flags: a[8] });
+            return target.kmsAddFb2(...a);
+          };
+        }
+        if (key === 'drmGetCap' && cap !== null) {
+          return (fd: number, c: number) => (c === DRM_CAP_ADDFB2_MODIFIERS ? cap : target.drmGetCap(fd, c));
+        }
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const withBackend = <T>(b: Backend, fn: () => T): T => {
+      setBackend(b);
+      try {
+        return fn();
+      } finally {
+        setBackend(real);
+      }
+    };
+    using f = Frame.allocate({ width: 64, height: 48, format: 'NV12' }, { provider: 'udmabuf', buffers: 'per-plane' });
+    using x = Frame.allocate({ width: 64, height: 48, format: 'XRGB8888' }, { provider: 'udmabuf' });
+    using tiled = Frame.from({ width: 64, height: 48, format: 'XRGB8888', modifier: X_TILED, planes: [{ buffer: x.buffers[0]!, pitch: 256 }] });
+    withBackend(view(null), () => {
+      using dev = vkms(this);
+      assert.equal(real.drmGetCap(dev.fd, DRM_CAP_ADDFB2_MODIFIERS), 1, 'vkms takes modifiers');
+      dev.addFramebuffer(x).release();
+      assert.deepEqual(calls.pop(), { modifiers: [0n], flags: DRM_MODE_FB_MODIFIERS }, 'linear, stated');
+      if (planeFormats(dev).has(NV12)) {
+        dev.addFramebuffer(f).release();
+        assert.deepEqual(calls.pop(), { modifiers: [0n, 0n], flags: DRM_MODE_FB_MODIFIERS }, 'one modifier per plane');
+      }
+    });
+    withBackend(view(0), () => {
+      using dev = vkms(this);
+      dev.addFramebuffer(x).release();
+      assert.deepEqual(calls.pop(), { modifiers: [], flags: 0 }, 'no modifiers without the cap');
+      const e = throwsCode(() => dev.addFramebuffer(tiled), 'ERR_DMABUF_UNSUPPORTED');
+      assert.match(e.message, /takes no format modifiers \(DRM_CAP_ADDFB2_MODIFIERS is 0\): a frame with modifier 0x100000000000001/);
+      assert.equal(calls.length, 0, 'refused before the kernel');
+      assert.equal(dev.handles.size, 0, 'nothing stays imported');
+    });
+  });
 
   it('on screen in NV12 where vkms takes it: heap, CMA and udmabuf frames in one buffer equal the reference; per plane as vkms reads it', async function () {
     needsUdmabuf(this);
