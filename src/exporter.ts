@@ -37,7 +37,7 @@ export type Importer = 'cpu' | Device | Display | VideoQueue;
 
 /** What an importer needs from the backing. */
 export interface Constraints {
-  /** Physically contiguous memory (only CMA heaps provide it). */
+  /** Physically contiguous memory (CMA heaps provide it, and a 'v4l2:' provider whose driver uses vb2-dma-contig). */
   contiguous?: boolean;
   /** The largest backing, in bytes, the importer accepts. */
   maxSize?: number;
@@ -57,7 +57,8 @@ export interface ExporterOptions {
   /**
    * Where backing may come from, in order of preference: 'heap:<name>' (e.g. 'heap:system'),
    * 'heap:contiguous' (any CMA heap), 'udmabuf', 'drm:<path>' or a drm Device (a dumb buffer exported
-   * with PRIME). Default: ['heap:system', 'udmabuf'].
+   * with PRIME), 'v4l2:<path>' (frames only: the V4L2 device's own buffers, REQBUFS(MMAP) + EXPBUF;
+   * contiguous where its driver uses vb2-dma-contig). Default: ['heap:system', 'udmabuf'].
    */
   providers?: (string | Device)[];
   /** DMA_BUF_SET_NAME on every backing (at most 31 bytes). */

@@ -10,6 +10,14 @@ import assert from 'node:assert/strict';
 import { Exporter, Frame, heaps, v4l2, type ConstraintsError, type VideoDeviceInfo, type VideoQueue } from '../src/index';
 import { inVm, needsUdmabuf, skip, throwsCode } from './support/index';
 
+/** vivid's output node of an instance: another device with the instance's allocator. */
+function vividOutput(ctx: Mocha.Context, instance: 0 | 1): VideoDeviceInfo {
+  const bus = `platform:vivid-00${instance}`;
+  const d = v4l2.list().find((x) => x.driver === 'vivid' && x.bus === bus && x.output !== null && x.capture === null && x.error === undefined);
+  if (!d) skip(ctx, `no vivid output node on ${bus} (modprobe vivid n_devs=2 node_types=0x101,0x101 allocators=0,1)`);
+  return d;
+}
+
 function vivid(ctx: Mocha.Context, instance: 0 | 1): VideoDeviceInfo {
   const bus = `platform:vivid-00${instance}`;
   const d = v4l2.list().find((x) => x.driver === 'vivid' && x.bus === bus && x.capture !== null && x.error === undefined);
@@ -183,5 +191,49 @@ describe('Exporter with V4L2 queues: constraints learned from the device', funct
     using third = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: ['udmabuf'] });
     third.attach(cam0.capture!).map();
     assert.deepEqual(third.backing!.skipped, []);
+  });
+
+  it('a \'v4l2:\' provider: the dma-contig output node\'s own buffers serve the dma-contig capture queue, no CMA heap needed; a capture fills them', async function () {
+    needsUdmabuf(this);
+    using cam = v4l2.open(vivid(this, 1).path);
+    const q = cam.capture!;
+    using _q = importing(q, 2);
+    const out = vividOutput(this, 1).path;
+    using exp = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: ['udmabuf', `v4l2:${out}`] });
+    const dev = exp.attach(q);
+    const cpu = exp.attach('cpu');
+    const m = dev.map();
+    assert.equal(exp.backing!.provider, `v4l2:${out}`);
+    assert.equal(exp.backing!.contiguous, true, 'vb2-dma-contig memory');
+    assert.deepEqual(exp.backing!.skipped.map((x) => [x.provider, x.constraint, x.code]), [['udmabuf', 'import', 'EFAULT']]);
+    assert.equal(m.frame.buffers[0]!.exporter, 'videobuf2_dma_contig');
+    assert.equal(m.frame.width, W);
+    const c = cpu.map();
+    c.mapping.bytes.fill(0);
+    q.queue(m.frame);
+    q.start();
+    const got = await q.dequeue({ timeout: 10_000 });
+    q.stop();
+    assert.equal(got.frame, m.frame);
+    assert.ok(c.mapping.bytes.some((x) => x !== 0), 'vivid drew into the output node\'s buffer');
+    // the output node is free again (its queue let go of the buffer, which the frame keeps): another
+    // file can allocate there (a queue another file holds buffers on says EBUSY)
+    using o = v4l2.open(out);
+    for (const f of o.output!.exportBuffers(1)) f.close();
+    o.output!.release();
+  });
+
+  it('a \'v4l2:\' provider of the vmalloc instance is not contiguous: a contiguous constraint rules it out; byte exporters are refused', function () {
+    using exp = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: [`v4l2:${vividOutput(this, 0).path}`] });
+    const m = exp.attach('cpu').map();
+    assert.equal(exp.backing!.contiguous, false);
+    assert.equal(m.frame!.buffers[0]!.exporter, 'videobuf2_vmalloc');
+    using strict = new Exporter({ frame: { width: W, height: H, format: FORMAT }, providers: [`v4l2:${vividOutput(this, 0).path}`] });
+    const e = throwsCode(() => strict.attach('cpu', { contiguous: true }).map(), 'ERR_DMABUF_CONSTRAINTS') as ConstraintsError;
+    assert.match(e.conflicts[0]!.reason, /not contiguous \(exporter videobuf2_vmalloc\)/);
+    using bytes = new Exporter({ size: 4096, providers: [`v4l2:${vividOutput(this, 0).path}`] });
+    const b = throwsCode(() => bytes.attach('cpu').map(), 'ERR_DMABUF_CONSTRAINTS') as ConstraintsError;
+    assert.match(b.conflicts[0]!.reason, /give the Exporter a frame/);
+    throwsCode(() => new Exporter({ size: 4096, providers: ['v4l2:relative'] }), 'ERR_INVALID_ARG_VALUE');
   });
 });

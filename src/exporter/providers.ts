@@ -10,6 +10,8 @@ import { Frame } from '../frame';
 import type { PixelFormatInfo } from '../formats';
 import { Heap, heaps } from '../heap';
 import { udmabuf } from '../udmabuf';
+import { v4l2 } from '../v4l2';
+import { quietly } from '../lifecycle';
 import { invalidArgType, invalidArgValue } from '../errors';
 import { admitAllocation } from '../memory';
 
@@ -232,6 +234,60 @@ class DrmProvider implements Provider {
   }
 }
 
+/** The dma-buf exporters of videobuf2's allocators whose memory is DMA-contiguous. */
+const CONTIGUOUS_VB2 = new Set(['videobuf2_dma_contig']);
+
+/**
+ * A V4L2 device's own buffers (REQBUFS(MMAP) + EXPBUF on the node's queue, then REQBUFS(0): the
+ * exported dma-buf keeps the memory). Only frames: the device lays the image out itself (its
+ * pitch, its planes). Its memory is whatever the driver's videobuf2 allocator gives: contiguous
+ * for vb2-dma-contig, which is how a device that needs contiguous memory gets it on a kernel with
+ * no CMA heap. The node's queue must be free (not streaming, no buffers) while the frame is made.
+ */
+class V4l2Provider implements Provider {
+  readonly label: string;
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+    this.label = `v4l2:${path}`;
+  }
+
+  refuse(need: Need): Omit<Refusal, 'provider'> | undefined {
+    if (!need.frame) return { constraint: 'available', reason: 'a V4L2 device allocates images: give the Exporter a frame' };
+    return layoutRefusal(need, 'a V4L2 device');
+  }
+
+  allocate(need: Need): Allocation {
+    const want = need.frame!;
+    using dev = v4l2.open(this.#path);
+    const q = dev.capture ?? dev.output;
+    if (q === null) throw new Error(`${this.#path} has no video queue`);
+    const saved = q.getFormat();
+    let frame: Frame;
+    try {
+      const got = q.setFormat({ width: want.width, height: want.height, format: want.format.name });
+      if (got.format?.name !== want.format.name || got.width !== want.width || got.height !== want.height) {
+        throw Object.assign(new Error(`${this.#path} cannot allocate ${want.width}x${want.height} ${want.format.name} ` +
+          `(its ${q.direction} queue offers ${got.width}x${got.height} ${got.fourcc})`), { code: 'ERR_DMABUF_UNSUPPORTED' });
+      }
+      [frame] = q.exportBuffers(1) as [Frame];
+      q.release();
+    } finally {
+      quietly(() => q.setFormat({ width: saved.width, height: saved.height, format: saved.fourcc }));
+    }
+    const contiguous = frame.buffers.every((b) => CONTIGUOUS_VB2.has(b.info().exporter));
+    if (!contiguous && need.contiguous.length > 0) {
+      const exporter = frame.buffers[0]!.info().exporter;
+      frame.close();
+      throw Object.assign(new Error(`${this.#path}'s buffers are not contiguous (exporter ${exporter})`), { code: 'ERR_DMABUF_CONSTRAINTS' });
+    }
+    return { buf: frame.buffers[0]!, contiguous, frame, release: () => frame.close() };
+  }
+
+  close(): void {}
+}
+
 /** Parse and validate `options.providers` (throws before anything is opened). */
 export function parseProviders(specs: unknown): Provider[] {
   if (!Array.isArray(specs)) throw invalidArgType('options.providers', 'an array', specs);
@@ -245,7 +301,8 @@ export function parseProviders(specs: unknown): Provider[] {
     const heap = /^heap:([^/]+)$/.exec(s);
     if (heap && heap[1] !== '.' && heap[1] !== '..') return new HeapProvider(heap[1]);
     if (/^drm:\/\S+$/.test(s)) return new DrmProvider(s.slice(4));
-    throw invalidArgValue(name, s, "must be 'heap:<name>', 'heap:contiguous', 'udmabuf', 'drm:<path>' or a drm Device");
+    if (/^v4l2:\/\S+$/.test(s)) return new V4l2Provider(s.slice(5));
+    throw invalidArgValue(name, s, "must be 'heap:<name>', 'heap:contiguous', 'udmabuf', 'drm:<path>', 'v4l2:<path>' or a drm Device");
   });
 }
 
