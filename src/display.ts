@@ -960,7 +960,7 @@ export class Display implements Disposable {
       `vkms on this kernel cannot write back a picture whose topmost plane (${top.plane.type} ${top.plane.id}) is ${name}: ` +
       'it would write the rows outside the writeback frame', {
         path: this.device.path,
-        hint: 'put an unrotated plane above it (the cursor plane is on top), turn it with reflect-x or rotate-0 only, or use a kernel from 6.13 on (its vkms composes line by line)',
+        hint: 'put an unrotated plane above it (the cursor plane is on top), turn it with reflect-x or rotate-0 only, or use a kernel whose vkms composes line by line (7.2 does)',
       });
   }
 
@@ -1059,7 +1059,7 @@ export class Display implements Disposable {
     if (own) {
       const crtc = BigInt(this.crtcId);
       for (const plane of st.planes) {
-        const live = this.#backend.kmsGetProperties(this.device.fd, plane.id, DRM_MODE_OBJECT_PLANE);
+        const live = this.#call(() => this.#backend.kmsGetProperties(this.device.fd, plane.id, DRM_MODE_OBJECT_PLANE));
         if (live.values[live.ids.indexOf(plane.properties.CRTC_ID!.id)] !== crtc) continue;
         req.push([plane.id, plane.properties.FB_ID!.id, 0n], [plane.id, plane.properties.CRTC_ID!.id, 0n]);
       }
