@@ -21,7 +21,8 @@ step() { build_step "$@"; }
 fail() { build_fail "$@"; }
 run() { build_run "$@"; }
 shopt -s nullglob
-CROSS=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+# CC: the headers name the gcc Debian built with (aarch64-linux-gnu-gcc-14 or newer); the host has its own
+CROSS=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- CC=aarch64-linux-gnu-gcc)
 XSTRIP=aarch64-linux-gnu-strip
 command -v aarch64-linux-gnu-gcc > /dev/null || fail "no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)"
 
