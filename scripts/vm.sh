@@ -328,7 +328,15 @@ prepare_tools() {
 
 # --- one run -----------------------------------------------------------------------------------
 RUNDIR=
-cleanup() { [ -z "$RUNDIR" ] || rm -rf "$RUNDIR"; }
+# qemu runs under timeout, which puts itself in a process group of its own: a signal to this
+# script's group does not reach it, so stop it here (its pidfile is in the run directory)
+cleanup() {
+	[ -n "$RUNDIR" ] || return 0
+	local pid
+	pid=$(cat "$RUNDIR/qemu.pid" 2> /dev/null || true)
+	case $(cat "/proc/$pid/comm" 2> /dev/null) in qemu-system-*) kill "$pid" 2> /dev/null || true ;; esac
+	rm -rf "$RUNDIR"
+}
 trap cleanup EXIT
 
 q() { printf '%q' "$1"; }
