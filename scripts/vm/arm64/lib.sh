@@ -105,7 +105,16 @@ arm64_userland() {
 	pkgs=$(/usr/lib/apt/apt-helper cat-file "$lists" |
 		python3 "$ARM_DIR/closure.py" - $(sed -e 's/#.*//' "$ARM_DIR/packages")) ||
 		vm_die "cannot resolve the arm64 userland's packages in $suite"
-	uhash=$({ printf '%s\n' "$pkgs"; vm_hash "$ARM_DIR/lib.sh" "$ARM_DIR/packages"; } | sha256sum | cut -c1-12)
+	# v4l2-compliance must be as new as the newest kernel (an older one reports the newer kernel's
+	# changes as failures; docs/vm.md): sid's v4l-utils with sid's own libraries and loader, unpacked
+	# apart under /opt/sid, as the x86-64 runner does on the host
+	local tsuite=${TOOLS_SUITE:-sid} tlists tpkgs
+	vm_apt_update "$tsuite"
+	tlists=$(compgen -G "$VM_CACHE/apt/$tsuite/lists/*_binary-arm64_Packages*" | head -n1)
+	[ -n "$tlists" ] || vm_die "no arm64 package index for $tsuite"
+	tpkgs=$(/usr/lib/apt/apt-helper cat-file "$tlists" | python3 "$ARM_DIR/closure.py" - v4l-utils) ||
+		vm_die "cannot resolve v4l-utils in $tsuite"
+	uhash=$({ printf '%s\n' "$pkgs" "$tsuite:" "$tpkgs"; vm_hash "$ARM_DIR/lib.sh" "$ARM_DIR/packages"; } | sha256sum | cut -c1-12)
 	dir=$base/$suite-$uhash
 	if [ ! -f "$dir/ready" ]; then
 		t0=$(date +%s)
@@ -114,6 +123,11 @@ arm64_userland() {
 		arm64_download "$suite" "$base/debs" $pkgs || {
 			vm_apt_update "$suite" force
 			vm_die "cannot download the arm64 userland's packages (the lists were refreshed: try again)"
+		}
+		# shellcheck disable=SC2086
+		arm64_download "$tsuite" "$base/debs" $tpkgs || {
+			vm_apt_update "$tsuite" force
+			vm_die "cannot download $tsuite's v4l-utils (the lists were refreshed: try again)"
 		}
 		rm -rf "$dir.tmp"
 		mkdir -p "$dir.tmp/root"
@@ -129,6 +143,20 @@ arm64_userland() {
 			dpkg-deb --fsys-tarfile "$d" | tar -x --keep-directory-symlink -C "$dir.tmp/root" ||
 				vm_die "unpacking $d failed"
 		done
+		mkdir -p "$dir.tmp/root/opt/$tsuite/usr/bin" "$dir.tmp/root/opt/$tsuite/usr/lib" "$dir.tmp/root/usr/local/bin"
+		ln -s usr/bin "$dir.tmp/root/opt/$tsuite/bin"; ln -s usr/lib "$dir.tmp/root/opt/$tsuite/lib"
+		for p in $tpkgs; do
+			d=$(compgen -G "$base/debs/${p%%=*}_$(printf '%s' "${p#*=}" | sed 's/:/%3a/')_*.deb" | head -n1)
+			[ -n "$d" ] || vm_die "downloaded no ${p%%=*} from $tsuite"
+			dpkg-deb --fsys-tarfile "$d" | tar -x --keep-directory-symlink -C "$dir.tmp/root/opt/$tsuite" ||
+				vm_die "unpacking $d failed"
+		done
+		for t in v4l2-ctl v4l2-compliance; do
+			[ -x "$dir.tmp/root/opt/$tsuite/usr/bin/$t" ] || vm_die "no $t in $tsuite's v4l-utils"
+			printf '#!/bin/sh\n# %s from %s'"'"'s v4l-utils, with its own loader and libraries\nexec /opt/%s/usr/lib/ld-linux-aarch64.so.1 --library-path /opt/%s/usr/lib/aarch64-linux-gnu --argv0 %s /opt/%s/usr/bin/%s "$@"\n' \
+				"$t" "$tsuite" "$tsuite" "$tsuite" "$t" "$tsuite" "$t" > "$dir.tmp/root/usr/local/bin/$t"
+			chmod 755 "$dir.tmp/root/usr/local/bin/$t"
+		done
 		(
 			cd "$dir.tmp/root"
 			# what maintainer scripts and update-alternatives would have made
@@ -142,7 +170,7 @@ arm64_userland() {
 			[ -x usr/bin/node ] || vm_die "no node in the userland"
 			[ -x usr/bin/busybox ] || vm_die "no busybox in the userland"
 		)
-		printf '%s\n' "$pkgs" > "$dir.tmp/packages"
+		printf '%s\n' "$pkgs" "# /opt/$tsuite" "$tpkgs" > "$dir.tmp/packages"
 		rm -rf "$dir"
 		mv "$dir.tmp" "$dir"
 		date > "$dir/ready"
