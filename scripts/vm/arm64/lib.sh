@@ -286,6 +286,6 @@ arm64_boot() {
 # authentication algorithm instead of the architected QARMA, which is much slower to emulate
 arm64_accel() {
 	ACCEL=${DMABUF_VM_ACCEL:-tcg,thread=multi}
-	CPU=max,pauth-impdef=on
+	CPU=${DMABUF_VM_ARM64_CPU:-max,pauth-impdef=on}
 	vm_log_once "arm64: software emulation (qemu TCG, -M virt -cpu $CPU)"
 }
