@@ -5,32 +5,58 @@
 #   total: N passed, M failed, K skipped
 # Fails if a kernel did not boot, ran no test, had a failing test or is missing a device.
 #   npm run test:vm [-- --kernel trixie|sid|trixie-cma|all] [-- any vm.sh option, e.g. --mem 3072]
+#   npm run test:vm -- --arch arm64 [--kernel trixie|sid|all]   (Debian's arm64 kernels; the summary
+#     lines say arch=arm64 and unavailable=<what the kernel cannot have>, each also named with its reason)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 KERNEL=all
+ARCH=x86_64
 VMOPTS=()
 while [ $# -gt 0 ]; do
 	case $1 in
+	--arch) ARCH=${2:?--arch needs a value}; shift 2 ;;
+	--arch=*) ARCH=${1#*=}; shift ;;
 	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
 	--kernel=*) KERNEL=${1#*=}; shift ;;
 	--mem | --timeout | --idle-timeout | --dmesg) VMOPTS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
 	*) VMOPTS+=("$1"); shift ;;
 	esac
 done
-case $KERNEL in
-all) SUITES=(trixie sid trixie-cma) ;;
-trixie | sid | trixie-cma) SUITES=("$KERNEL") ;;
-*) echo "test-vm: unknown kernel '$KERNEL'" >&2; exit 2 ;;
+case $ARCH in
+x86_64 | x64 | amd64) ARCH=x86_64 ;;
+arm64 | aarch64) ARCH=arm64 ;;
+*) echo "test-vm: unknown architecture '$ARCH' (x86_64 or arm64)" >&2; exit 2 ;;
 esac
+if [ "$ARCH" = arm64 ]; then
+	case $KERNEL in
+	all) SUITES=(trixie sid) ;;
+	trixie | sid) SUITES=("$KERNEL") ;;
+	*) echo "test-vm: unknown arm64 kernel '$KERNEL' (trixie, sid or all)" >&2; exit 2 ;;
+	esac
+	VMOPTS=(--arch arm64 "${VMOPTS[@]}")
+else
+	case $KERNEL in
+	all) SUITES=(trixie sid trixie-cma) ;;
+	trixie | sid | trixie-cma) SUITES=("$KERNEL") ;;
+	*) echo "test-vm: unknown kernel '$KERNEL'" >&2; exit 2 ;;
+	esac
+fi
 
 # DMABUF_TEST_VM_COMMAND replaces the suite (only to test this script itself)
 CMD=(npm run test:kernel)
+# the arm64 userland has node but not npm: what npm run test:kernel runs
+[ "$ARCH" != arm64 ] || CMD=(node scripts/run-tests.js --kernel)
 [ -z "${DMABUF_TEST_VM_COMMAND:-}" ] || CMD=(bash -c "$DMABUF_TEST_VM_COMMAND")
 if [ -z "${DMABUF_TEST_VM_COMMAND:-}" ] && { [ ! -f build/Release/dmabuf.node ] || [ ! -d dist ]; }; then
 	echo "test-vm: the project is not built; running npm run build"
 	npm run build
+fi
+# the arm64 guest loads the prebuilt binary (its build/ is hidden, as on an arm64 user's machine)
+if [ -z "${DMABUF_TEST_VM_COMMAND:-}" ] && [ "$ARCH" = arm64 ] && ! compgen -G 'prebuilds/linux-arm64/*.node' > /dev/null; then
+	echo "test-vm: no prebuilds/linux-arm64; running node scripts/prebuild.js --arch arm64"
+	node scripts/prebuild.js --arch arm64
 fi
 
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/dmabuf-test-vm.XXXXXX")
@@ -63,11 +89,19 @@ for s in "${SUITES[@]}"; do
 	[ "$failed" = 0 ] || bad+=("$failed failing")
 	[ -z "$info" ] || [ $((passed + failed)) -gt 0 ] || bad+=("no test ran")
 	while IFS= read -r m; do bad+=("${m#vm: }"); done < <(grep '^vm: MISSING ' "$log" || true)
+	archf= unav=
+	if [ "$ARCH" = arm64 ]; then
+		# what this kernel cannot have: named in the summary, with its reason among the problems
+		unav=$(sed -n 's/^vm: UNAVAILABLE \([^ ]*\) on .*/\1/p' "$log" | sort -u | paste -sd, -)
+		archf=" arch=arm64"
+		while IFS= read -r m; do PROBLEMS+=("test-vm: $s ($kernel): ${m#vm: } (not a failure)"); done < <(grep '^vm: UNAVAILABLE ' "$log" || true)
+		unav=" unavailable=${unav:-none}"
+	fi
 	if [ ${#bad[@]} -gt 0 ]; then
 		fail=1
 		for b in "${bad[@]}"; do PROBLEMS+=("test-vm: $s ($kernel): $b"); done
 	fi
-	SUMMARY+=("vm kernel=$kernel drivers=${drivers:-none} heaps=${heaps:-none} udmabuf=${udmabuf:-no} video=${video:-none}: $passed passed, $failed failed, $skipped skipped")
+	SUMMARY+=("vm kernel=$kernel$archf drivers=${drivers:-none} heaps=${heaps:-none} udmabuf=${udmabuf:-no} video=${video:-none}$unav: $passed passed, $failed failed, $skipped skipped")
 	echo "test-vm: $s done in ${secs}s"
 	TP=$((TP + passed)) TF=$((TF + failed)) TS=$((TS + skipped))
 done
