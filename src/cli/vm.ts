@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { dmabufError } from '../errors';
 
 export const VM_SUMMARY = 'run a command as root on real Linux kernels (Debian\'s, in qemu) with udmabuf, heaps, DRM and V4L2';
-export const VM_USAGE = 'dmabuf vm [--kernel trixie|sid|trixie-cma|all] [--mem MB] [--timeout S] [--idle-timeout S] [--dmesg PATH] [--] <command>...';
+export const VM_USAGE = 'dmabuf vm [--arch x86_64|arm64] [--kernel trixie|sid|trixie-cma|all] [--mem MB] [--timeout S] [--idle-timeout S] [--dmesg PATH] [--] <command>...';
 
 export const VM_HELP = `Boots a Debian kernel in qemu with this machine's / as its root file system (read-only) and runs
 <command> there as root, in the current directory, with the devices dmabuf uses: udmabuf, the
@@ -20,14 +20,21 @@ vivid, vim2m and vicodec. Node, node_modules and your build are used as they are
 Kernels: trixie (Debian 13's 6.12, the default), sid (7.2), trixie-cma (6.12 built with a CMA
 heap; built once, about 15 minutes on 2 cores), all (one after the other; fails if any fails).
 
+--arch arm64 boots Debian's arm64 kernels (trixie, sid) in qemu-system-aarch64 (always software
+emulation), with a private arm64 userland (node 20 and the test tools, from Debian's packages) as
+its root and the current directory shared at its own path; the package's prebuilt linux-arm64
+addon is what loads there. The userland has no npm: run node_modules/.bin/mocha, not npx.
+
 It uses KVM when /dev/kvm works, and says so when it falls back to software emulation (qemu TCG,
 many times slower). The first run for a kernel downloads it from Debian's archive and builds the
 test modules (a few minutes); everything is cached in ~/.cache/dmabuf-vm (DMABUF_VM_CACHE).
 
 Needs, on the host: qemu-system-x86, busybox-static, cpio, kmod, xz-utils, make, gcc, python3,
-binutils (apt-get install ...); an amd64 Debian or Ubuntu host with apt.
+binutils (apt-get install ...); an amd64 Debian or Ubuntu host with apt. For --arch arm64 also
+qemu-system-arm and gcc-aarch64-linux-gnu.
 
 Options:
+  --arch A            x86_64 (the default) or arm64
   --kernel K          trixie, sid, trixie-cma or all (default trixie)
   --mem MB            guest memory (default 2048)
   --timeout S         per kernel, boot included (default 2400)
