@@ -4,13 +4,29 @@
 # runner. The test allocates a udmabuf, writes it through one mapping and reads it through another,
 # and checks fdinfo's exporter: it passes only on the native backend in the guest.
 #
-#   bash scripts/test-vm-consumer.sh [--kernel trixie|sid|trixie-cma]
+#   bash scripts/test-vm-consumer.sh [--arch x86_64|arm64] [--kernel trixie|sid|trixie-cma]
 #
-# Needs a built package (npm run build) and the npm registry for mocha (npm's cache serves it offline).
+# With --arch arm64 the guest is Debian's arm64 kernel with the runner's private arm64 userland, which
+# has node but no npm: the project's test runs as node_modules/.bin/mocha, and what loads is the
+# package's prebuilt linux-arm64 binary.
+# Needs a built package (npm run build, npm run prebuilds) and the npm registry for mocha (npm's cache
+# serves it offline).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KERNEL=trixie
-[ "${1:-}" != --kernel ] || KERNEL=${2:?--kernel needs a value}
+ARCH=x86_64
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
+	--arch) ARCH=${2:?--arch needs a value}; shift 2 ;;
+	*) echo "test-vm-consumer: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+case $ARCH in
+x86_64) MOCHA=(npx mocha) ;;
+arm64) MOCHA=(node_modules/.bin/mocha) ;;
+*) echo "test-vm-consumer: unknown architecture '$ARCH' (x86_64 or arm64)" >&2; exit 2 ;;
+esac
 
 # the guest sees the host's / read-only, so the project lives on it (not in a tmpfs)
 WORK=$(mktemp -d /var/tmp/dmabuf-consumer.XXXXXX)
@@ -61,11 +77,14 @@ npm install --no-audit --no-fund --no-package-lock --prefer-offline "$TARBALL" m
 [ -x node_modules/.bin/dmabuf ] || fail "the package installed no dmabuf command"
 
 set +e
-npx dmabuf vm --kernel "$KERNEL" -- npx mocha 2>&1 | tee run.log
+npx dmabuf vm --arch "$ARCH" --kernel "$KERNEL" -- "${MOCHA[@]}" 2>&1 | tee run.log
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" = 0 ] || fail "npx dmabuf vm exited with $rc"
 grep -q '^  2 passing' run.log || fail "mocha did not report 2 passing tests"
 grep -q "^vm: $KERNEL (.*): command exited with status 0" run.log || fail "the runner did not report the command's status"
-grep -qE '^vm: (using KVM|.*using software emulation)' run.log || fail "the runner did not say which accelerator it used"
-echo "test-vm-consumer: OK: the project's own test passed on $KERNEL through npx dmabuf vm" >&2
+grep -qE '^vm: (using KVM|.*using software emulation|arm64: software emulation)' run.log || fail "the runner did not say which accelerator it used"
+if [ "$ARCH" = arm64 ]; then
+	grep -q "^vm: booting $KERNEL's kernel .*-arm64" run.log || fail "the runner did not boot an arm64 kernel"
+fi
+echo "test-vm-consumer: OK: the project's own test passed on $KERNEL ($ARCH) through npx dmabuf vm" >&2
