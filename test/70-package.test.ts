@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runChild, type ChildResult } from './support/child';
+import { skipBecause } from './support/skip';
 
 /** Every file under dir, recursively. */
 function walk(dir: string): string[] {
@@ -72,13 +73,13 @@ describe('the package', function () {
   this.timeout(180000);
   let missing = '';
   before(function () {
-    if (process.env.DMABUF_BACKEND === 'native') this.skip(); // once per npm test: with the mock suite
-    if (process.platform !== 'linux') this.skip();
+    if (process.env.DMABUF_BACKEND === 'native') skipBecause(this, 'run once per npm test, with the mock suite');
+    if (process.platform !== 'linux') skipBecause(this, 'the package ships Linux binaries; this is ' + process.platform);
     const absent = Object.keys(ARCHES).filter((a) => !fs.existsSync(binary(a)));
     if (absent.length > 0) {
       missing = `no prebuilt binary for ${absent.map((a) => `linux-${a}`).join(', ')} (npm run prebuilds)`;
       if (process.env.CI === 'true') assert.fail(missing);
-      this.skip();
+      skipBecause(this, missing);
     }
   });
 
@@ -90,7 +91,7 @@ describe('the package', function () {
         assert.match(h.stdout, new RegExp(`Machine:\\s+${want.machine}`));
         assert.match(h.stdout, /Type:\s+DYN/);
         const f = spawnSync('file', ['-b', binary(arch)], { encoding: 'utf8' });
-        if (f.error) this.skip(); // no `file` (apt-get install file): readelf said it already
+        if (f.error) skipBecause(this, 'no `file` program (apt-get install file); readelf checked the machine already');
         assert.match(f.stdout, new RegExp(`ELF 64-bit LSB shared object, ${want.file}`));
         assert.match(f.stdout, /, stripped/);
       });
@@ -108,11 +109,11 @@ describe('the package', function () {
     }
 
     it('linux-x64 loads and works with Debian 11\'s glibc 2.31 and libstdc++', async function () {
-      if (process.arch !== 'x64') this.skip();
+      if (process.arch !== 'x64') skipBecause(this, `runs the x64 binary; this is ${process.arch}`);
       // the sysroot scripts/prebuild.js built against: run node itself on its C library
       const sysroot = path.join(process.env.DMABUF_PREBUILD_CACHE || path.join(os.homedir(), '.cache', 'dmabuf-prebuild'), 'bullseye-amd64');
       const ld = path.join(sysroot, 'lib', 'x86_64-linux-gnu', 'ld-2.31.so');
-      if (!fs.existsSync(ld)) this.skip(); // npm run prebuilds fetches it
+      if (!fs.existsSync(ld)) skipBecause(this, `no Debian 11 sysroot at ${sysroot} (npm run prebuilds fetches it)`);
       const libs = [path.join(sysroot, 'lib', 'x86_64-linux-gnu'), path.join(sysroot, 'usr', 'lib', 'x86_64-linux-gnu')].join(':');
       const code = `const a = require(${JSON.stringify(binary('x64'))});
         const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');

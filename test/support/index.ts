@@ -13,6 +13,8 @@ export const isNative = () => getBackend().name === 'native';
 /** Inside the project's VM (scripts/vm.sh sets it): missing devices are failures, not skips. */
 export const inVm = process.env.DMABUF_VM === '1';
 
+export { skipBecause } from './skip';
+
 export const PAGE = () => getBackend().pageSize;
 export const MiB = 1 << 20;
 
