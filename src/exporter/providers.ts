@@ -295,7 +295,10 @@ class V4l2Provider implements Provider {
         throw Object.assign(new Error(`${this.#path} cannot allocate ${want.width}x${want.height} ${want.format.name} ` +
           `(its ${q.direction} queue offers ${got.width}x${got.height} ${got.fourcc})`), { code: 'ERR_DMABUF_UNSUPPORTED' });
       }
-      [frame] = q.exportBuffers(1) as [Frame];
+      // the driver may make more than asked (vivid: at least 2): keep the first, close the others
+      const frames = q.exportBuffers(1);
+      frame = frames[0]!;
+      for (const f of frames.slice(1)) f.close();
       q.release();
     } finally {
       quietly(() => q.setFormat({ width: saved.width, height: saved.height, format: saved.fourcc }));
