@@ -400,7 +400,7 @@ describe('Pipeline: frame exporters through vivid and vkms, and a late dma-conti
       const c: Record<string, number> = {};
       for (const [k, re] of Object.entries(IOCTLS)) c[k] = seg.filter((l) => /\bioctl\(/.test(l) && re.test(l) && !/= -1 EAGAIN/.test(l)).length;
       c.mmap = seg.filter((l) => /\bmmap\(/.test(l) && /MAP_SHARED/.test(l)).length;
-      c.munmap = seg.filter((l) => /\bmunmap\(/.test(l)).length;
+      c.munmap = seg.filter((l) => new RegExp(`\\bmunmap\\(0x[0-9a-f]+, ${W * H * 4}\\)`).test(l)).length;
       return c;
     };
     const [m0, a, b] = [at('PIPEMARK-0'), at('PIPEMARK-A'), at('PIPEMARK-B')];
@@ -418,7 +418,7 @@ describe('Pipeline: frame exporters through vivid and vkms, and a late dma-conti
     assert.equal(steady.QBUF, N * CYCLES, 'one QBUF per frame and cycle');
     assert.ok(steady.DQBUF >= N * CYCLES, 'a DQBUF that returned a buffer per frame and cycle');
     assert.ok(steady.ATOMIC >= N * CYCLES, 'a commit per frame and cycle');
-    assert.equal(steady.munmap, 0);
+    assert.equal(steady.munmap, 0, 'no frame unmapped');
     const syscalls = JSON.parse(r.stdout.trim().split('\n').pop()!.split(' ')[0]!) as number[];
     assert.equal(new Set(syscalls).size, 1, `every exporter counted the same importer syscalls: ${syscalls}`);
   });
