@@ -648,8 +648,16 @@ export class VideoQueue {
     const be = this.device.backend;
     const fd = this.device.fd;
     let name: string | null = null;
+    let r: { count: number };
     try {
-      const r = be.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_MMAP, 1);
+      r = be.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_MMAP, 1);
+    } catch (e) {
+      // EINVAL: the queue has no MMAP buffers (known: it cannot say). Anything else (EBUSY: another
+      // file owns the queue) says nothing about the device: ask again next time.
+      if (errCode(e) === 'EINVAL') allocators.set(key, null);
+      return;
+    }
+    try {
       try {
         if (r.count > 0) {
           const buf = new DmaBuf(be.v4l2ExpBuf(fd, this.type, 0, 0, O_RDWR | O_CLOEXEC), be, { path: this.device.path, id: 'last' });
