@@ -139,8 +139,9 @@ export interface BackingInfo {
   allocatedAt: Date;
   /**
    * Kernel names of the DRM devices that hold an import of this buffer which is a kernel
-   * dma_buf_attachment (imports into the exporting device itself are not): what bufinfo lists
-   * under "Attached Devices".
+   * dma_buf_attachment (imports into the exporting device itself are not), and of the V4L2 queues
+   * holding it prepared whose videobuf2 memory ops attach (dma-contig, dma-sg; vmalloc does not):
+   * what bufinfo lists under "Attached Devices".
    */
   kernelAttachments: string[];
 }
