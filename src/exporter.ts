@@ -23,7 +23,7 @@ import {
   stateError, validateString, type CodedError,
 } from './errors';
 import {
-  parseProviders, sameDrmDevice, sysName, type Allocation, type FrameNeed, type Layout, type Need, type Provider, type Refusal,
+  ATTACHING_VB2, parseProviders, sameDrmDevice, sysName, v4l2SysName, type Allocation, type FrameNeed, type Layout, type Need, type Provider, type Refusal,
 } from './exporter/providers';
 
 export type { Layout, Refusal, RefusalKind, ProviderSpec } from './exporter/providers';
@@ -139,8 +139,9 @@ export interface BackingInfo {
   allocatedAt: Date;
   /**
    * Kernel names of the DRM devices that hold an import of this buffer which is a kernel
-   * dma_buf_attachment (imports into the exporting device itself are not): what bufinfo lists
-   * under "Attached Devices".
+   * dma_buf_attachment (imports into the exporting device itself are not), and of the V4L2 queues
+   * holding it prepared whose videobuf2 memory ops attach (dma-contig, dma-sg; vmalloc does not):
+   * what bufinfo lists under "Attached Devices".
    */
   kernelAttachments: string[];
 }
@@ -210,8 +211,9 @@ interface Entry {
   mapping?: Mapping;
   handle?: GemHandle;
   fb?: Framebuffer;
-  /** A V4L2 queue's index for the frame (prepared on it). */
+  /** A V4L2 queue's index for the frame (prepared on it), and the frame. */
   index?: number;
+  frame?: Frame;
   users: Set<Attachment>;
   lastUsed: number;
   /** The map() result of a kept CPU mapping (frozen, handed out again while nothing moved). */
@@ -316,7 +318,8 @@ export class Attachment<I extends Importer = Importer> {
     this.constraints = constraints;
     this.#ops = ops;
     if (importer instanceof VideoQueue) {
-      this.device = { path: importer.device.path, driver: importer.device.driver };
+      const s = v4l2SysName(importer.device);
+      this.device = { path: importer.device.path, driver: importer.device.driver, ...(s === undefined ? {} : { sysName: s }) };
     } else {
       const dev = deviceOf(importer);
       if (dev !== undefined) {
@@ -523,10 +526,12 @@ export class Exporter extends EventEmitter implements Disposable {
     if (this.#backing) {
       const refusal = this.#serves(this.#backing, att);
       if (refusal) {
-        const busy = [...this.#attachments].filter((a) => a.mapped);
+        // a frame a V4L2 queue holds (queued, not dequeued yet) is in the device's use as much as a mapping
+        const busy = [...this.#attachments].filter((a) => a.mapped || this.#queuedOn(a));
         if (busy.length > 0) {
           throw dmabufError('ERR_DMABUF_BUSY',
-            `the buffer must move (${refusal.constraint}: ${refusal.reason}) but attachments ${busy.map((a) => a.id).join(', ')} have it mapped`);
+            `the buffer must move (${refusal.constraint}: ${refusal.reason}) but attachments ${busy.map((a) => a.id).join(', ')} have it mapped` +
+            ' (or queued on their device)');
         }
         this.#move(att, `attachment ${att.id} (${att.device?.path ?? 'cpu'}): ${refusal.constraint}: ${refusal.reason}`);
       }
@@ -551,6 +556,12 @@ export class Exporter extends EventEmitter implements Disposable {
     this.emit('detach', att);
   }
 
+  /** Is this V4L2 attachment's frame queued on its queue (the device holds it)? */
+  #queuedOn(a: Attachment): boolean {
+    const f = this.#backing?.alloc.frame;
+    return a.importer instanceof VideoQueue && f !== undefined && !a.importer.device.closed && a.importer._holds(f);
+  }
+
   /** Every attachment: importer, device, constraints, mapped or not and since when. */
   get attachments(): Attachment[] {
     return [...this.#attachments];
@@ -565,6 +576,10 @@ export class Exporter extends EventEmitter implements Disposable {
       const dev = deviceOf(e.key);
       if ((e.handle || e.fb) && dev && !(b.provider.device && sameDrmDevice(b.provider.device, dev))) {
         kernel.add(sysName(dev) ?? dev.driver);
+      }
+      // a V4L2 queue whose videobuf2 memory ops attach (dma-contig, dma-sg; not vmalloc)
+      if (e.key instanceof VideoQueue && e.index !== undefined && ATTACHING_VB2.has(e.key.allocator ?? '')) {
+        kernel.add(v4l2SysName(e.key.device) ?? e.key.device.driver);
       }
     }
     const d = this.frame === null ? b.alloc.dumb : undefined;
@@ -658,6 +673,7 @@ export class Exporter extends EventEmitter implements Disposable {
     } else if (key instanceof VideoQueue) {
       this.#stats.syscalls += PREPARE;
       e.index = key.prepare(alloc.frame!);
+      e.frame = alloc.frame!;
     } else {
       this.#stats.syscalls += IMPORT;
       e.handle = key.import(buf);
@@ -682,6 +698,8 @@ export class Exporter extends EventEmitter implements Disposable {
       this.#stats.syscalls += FRAMEBUFFER; // RMFB, GEM_CLOSE
       e.fb.release();
     }
+    // the queue may give the frame's index to another frame (unless vb2 holds it prepared: see VideoQueue)
+    if (e.frame && e.key instanceof VideoQueue && !e.key.device.closed) e.key._forget(e.frame);
   }
 
   #enforceBudget(): void {
@@ -735,7 +753,8 @@ export class Exporter extends EventEmitter implements Disposable {
       if (refusal) {
         skipped.push({ provider: p.label, ...refusal });
         for (const e of [...this.#entries.values()]) {
-          if (e.handle?.inode === alloc.buf.inode || (e.fb !== undefined && e.fb.frame === alloc.frame)) this.#drop(e);
+          if (e.handle?.inode === alloc.buf.inode || (e.fb !== undefined && e.fb.frame === alloc.frame)
+            || (e.frame !== undefined && e.frame === alloc.frame)) this.#drop(e);
         }
         alloc.release();
         continue;
@@ -836,9 +855,14 @@ export class Exporter extends EventEmitter implements Disposable {
     const old = this.#backing!;
     const oldEntries = [...this.#entries.values()];
     this.#entries.clear();
+    // the old frames' V4L2 indices go to the new frames (unless still prepared): each frame keeps
+    // the index of the one it replaces, instead of taking another exporter's
+    for (const en of oldEntries) if (en.frame && en.key instanceof VideoQueue && !en.key.device.closed) en.key._forget(en.frame);
     let next: Backing;
     try {
-      next = this.#allocate([...this.#attachments, att], 'move');
+      // the late attacher first: its refusal is the likely one, and it comes before any other
+      // device has prepared or imported the memory it refuses
+      next = this.#allocate([att, ...this.#attachments], 'move');
     } catch (e) {
       for (const en of this.#entries.values()) this.#drop(en);
       for (const en of oldEntries) this.#entries.set(en.key, en);

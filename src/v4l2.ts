@@ -354,6 +354,9 @@ function open(target: string | OpenQuery): VideoDevice {
     `and the queues asked for (seen: ${seen.join('; ') || 'none'})`, { path: VIDEO_DIR });
 }
 
+/** Each device's (driver, bus, buffer type) videobuf2 exporter name, as its own buffers say (VideoQueue.allocator). */
+const allocators = new Map<string, string | null>();
+
 interface Slot {
   index: number;
   /** The frame this index holds (export) or last held (import: the cache's affinity). */
@@ -595,6 +598,7 @@ export class VideoQueue {
         // planes that were not used by the layout are not kept by the frame
         for (const b of bufs) if (!frame.buffers.includes(b)) b.close();
         frames.push(frame);
+        if (i === 0 && !allocators.has(this.#allocatorKey())) allocators.set(this.#allocatorKey(), frame.buffers[0]!.info().exporter || null);
         const slot: Slot = { index: i, frame, queued: false, held: false, prepared: false };
         this.#slots.push(slot);
         this.#byFrame.set(frame, slot);
@@ -612,11 +616,64 @@ export class VideoQueue {
     this.device.checkOpen();
     validateInt(count, 'count', 1, MAX_BUFFERS);
     this.#requireNoBuffers();
+    this.#probeAllocator();
     const r = this.#call((b, fd) => b.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_DMABUF, count),
       (c) => (c === 'EINVAL' ? 'this queue does not import dma-bufs (no V4L2_MEMORY_DMABUF)' : undefined));
     this.#memory = V4L2_MEMORY_DMABUF;
     this.#slots = Array.from({ length: r.count }, (_, index) => ({ index, frame: null, queued: false, held: false, prepared: false }));
     return r.count;
+  }
+
+  /**
+   * The dma-buf exporter name of this queue's own buffers ('videobuf2_vmalloc', 'videobuf2_dma_contig',
+   * 'videobuf2_dma_sg'): which videobuf2 memory ops the driver gave the queue, and so what an import
+   * does in the kernel (dma-contig and dma-sg make a dma_buf_attachment of the device, vmalloc only
+   * vmaps the buffer). Known once this queue or one of the same device (driver, bus, buffer type)
+   * exported buffers or imported them (importBuffers() asks first, with one buffer it frees again);
+   * null before, on memory-to-memory devices (not asked: their queues' REQBUFS has side effects) and
+   * when the queue cannot export.
+   */
+  get allocator(): string | null {
+    return allocators.get(this.#allocatorKey()) ?? null;
+  }
+
+  #allocatorKey(): string {
+    return `${this.device.driver}|${this.device.bus}|${this.type}`;
+  }
+
+  /** REQBUFS(MMAP, 1), EXPBUF, fdinfo's exp_name, REQBUFS(0): once per device and buffer type. Never throws. */
+  #probeAllocator(): void {
+    const key = this.#allocatorKey();
+    if (allocators.has(key) || this.device.m2m) return;
+    const be = this.device.backend;
+    const fd = this.device.fd;
+    let name: string | null = null;
+    let r: { count: number };
+    try {
+      r = be.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_MMAP, 1);
+    } catch (e) {
+      // EINVAL: the queue has no MMAP buffers (known: it cannot say). Anything else (EBUSY: another
+      // file owns the queue) says nothing about the device: ask again next time.
+      if (errCode(e) === 'EINVAL') allocators.set(key, null);
+      return;
+    }
+    try {
+      try {
+        if (r.count > 0) {
+          const buf = new DmaBuf(be.v4l2ExpBuf(fd, this.type, 0, 0, O_RDWR | O_CLOEXEC), be, { path: this.device.path, id: 'last' });
+          try {
+            name = buf.info().exporter || null;
+          } finally {
+            buf.close();
+          }
+        }
+      } finally {
+        be.v4l2ReqBufs(fd, this.type, V4L2_MEMORY_MMAP, 0);
+      }
+    } catch {
+      name = null; // no MMAP buffers or no EXPBUF: not known
+    }
+    allocators.set(key, name);
   }
 
   /** The slot for a frame to queue: its own in export mode; in import mode the one it had, else a free one. */
@@ -632,15 +689,54 @@ export class VideoQueue {
     }
     // a free index: one never used, else the one whose frame is gone longest (least recently held);
     // never one prepared for another frame (its next QBUF would queue that frame's memory)
-    const free = this.#slots.filter((s) => !s.queued && !s.prepared);
-    const slot = free.find((s) => s.frame === null) ?? free.find((s) => s.frame!.closed) ?? free[0];
+    let slot = this.#freeSlot();
     if (slot === undefined) {
-      throw dmabufError('ERR_DMABUF_BUSY', `every one of the ${this.#slots.length} buffers is queued or prepared for another frame: dequeue one first`);
+      const stale = this.#slots.filter((s) => this.#stale(s)).length;
+      if (stale > 0 && !this.#streaming && !this.#slots.some((s) => s.queued)) {
+        // indices prepared for frames that are gone: only STREAMOFF gives them back (vb2 keeps a
+        // prepared buffer's memory and QBUF does not prepare it again). Nothing is queued and the queue
+        // is not streaming, so the cancel touches nothing but preparations; live frames are prepared
+        // again by their next QBUF.
+        this.#cancel();
+        slot = this.#freeSlot();
+      }
+      if (slot === undefined) {
+        throw Object.assign(dmabufError('ERR_DMABUF_BUSY', `every one of the ${this.#slots.length} buffers is queued or prepared for another frame` +
+          (stale > 0 ? ` (${stale} prepared for frames that are gone)` : '') + ': dequeue one first'),
+        stale > 0 ? { hint: 'stop() the queue (STREAMOFF cancels prepared buffers) to get the indices of frames that are gone back' } : {});
+      }
     }
     if (slot.frame !== null) this.#byFrame.delete(slot.frame);
     slot.frame = frame;
     this.#byFrame.set(frame, slot);
     return slot;
+  }
+
+  #freeSlot(): Slot | undefined {
+    const free = this.#slots.filter((s) => !s.queued && !s.prepared);
+    return free.find((s) => s.frame === null) ?? free.find((s) => s.frame!.closed) ?? free[0];
+  }
+
+  /** Prepared for a frame that is gone (closed, or forgotten by its exporter): unusable until STREAMOFF. */
+  #stale(s: Slot): boolean {
+    return s.prepared && !s.queued && (s.frame === null || s.frame.closed || this.#byFrame.get(s.frame) !== s);
+  }
+
+  /**
+   * @internal An exporter dropped this frame (a move, detach, close): its index is free for another
+   * frame at once, unless it is prepared (vb2 holds the frame's memory there until STREAMOFF) or
+   * queued (it comes back at dequeue).
+   */
+  _forget(frame: Frame): void {
+    const s = this.#byFrame.get(frame);
+    if (s === undefined || s.queued || this.#memory !== V4L2_MEMORY_DMABUF) return;
+    this.#byFrame.delete(frame);
+    if (!s.prepared) s.frame = null;
+  }
+
+  /** @internal The device holds this frame now (queued and not dequeued). */
+  _holds(frame: Frame): boolean {
+    return this.#byFrame.get(frame)?.queued === true;
   }
 
   #checkFrame(frame: Frame): { plane: number; offset: number; pitch: number }[] {
@@ -830,7 +926,12 @@ export class VideoQueue {
 
   /** STREAMOFF: every buffer comes back from the device (not dequeued: simply no longer queued). */
   stop(): void {
-    if (!this.#streaming) return;
+    // STREAMOFF also when not streaming if buffers are queued or prepared: vb2 cancels them all the same
+    if (!this.#streaming && !this.#slots.some((s) => s.queued || s.prepared)) return;
+    this.#cancel();
+  }
+
+  #cancel(): void {
     this.#streaming = false;
     for (const s of this.#slots) {
       s.queued = false;

@@ -157,6 +157,32 @@ describe('examples', function () {
     assert.ok(Number(m[1]) >= 8, 'a picture, not a blank frame');
   });
 
+  it('exporter-pipeline: frame exporters through vivid and vkms, no importer syscall in steady cycles, a late dma-contig camera moves every frame (skipped without them)', async function () {
+    const r = await runExample('exporter-pipeline');
+    assert.equal(r.status, 0, `exporter-pipeline exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+    const skipped = /^skipped: (.*)$/m.exec(r.stdout);
+    if (skipped) {
+      if (inVm) assert.fail(`exporter-pipeline must run in the VM, but printed: ${skipped[0]}`);
+      this.test!.title += ` (skipped: ${skipped[1]})`;
+      this.skip();
+    }
+    assert.match(r.stdout, /^\/dev\/video\d+ \(videobuf2_vmalloc\) and \/dev\/video\d+ \(videobuf2_dma_contig\) → /m, r.stdout);
+    const cycles = [...r.stdout.matchAll(/^cycle (\d+) on camera ([01]): (.*?)( \(from (\S+)\))?$/gm)];
+    assert.deepEqual(cycles.map((m) => Number(m[1])), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], r.stdout);
+    assert.equal(cycles[0]![5], 'heap:system');
+    for (const k of [1, 2, 3]) assert.equal(cycles[k]![3], cycles[0]![3], 'the same indices and framebuffers before the move');
+    for (const k of [6, 7, 8, 9]) assert.equal(cycles[k]![3], cycles[4]![3], 'the same after it');
+    assert.notEqual(cycles[4]![3], cycles[0]![3], 'new framebuffers after the move');
+    assert.deepEqual([...r.stdout.matchAll(/^importer syscalls in cycles \S+: (\d+)$/gm)].map((m) => m[1]), ['0', '0']);
+    const moves = [...r.stdout.matchAll(/^frame (\d) moved: heap:system → (\S+) /gm)];
+    assert.equal(moves.length, 3, r.stdout);
+    assert.match(moves[0]![2]!, /^(heap:contiguous|v4l2:\/dev\/video\d+)$/);
+    assert.match(r.stdout, /^next maps say moved: true\/true, true\/true, true\/true$/m);
+    const m = /^writeback equals the last frame shown in all 307200 pixels \((\d+) distinct colours\)$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.ok(Number(m[1]) >= 8, 'a picture, not a blank frame');
+  });
+
   it('camera-codec-display: vivid → vicodec encoder → decoder → vkms, the shown frame by PSNR (skipped without them)', async function () {
     const r = await runExample('camera-codec-display');
     assert.equal(r.status, 0, `camera-codec-display exited ${r.status}\n${r.stdout}\n${r.stderr}`);

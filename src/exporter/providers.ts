@@ -234,6 +234,30 @@ class DrmProvider implements Provider {
   }
 }
 
+/**
+ * videobuf2's allocators (their exporter names) whose import of a dma-buf is a kernel
+ * dma_buf_attachment of the device (vb2_dc_attach_dmabuf, vb2_dma_sg_attach_dmabuf call
+ * dma_buf_attach); vb2-vmalloc's only keeps the dma-buf and vmaps it.
+ */
+export const ATTACHING_VB2 = new Set(['videobuf2_dma_contig', 'videobuf2_dma_sg']);
+
+/** The kernel's name of a V4L2 device's parent (what vb2 attaches as, and bufinfo prints), or undefined. */
+export function v4l2SysName(dev: { path: string; backend: { readlink(p: string): string } }): string | undefined {
+  let n = v4l2SysNames.get(dev.path);
+  if (n === undefined) {
+    const node = dev.path.slice(dev.path.lastIndexOf('/') + 1);
+    try {
+      const link = dev.backend.readlink(`/sys/class/video4linux/${node}/device`);
+      n = link.slice(link.lastIndexOf('/') + 1);
+    } catch {
+      n = null;
+    }
+    v4l2SysNames.set(dev.path, n);
+  }
+  return n ?? undefined;
+}
+const v4l2SysNames = new Map<string, string | null>();
+
 /** The dma-buf exporters of videobuf2's allocators whose memory is DMA-contiguous. */
 const CONTIGUOUS_VB2 = new Set(['videobuf2_dma_contig']);
 
@@ -271,7 +295,10 @@ class V4l2Provider implements Provider {
         throw Object.assign(new Error(`${this.#path} cannot allocate ${want.width}x${want.height} ${want.format.name} ` +
           `(its ${q.direction} queue offers ${got.width}x${got.height} ${got.fourcc})`), { code: 'ERR_DMABUF_UNSUPPORTED' });
       }
-      [frame] = q.exportBuffers(1) as [Frame];
+      // the driver may make more than asked (vivid: at least 2): keep the first, close the others
+      const frames = q.exportBuffers(1);
+      frame = frames[0]!;
+      for (const f of frames.slice(1)) f.close();
       q.release();
     } finally {
       quietly(() => q.setFormat({ width: saved.width, height: saved.height, format: saved.fourcc }));
