@@ -503,23 +503,27 @@ function gstElements(): Record<string, string> {
   return out;
 }
 
-interface GstSpec {
-  pipeline: PipelineId;
-  /** The elements after the caps filter and before the sink. */
+interface GstVariant {
+  /** How the row is labelled when this variant is the one that ran. */
+  label: string;
+  /** The elements after the caps filter and before the counting identity and the sink. */
   middle: string[];
+  sink: 'kms' | 'fake';
 }
 
-function gstArgs(d: Devices, spec: GstSpec, sink: 'kms' | 'fake', total: number, fps: number): string[] {
+function gstArgs(d: Devices, v: GstVariant, total: number, fps: number): string[] {
   const src = ['v4l2src', `device=${d.cam}`, 'io-mode=dmabuf', `num-buffers=${total}`, '!',
     `video/x-raw,format=BGRx,width=${W},height=${H},framerate=${fps}/1`, '!'];
-  const sinkEl = sink === 'kms' ? ['kmssink', 'driver-name=vkms', 'force-modesetting=true', 'sync=false'] : ['fakesink', 'sync=false'];
-  return ['-v', ...src, ...spec.middle.flatMap((e) => [...e.split(' '), '!']), 'identity', 'name=count', 'silent=false', '!', ...sinkEl];
+  const sinkEl = v.sink === 'kms' ? ['kmssink', 'driver-name=vkms', 'force-modesetting=true', 'sync=false'] : ['fakesink', 'sync=false'];
+  return ['-v', ...src, ...v.middle.flatMap((e) => [...e.split(' '), '!']), 'identity', 'name=count', 'silent=false', '!', ...sinkEl];
 }
 
 /** Run gst-launch; time `frames` buffers after `warmup` at the identity before the sink. */
-function runGst(args: string[], warmup: number, frames: number): Promise<Outcome> {
+function runGst(args: string[], warmup: number, frames: number, debug?: string[]): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn('gst-launch-1.0', args, { env: GST_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    // the warm-up run logs what kmssink and the v4l2 elements do with the buffers (import or copy)
+    const env = debug ? { ...GST_ENV, GST_DEBUG: 'kmssink:6,v4l2bufferpool:5', GST_DEBUG_NO_COLOR: '1' } : GST_ENV;
+    const child = spawn('gst-launch-1.0', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = 0;
     let a: Mark | undefined;
     let b: Mark | undefined;
@@ -541,6 +545,11 @@ function runGst(args: string[], warmup: number, frames: number): Promise<Outcome
             if (seen === warmup + frames + 1) ({ m: b, cpu: bCpu } = at());
           } catch {
             /* exited under us: counted as too few frames below */
+          }
+        } else if (debug && /\s(kmssink|v4l2bufferpool)\s/.test(line)) {
+          if (/dmabuf|dma-buf|prime|import|copy|copied|dumb/i.test(line)) {
+            const msg = line.replace(/^.*?\s(kmssink|v4l2bufferpool)\s+\S+:\d+:(\S+):<([^>]*)>\s*/, '$1 <$3> $2: ').replace(/0x[0-9a-f]+/g, '0x…').replace(/\d+/g, 'N');
+            if (!debug.includes(msg) && debug.length < 12) debug.push(msg);
           }
         } else {
           tail.push(line);
@@ -585,7 +594,9 @@ function setCameraRate(d: Devices): { fps: number | null; parm: string | null; n
   const list = spawnSync('v4l2-ctl', ['-d', d.cam, '--list-frameintervals', `width=${W},height=${H},pixelformat=XR24`], { encoding: 'utf8' });
   if (list.error) return { fps: null, parm: null, note: `v4l2-ctl not found: the camera runs at its default rate (${list.error.message})` };
   const rates = [...list.stdout.matchAll(/\(([\d.]+) fps\)/g)].map((m) => Number(m[1]));
-  const fps = opts.fps ?? (rates.length ? Math.max(...rates) : 25);
+  // the fastest rate up to vkms's 60 Hz refresh: faster, the camera's extra frames would only be dropped
+  const upTo60 = rates.filter((r) => r <= 60);
+  const fps = opts.fps ?? (upTo60.length ? Math.max(...upTo60) : rates.length ? Math.min(...rates) : 25);
   const set = spawnSync('v4l2-ctl', [...fmtArgs, `--set-parm=${fps}`], { encoding: 'utf8' });
   const get = spawnSync('v4l2-ctl', ['-d', d.cam, '--get-parm'], { encoding: 'utf8' });
   const parm = (get.stdout ?? '').split('\n').find((l) => /Frames per second/.test(l))?.trim() ?? null;
@@ -643,28 +654,39 @@ async function main(): Promise<void> {
     if (typeof exec === 'string') row.status = exec;
     slots.push({ row, runs: [], exec: typeof exec === 'string' ? () => Promise.reject(new Error(exec)) : exec });
   };
-  const gstFor = (spec: GstSpec): Slot['exec'] | string => {
+  /** GStreamer's way: the first variant that runs (each failure is recorded with its error text). */
+  const gstFor = (pipeline: PipelineId, variants: GstVariant[]): Slot['exec'] | string => {
     if (!opts.gst) return 'not run (--no-gst)';
     if (gst.version === null) return 'not run: gst-launch-1.0 is not installed';
-    let sink: 'kms' | 'fake' = gst.elements.sink ? 'kms' : 'fake';
+    let at = 0;
+    let first = true;
     return async (warmup, frames) => {
-      try {
-        return await runGst(gstArgs(d, spec, sink, warmup + frames + 2, fps), warmup, frames);
-      } catch (e) {
-        if (sink !== 'kms') throw e;
-        // kmssink did not run: say what happened, measure the rest of the pipeline into fakesink
-        const row = slots.find((s) => s.row.pipeline === spec.pipeline && s.row.way === 'gstreamer')!.row;
-        row.notes.push(`kmssink failed: ${(e as Error).message}; measured with fakesink instead (no display)`);
-        sink = 'fake';
-        row.label = 'GStreamer (… ! fakesink)';
-        return runGst(gstArgs(d, spec, sink, warmup + frames + 2, fps), warmup, frames);
+      const row = slots.find((x) => x.row.pipeline === pipeline && x.row.way === 'gstreamer')!.row;
+      for (;;) {
+        const v = variants[at]!;
+        const debug = first ? [] : undefined;
+        try {
+          const o = await runGst(gstArgs(d, v, warmup + frames + 2, fps), warmup, frames, debug);
+          row.label = v.label;
+          row.how = `gst-launch-1.0 ${gstArgs(d, v, warmup + frames + 2, fps).slice(1).join(' ').replace(/num-buffers=\d+/, 'num-buffers=…')}`;
+          if (debug?.length) row.notes.push(`GST_DEBUG=kmssink:6,v4l2bufferpool:5 in the warm-up run, lines on buffers: ${debug.join('; ')}`);
+          first = false;
+          return o;
+        } catch (e) {
+          row.notes.push(`${v.label} failed: ${(e as Error).message}`);
+          if (++at >= variants.length) throw e;
+          first = true;
+        }
       }
     };
   };
   if (wantP('a')) {
     add('a', 'zero-copy', (w, n) => cameraDisplay(d, false, w, n));
     add('a', 'cpu-copy', (w, n) => cameraDisplay(d, true, w, n));
-    add('a', 'gstreamer', gstFor({ pipeline: 'a', middle: [] }));
+    add('a', 'gstreamer', gstFor('a', [
+      { label: 'GStreamer (v4l2src io-mode=dmabuf ! kmssink)', middle: [], sink: 'kms' },
+      { label: 'GStreamer (v4l2src io-mode=dmabuf ! fakesink: no display)', middle: [], sink: 'fake' },
+    ]));
   }
   if (wantP('b')) {
     const codec = d.encoder !== undefined && d.decoder !== undefined;
@@ -672,10 +694,15 @@ async function main(): Promise<void> {
     add('b', 'zero-copy', codec ? (w, n) => cameraCodecDisplay(d, false, w, n) : no);
     add('b', 'cpu-copy', codec ? (w, n) => cameraCodecDisplay(d, true, w, n) : no);
     const e = gst.elements;
-    add('b', 'gstreamer', !codec ? no : e.encoder && e.decoder
-      ? gstFor({ pipeline: 'b', middle: [`${e.encoder} output-io-mode=dmabuf-import`, e.decoder] })
-      : gst.version === null || !opts.gst ? gstFor({ pipeline: 'b', middle: [] })
-        : `not run: gst-inspect-1.0 video4linux2 lists no FWHT encoder and decoder elements for vicodec (${JSON.stringify(e)})`);
+    const enc = e.encoder ?? 'v4l2fwhtenc';
+    const dec = e.decoder ?? 'v4l2fwhtdec';
+    add('b', 'gstreamer', !codec ? no : gst.version !== null && opts.gst && !(e.encoder && e.decoder)
+      ? `not run: gst-inspect-1.0 video4linux2 lists no FWHT encoder and decoder for vicodec (${JSON.stringify(e)})`
+      : gstFor('b', [
+        { label: `GStreamer (${enc} output-io-mode=dmabuf-import ! ${dec} ! kmssink)`, middle: [`${enc} output-io-mode=dmabuf-import`, dec], sink: 'kms' },
+        { label: `GStreamer (${enc} ! ${dec} ! kmssink, their default io-modes)`, middle: [enc, dec], sink: 'kms' },
+        { label: `GStreamer (${enc} ! ${dec} ! fakesink: no display)`, middle: [enc, dec], sink: 'fake' },
+      ]));
   }
   // warm-up round (not counted), then the rounds, each pipeline in turn
   for (let r = -1; r < opts.rounds; r++) {
