@@ -704,6 +704,21 @@ async function main(): Promise<void> {
         { label: `GStreamer (${enc} ! ${dec} ! fakesink: no display)`, middle: [enc, dec], sink: 'fake' },
       ]));
   }
+  const out = (done: number, final: boolean): void => {
+    const result = summarise(slots, done, { started, kernel: p.kernel ?? os.release(), d, rate, gst, notes });
+    if (final) {
+      console.log(markdown([result]));
+      const outDir = outDirFor();
+      if (outDir) {
+        const file = path.join(outDir, `pipeline-${result.kernel}-${result.date.replace(/[:.]/g, '-')}.json`);
+        fs.writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
+        console.log(`written ${file}`);
+      }
+    }
+    console.log(JSON_BEGIN);
+    console.log(JSON.stringify(result));
+    console.log(JSON_END);
+  };
   // warm-up round (not counted), then the rounds, each pipeline in turn
   for (let r = -1; r < opts.rounds; r++) {
     for (const s of slots) {
@@ -719,14 +734,22 @@ async function main(): Promise<void> {
         log(`  ${fmtNs(o.run.wallNs)}/frame (${(1e9 / o.run.wallNs).toFixed(1)} fps), cpu ${fmtNs(o.run.cpuNs)}/frame, machine ${fmtNs(o.run.sysNs)}/frame, dropped ${o.run.dropped}; ${o.check}`);
       } catch (e) {
         s.row.status = `failed: ${(e as Error).message}`;
+        if (s.runs.length) s.row.notes.push(`round ${r + 1} ${s.row.status}; the figures are those of the rounds before`);
         log(`  ${s.row.status}`);
       }
     }
+    if (r >= 0 && r < opts.rounds - 1) out(r + 1, false);
   }
 
+  out(opts.rounds, true);
+}
+
+/** The result of the rounds so far (printed after each round: a run cut short still reports them). */
+function summarise(slots: Slot[], done: number, ctx: { started: number; kernel: string; d: Devices; rate: { fps: number | null; parm: string | null }; gst: PipelineResult['gstreamer']; notes: string[] }): PipelineResult {
+  const { started, d, rate, gst, notes } = ctx;
   const rows = slots.map((s) => s.row);
   for (const s of slots) {
-    if (s.row.status || s.runs.length === 0) continue;
+    if (s.runs.length === 0) continue;
     s.row.runs = s.runs.length;
     s.row.wall = stats(s.runs.map((x) => x.wallNs), opts.frames);
     s.row.cpu = stats(s.runs.map((x) => x.cpuNs), opts.frames);
@@ -743,33 +766,24 @@ async function main(): Promise<void> {
   }
 
   const emulated = process.env.DMABUF_VM === '1' && process.env.DMABUF_VM_ACCEL !== 'kvm';
-  if (emulated) notes.unshift('qemu TCG software emulation (no KVM): absolute times are inflated; compare the ratios, measured side by side in the same run.');
-  notes.push(`each figure: median over ${opts.rounds} interleaved rounds (p10–p90 over the rounds), each round ${opts.warmup} warm-up frames then ${opts.frames} timed frames and one checked frame, after one warm-up round.`);
+  if (emulated) notes.splice(0, notes[0]?.startsWith('qemu') ? 1 : 0, 'qemu TCG software emulation (no KVM): absolute times are inflated; compare the ratios, measured side by side in the same run.');
+  const allNotes = [...notes, `each figure: median over ${done} of ${opts.rounds} interleaved rounds (p10–p90 over the rounds), each round ${opts.warmup} warm-up frames then ${opts.frames} timed frames and one checked frame, after one warm-up round.`];
   const result: PipelineResult = {
     schema: 'dmabuf-pipeline-bench/1',
-    kernel: p.kernel ?? os.release(),
+    kernel: ctx.kernel,
     vmKernel: process.env.DMABUF_VM_KERNEL ?? null,
     emulated,
     node: process.version,
     cpus: os.cpus().length,
     date: new Date().toISOString(),
     durationMs: Date.now() - started,
-    options: { frames: opts.frames, warmup: opts.warmup, rounds: opts.rounds, width: W, height: H, format: 'XRGB8888' },
+    options: { frames: opts.frames, warmup: opts.warmup, rounds: done, width: W, height: H, format: 'XRGB8888' },
     camera: { path: d.cam, fps: rate.fps, parm: rate.parm },
     gstreamer: gst,
-    notes,
+    notes: allNotes,
     rows,
   };
-  console.log(markdown([result]));
-  const outDir = outDirFor();
-  if (outDir) {
-    const file = path.join(outDir, `pipeline-${result.kernel}-${result.date.replace(/[:.]/g, '-')}.json`);
-    fs.writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
-    console.log(`written ${file}`);
-  }
-  console.log(JSON_BEGIN);
-  console.log(JSON.stringify(result));
-  console.log(JSON_END);
+  return result;
 }
 
 function outDirFor(): string | undefined {
@@ -834,7 +848,7 @@ function readRuns(file: string): PipelineResult[] {
     runs.push(JSON.parse(text.slice(b + JSON_BEGIN.length, e).trim()) as PipelineResult);
     at = e;
   }
-  return runs;
+  return runs.slice(-1); // a run prints its result after every round: the last one has them all
 }
 
 if (opts.md || opts.json) {
