@@ -568,7 +568,7 @@ function runGst(args: string[], warmup: number, frames: number, debug?: string[]
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const errors = tail.filter((l) => /ERROR|WARNING|error|failed|Failed/.test(l)).slice(0, 6).join(' | ');
+      const errors = tail.filter((l) => /ERROR|WARNING|error|failed|Failed|reason/.test(l)).slice(0, 6).join(' | ');
       if (a === undefined || b === undefined || code !== 0) {
         reject(new Error(`gst-launch-1.0 ${signal ?? `exit ${code}`} after ${seen} frames: ${errors || tail.slice(-5).join(' | ')}`));
         return;
@@ -854,7 +854,11 @@ function readRuns(file: string): PipelineResult[] {
 if (opts.md || opts.json) {
   const runs = opts.logs.flatMap(readRuns);
   if (runs.length === 0) throw new Error('no pipeline bench results in the files given');
-  if (opts.md) fs.writeFileSync(opts.md, markdown(runs));
+  if (opts.md) {
+    const head = '# Pipelines: zero-copy vs CPU copies vs GStreamer\n\n`npm run bench:pipeline` (bench/pipeline.ts, bench/README.md); '
+      + 'ratios are to the zero-copy pipeline of the same run, with a conservative range from the rounds\' p10/p90.\n\n';
+    fs.writeFileSync(opts.md, head + markdown(runs));
+  }
   if (opts.json) fs.writeFileSync(opts.json, JSON.stringify(runs, null, 1) + '\n');
 } else {
   main().catch((e) => {
