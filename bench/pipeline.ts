@@ -702,6 +702,7 @@ async function main(): Promise<void> {
         { label: `GStreamer (${enc} output-io-mode=dmabuf-import ! ${dec} ! kmssink)`, middle: [`${enc} output-io-mode=dmabuf-import`, dec], sink: 'kms' },
         { label: `GStreamer (${enc} ! ${dec} ! kmssink, their default io-modes)`, middle: [enc, dec], sink: 'kms' },
         { label: `GStreamer (${enc} ! ${dec} ! fakesink: no display)`, middle: [enc, dec], sink: 'fake' },
+        { label: `GStreamer (${enc} ! fakesink: the encoder only, no decoder, no display; not comparable)`, middle: [enc], sink: 'fake' },
       ]));
   }
   const out = (done: number, final: boolean): void => {
