@@ -815,7 +815,7 @@ export function markdown(runs: readonly PipelineResult[]): string {
   const TITLE: Record<PipelineId, string> = { a: '(a) camera → display', b: '(b) camera → FWHT encoder → decoder → display' };
   for (const r of runs) {
     out.push(`**${r.kernel}**${r.vmKernel ? ` (${r.vmKernel})` : ''}, ${r.date.slice(0, 10)}, node ${r.node}, ${r.cpus} CPUs` +
-      `${r.emulated ? ', qemu TCG' : ''}; ${r.options.width}x${r.options.height} ${r.options.format}, camera ${r.camera.parm ?? `${r.camera.fps} fps`}; ` +
+      `${r.emulated ? ', qemu TCG' : ''}; ${r.options.width}x${r.options.height} ${r.options.format}, camera at ${r.camera.fps === null ? 'its default rate' : `${r.camera.fps} fps`}; ` +
       `${r.options.rounds} rounds × ${r.options.frames} frames; ${r.gstreamer.version ?? 'no GStreamer'}`);
     out.push('');
     out.push('| pipeline | way | fps | fps / zero-copy | process CPU per frame | CPU / zero-copy | machine CPU per frame | machine / zero-copy | dropped | check |');
