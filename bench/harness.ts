@@ -5,6 +5,9 @@
  * The C program (bench/c/dmabuf_bench.c) uses the same procedure and reports raw per-operation sample
  * times, which are summarised here with the same functions, so both sides are treated alike.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 export interface MeasureOptions {
   /** Samples to take. */
@@ -127,4 +130,26 @@ export function fmtRatio(r: Ratio | undefined | null, digits = 2): string {
   // small ratios (a cost as a fraction of another) keep two significant digits instead of rounding to 0.00
   const f = (x: number): string => (x !== 0 && Math.abs(x) < 0.1 ? x.toPrecision(2) : x.toFixed(digits));
   return `${f(r.median)} (${f(r.lo)}–${f(r.hi)})`;
+}
+
+/**
+ * Where a run writes its JSON: `out` when given, else bench/results of the checkout, else a directory
+ * under the temporary one (the VM's root is read-only). The first that can really be written to
+ * (a file is made and removed there), or undefined.
+ */
+export function writableOutDir(out?: string): string | undefined {
+  const root = path.resolve(__dirname, '..', '..');
+  for (const dir of out ? [out] : [path.join(root, 'bench', 'results'), path.join(os.tmpdir(), 'dmabuf-bench')]) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.accessSync(dir, fs.constants.W_OK);
+      const probeFile = path.join(dir, `.w${process.pid}`);
+      fs.writeFileSync(probeFile, '');
+      fs.unlinkSync(probeFile);
+      return dir;
+    } catch {
+      /* read-only (the VM's root): next */
+    }
+  }
+  return undefined;
 }

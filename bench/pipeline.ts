@@ -31,7 +31,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { drm, Frame, FramePool, getBackend, heaps, probe, udmabuf, v4l2, type Device, type Framebuffer, type VideoDevice } from '../src/index';
 import { writebackDisplay } from '../examples/lib/display';
-import { fmtNs, fmtRatio, ratio, stats, type Ratio, type Stats } from './harness';
+import { psnr, rgb } from '../examples/lib/picture';
+import { fmtNs, fmtRatio, ratio, stats, writableOutDir, type Ratio, type Stats } from './harness';
 
 export const JSON_BEGIN = '----- DMABUF-PIPELINE-BENCH-JSON BEGIN -----';
 export const JSON_END = '----- DMABUF-PIPELINE-BENCH-JSON END -----';
@@ -211,24 +212,6 @@ function findDevices(): Devices | string {
   return { cam: cam.path, card: card.path, encoder, decoder, provider };
 }
 
-/** RGB of every pixel of an XRGB8888 frame, row by row. */
-function rgb(frame: Frame): Uint8Array {
-  const out = new Uint8Array(W * H * 3);
-  frame.access('read', ([bytes]) => {
-    const pitch = frame.planes[0]!.pitch;
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) out[(y * W + x) * 3 + c] = bytes![y * pitch + 4 * x + c]!;
-    }
-  });
-  return out;
-}
-
-function psnr(a: Uint8Array, b: Uint8Array): number {
-  let se = 0;
-  for (let i = 0; i < a.length; i++) se += (a[i]! - b[i]!) ** 2;
-  return se === 0 ? Infinity : 10 * Math.log10((255 * 255) / (se / a.length));
-}
-
 /** The CPU copy: src's pixels into dst through both mappings (one set() when the rows line up). */
 function copyFrame(src: Frame, dst: Frame, bytes?: number): void {
   src.access('read', ([s]) => {
@@ -275,7 +258,7 @@ async function show(display: ReturnType<typeof writebackDisplay>, dev: Device, f
 
 function exact(want: Uint8Array): (shot: Frame) => string {
   return (shot) => {
-    const seen = rgb(shot);
+    const seen = rgb(shot, W, H);
     const bad = want.findIndex((v, k) => seen[k] !== v);
     if (bad >= 0) throw new Error(`writeback differs from the captured frame at byte ${bad}`);
     return `writeback = captured frame (${W * H} pixels)`;
@@ -284,7 +267,7 @@ function exact(want: Uint8Array): (shot: Frame) => string {
 
 function close(want: Uint8Array): (shot: Frame) => string {
   return (shot) => {
-    const db = psnr(want, rgb(shot));
+    const db = psnr(want, rgb(shot, W, H));
     if (!(db >= MIN_PSNR)) throw new Error(`PSNR ${db.toFixed(1)} dB < ${MIN_PSNR} dB: the shown frame is not the captured one`);
     return `writeback vs captured frame: PSNR ${db === Infinity ? 'inf' : db.toFixed(1)} dB`;
   };
@@ -321,7 +304,7 @@ async function cameraDisplay(d: Devices, copy: boolean, warmup: number, frames: 
       if (i === warmup) a = mark(got.sequence);
       if (i === warmup + frames) b = mark(got.sequence);
       const last = i === warmup + frames;
-      const want = last ? rgb(got.frame) : null;
+      const want = last ? rgb(got.frame, W, H) : null;
       let onScreen = got.frame;
       if (copy) {
         onScreen = free.shift()!;
@@ -410,7 +393,7 @@ async function cameraCodecDisplay(d: Devices, copy: boolean, warmup: number, fra
       if (i === warmup) a = mark(got.sequence);
       if (i === warmup + frames) b = mark(got.sequence);
       const last = i === warmup + frames;
-      const want = last ? rgb(got.frame) : null;
+      const want = last ? rgb(got.frame, W, H) : null;
       let toEncoder = got.frame;
       if (copy) {
         toEncoder = encIn.shift()!;
@@ -709,7 +692,7 @@ async function main(): Promise<void> {
     const result = summarise(slots, done, { started, kernel: p.kernel ?? os.release(), d, rate, gst, notes });
     if (final) {
       console.log(markdown([result]));
-      const outDir = outDirFor();
+      const outDir = writableOutDir(opts.out);
       if (outDir) {
         const file = path.join(outDir, `pipeline-${result.kernel}-${result.date.replace(/[:.]/g, '-')}.json`);
         fs.writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
@@ -785,23 +768,6 @@ function summarise(slots: Slot[], done: number, ctx: { started: number; kernel: 
     rows,
   };
   return result;
-}
-
-function outDirFor(): string | undefined {
-  const root = path.resolve(__dirname, '..', '..');
-  for (const dir of opts.out ? [opts.out] : [path.join(root, 'bench', 'results'), path.join(os.tmpdir(), 'dmabuf-bench')]) {
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-      fs.accessSync(dir, fs.constants.W_OK);
-      const probeFile = path.join(dir, `.w${process.pid}`);
-      fs.writeFileSync(probeFile, '');
-      fs.unlinkSync(probeFile);
-      return dir;
-    } catch {
-      /* read-only (the VM's root): next */
-    }
-  }
-  return undefined;
 }
 
 // ---- report ----------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import {
 } from '../src/constants';
 import type { Backend } from '../src/backend/types';
 import { admitAllocation, forgetMemoryReading } from '../src/memory';
-import { fmtNs, measure, pool, ratio, stats, type MeasureOptions, type Samples, type Stats } from './harness';
+import { fmtNs, measure, pool, ratio, stats, writableOutDir, type MeasureOptions, type Samples, type Stats } from './harness';
 import { textTable, type BenchResult, type Row } from './report';
 
 export const JSON_BEGIN = '----- DMABUF-BENCH-JSON BEGIN -----';
@@ -270,20 +270,9 @@ function log(msg: string): void {
 // ---- main ------------------------------------------------------------------------------------------
 
 function outDirFor(): string {
-  const candidates = opts.out ? [opts.out] : [path.join(ROOT, 'bench', 'results'), path.join(os.tmpdir(), 'dmabuf-bench')];
-  for (const d of candidates) {
-    try {
-      fs.mkdirSync(d, { recursive: true });
-      fs.accessSync(d, fs.constants.W_OK);
-      const probeFile = path.join(d, `.w${process.pid}`);
-      fs.writeFileSync(probeFile, '');
-      fs.unlinkSync(probeFile);
-      return d;
-    } catch {
-      /* read-only (the VM's root): next */
-    }
-  }
-  throw new Error(`no writable output directory among ${candidates.join(', ')}`);
+  const dir = writableOutDir(opts.out);
+  if (dir === undefined) throw new Error(`no writable output directory (${opts.out ?? 'bench/results or the temporary directory'})`);
+  return dir;
 }
 
 function main(): void {

@@ -12,6 +12,7 @@
  */
 import { drm, Frame, FramePool, heaps, udmabuf, v4l2, type Framebuffer, type VideoDevice } from '../src/index';
 import { writebackDisplay } from './lib/display';
+import { psnr, rgb } from './lib/picture';
 
 const FRAMES = 6;
 const W = 640;
@@ -20,24 +21,6 @@ const MIN_PSNR = 35;
 
 function line(s = ''): void {
   process.stdout.write(`${s}\n`);
-}
-
-/** RGB of every pixel of an XRGB8888 frame, row by row. */
-function rgb(frame: Frame): Uint8Array {
-  const out = new Uint8Array(W * H * 3);
-  frame.access('read', ([bytes]) => {
-    const pitch = frame.planes[0]!.pitch;
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) out[(y * W + x) * 3 + c] = bytes![y * pitch + 4 * x + c]!;
-    }
-  });
-  return out;
-}
-
-function psnr(a: Uint8Array, b: Uint8Array): number {
-  let se = 0;
-  for (let i = 0; i < a.length; i++) se += (a[i]! - b[i]!) ** 2;
-  return se === 0 ? Infinity : 10 * Math.log10((255 * 255) / (se / a.length));
 }
 
 /** vicodec's stateful encoder and decoder, told apart by where FWHT is (all its nodes say 'vicodec'). */
@@ -141,7 +124,7 @@ async function main(): Promise<void> {
         let note = '';
         if (shot !== null) {
           await r.writeback;
-          const db = psnr(rgb(source), rgb(shot));
+          const db = psnr(rgb(source, W, H), rgb(shot, W, H));
           if (!(db >= MIN_PSNR)) throw new Error(`PSNR ${db.toFixed(1)} dB < ${MIN_PSNR} dB: the shown frame is not the captured one`);
           note = `; writeback vs captured frame: PSNR ${db === Infinity ? 'inf' : db.toFixed(1)} dB`;
         }
