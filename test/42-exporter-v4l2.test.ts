@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { Exporter, Frame, heaps, v4l2, type ConstraintsError, type VideoDeviceInfo, type VideoQueue } from '../src/index';
-import { inVm, needsUdmabuf, skip, throwsCode } from './support/index';
+import { inVm, isMock, needsUdmabuf, skip, throwsCode } from './support/index';
 
 /** vivid's output node of an instance: another device with the instance's allocator. */
 function vividOutput(ctx: Mocha.Context, instance: 0 | 1): VideoDeviceInfo {
@@ -235,5 +235,68 @@ describe('Exporter with V4L2 queues: constraints learned from the device', funct
     const b = throwsCode(() => bytes.attach('cpu').map(), 'ERR_DMABUF_CONSTRAINTS') as ConstraintsError;
     assert.match(b.conflicts[0]!.reason, /give the Exporter a frame/);
     throwsCode(() => new Exporter({ size: 4096, providers: ['v4l2:relative'] }), 'ERR_INVALID_ARG_VALUE');
+  });
+
+  it('an M2M device\'s queues as importers: vim2m reads one exporter\'s frame on its output (source) queue and writes into another\'s on its capture queue', async function () {
+    if (isMock()) {
+      this.test!.title += ' (skipped: the mock models no memory-to-memory device)';
+      this.skip();
+    }
+    needsUdmabuf(this);
+    const info = v4l2.list().find((x) => x.driver === 'vim2m' && x.m2m && x.error === undefined);
+    if (!info) skip(this, 'no vim2m node (modprobe vim2m)');
+    const w = 320, h = 240;
+    using m2m = v4l2.open(info.path);
+    const out = m2m.output!;
+    const cap = m2m.capture!;
+    // RGB3 in (the library's BGR888: R, G, B in memory), BGR3 out (RGB888: B, G, R): vim2m swaps
+    assert.equal(out.setFormat({ width: w, height: h, format: 'RGB3' }).fourcc, 'RGB3');
+    assert.equal(cap.setFormat({ width: w, height: h, format: 'BGR3' }).fourcc, 'BGR3');
+    out.importBuffers(1);
+    cap.importBuffers(1);
+    using _release = { [Symbol.dispose]: () => { out.release(); cap.release(); } };
+    using src = new Exporter({ frame: { width: w, height: h, format: 'BGR888' }, providers: ['udmabuf'] });
+    using dst = new Exporter({ frame: { width: w, height: h, format: 'RGB888' }, providers: ['udmabuf'] });
+    const reads = src.attach(out);
+    const writes = dst.attach(cap);
+    const at = (x: number, y: number): [number, number, number] => [(x * 7 + y) & 0xff, (x + y * 5) & 0xff, (x * 3 + y * 11) & 0xff];
+    const srcCpu = src.attach('cpu').map();
+    srcCpu.frame!.access('write', ([p]) => {
+      const pitch = srcCpu.frame!.planes[0]!.pitch;
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) p!.set(at(x, y), y * pitch + 3 * x);
+    });
+    const dstCpu = dst.attach('cpu').map();
+    dstCpu.frame!.access('write', ([p]) => p!.fill(0xa5));
+    const r = reads.map();
+    const wr = writes.map();
+    assert.deepEqual([r.kind, r.queue, wr.kind, wr.queue], ['v4l2', out, 'v4l2', cap]);
+    out.queue(r.frame);
+    cap.queue(wr.frame);
+    out.start();
+    cap.start();
+    const d = await cap.dequeue({ timeout: 60_000 });
+    const o = await out.dequeue({ timeout: 60_000 });
+    out.stop();
+    cap.stop();
+    assert.deepEqual([o.frame, o.index, d.frame, d.index, d.error], [r.frame, r.index, wr.frame, wr.index, false]);
+    reads.unmap();
+    writes.unmap();
+    let bad = '';
+    dstCpu.frame!.access('read', ([p]) => {
+      const pitch = dstCpu.frame!.planes[0]!.pitch;
+      for (let y = 0; y < h && !bad; y++) {
+        for (let x = 0; x < w && !bad; x++) {
+          const [rr, g, b] = at(x, y);
+          const got = [...p!.subarray(y * pitch + 3 * x, y * pitch + 3 * x + 3)];
+          if (got[0] !== b || got[1] !== g || got[2] !== rr) bad = `pixel (${x}, ${y}): ${got}, expected ${[b, g, rr]}`;
+        }
+      }
+    });
+    assert.equal(bad, '', 'the capture frame is the output frame with R and B swapped');
+    // the next cycle reuses both indices: no PREPARE_BUF
+    const calls = src.stats().syscalls + dst.stats().syscalls;
+    assert.equal(reads.map().index, r.index);
+    assert.equal(writes.map().index, wr.index);
+    assert.equal(src.stats().syscalls + dst.stats().syscalls, calls);
   });
 });
