@@ -61,6 +61,8 @@ InstanceData* Data(Napi::Env env);
 // Records fd as handed to JS (closed by the env cleanup hook unless closed or released) and returns it
 // as a Number.
 Napi::Number TrackFd(Napi::Env env, int fd);
+// The same for the raw N-API functions (fast.h): records fd and its identity (also in lastId).
+void TrackNewFd(InstanceData* data, int fd);
 void UntrackFd(Napi::Env env, int fd);
 void UntrackFd(InstanceData* data, int fd);
 void CloseTrackedFds(InstanceData* data);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "addon.h"
+#include "fast.h"
 #include "fd.h"
 #include "ioctl.h"
 #include "promise_worker.h"
@@ -83,6 +84,35 @@ Napi::Value SetName(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+constexpr const char* kSetName = "ioctl(DMA_BUF_SET_NAME_B)";
+
+// dmabufSetNameChecked(fd, dev, inoHi, inoLo, name): DMA_BUF_SET_NAME_B through an owned fd after
+// checking, with one fstat in the same call, that the number still names that dma-buf (hot.cc's
+// identity words): 0, or -1 with nothing done when it does not or the number is free.
+Napi::Value SetNameChecked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  std::string name = ArgString(info, 4, "name");
+  if (fast::Compare(fd, want) != 0) return Napi::Number::New(env, -1);
+  IoctlOrThrow(env, fd, DMA_BUF_SET_NAME_B, name.data(), kSetName);
+  return Napi::Number::New(env, 0);
+}
+
+napi_value SetNameCheckedFast(napi_env env, napi_callback_info cbinfo) {
+  fast::Args a;
+  int fd = 0;
+  IdWords want{};
+  char name[64];
+  if (!fast::GetArgs(env, cbinfo, &a) || a.count < 5 || !fast::FdAndId(env, a, 0, &fd, &want) ||
+      !fast::ShortString(env, a.v[4], name)) {
+    return fast::Checked(env, cbinfo, SetNameChecked);
+  }
+  if (fast::Compare(fd, want) != 0) return fast::Int(env, -1);
+  if (Ioctl(fd, DMA_BUF_SET_NAME_B, name) < 0) return fast::ThrowSystem(env, errno, kSetName);
+  return fast::Int(env, 0);
+}
+
 Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
@@ -113,6 +143,10 @@ const Export kExports[] = {
     {"dmabufImportSyncFile", ImportSyncFile},
 };
 
+const fast::RawExport kFast[] = {
+    {"dmabufSetNameChecked", SetNameCheckedFast},
+};
+
 }  // namespace
 
 int DmabufSyncIoctl(int fd, uint64_t flags) {
@@ -131,6 +165,7 @@ Napi::Value DmabufSync(const Napi::CallbackInfo& info) {
 
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kExports);
+  fast::RegisterRaw(env, exports, kFast);
 }
 
 }  // namespace dmabuf

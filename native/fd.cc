@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fast.h"
 #include "promise_worker.h"
 
 namespace dmabuf {
@@ -32,8 +33,7 @@ IdWords WordsOf(dev_t dev, ino_t ino) {
   return IdWords{static_cast<uint32_t>(d ^ (d >> 32)), static_cast<uint32_t>(i >> 32), static_cast<uint32_t>(i)};
 }
 
-Napi::Number TrackFd(Napi::Env env, int fd) {
-  InstanceData* data = Data(env);
+void TrackNewFd(InstanceData* data, int fd) {
   struct stat st {};
   FdIdentity id;
   if (fstat(fd, &st) == 0) {
@@ -50,6 +50,10 @@ Napi::Number TrackFd(Napi::Env env, int fd) {
     data->lastId[1] = w.inoHi;
     data->lastId[2] = w.inoLo;
   }
+}
+
+Napi::Number TrackFd(Napi::Env env, int fd) {
+  TrackNewFd(Data(env), fd);
   return Napi::Number::New(env, fd);
 }
 
@@ -217,6 +221,63 @@ Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
     text.append(chunk, static_cast<size_t>(n));
   }
   return Napi::String::New(env, text);
+}
+
+// /proc/self/fdinfo/<fd> of an owned fd, after checking with one fstat in the same call that the number
+// still names the file with these identity words (hot.cc's): the text, or null and nothing read when
+// it does not or the number is free. *err/*syscall on a failed open/read.
+bool ReadFdinfo(int fd, const IdWords& want, std::string* text, bool* ours, int* err, const char** syscall,
+                char (&path)[48]) {
+  *ours = fast::Compare(fd, want) == 0;
+  if (!*ours) return true;
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  UniqueFd f(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!f) return *err = errno, *syscall = "open", false;
+  constexpr size_t kMax = 1 << 20;
+  char chunk[4096];
+  while (text->size() < kMax) {
+    ssize_t n = ::read(f.get(), chunk, std::min(sizeof chunk, kMax - text->size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return *err = errno, *syscall = "read", false;
+    }
+    if (n == 0) break;
+    text->append(chunk, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+Napi::Value FdinfoChecked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  std::string text;
+  bool ours = false;
+  int err = 0;
+  const char* syscall = nullptr;
+  char path[48];
+  if (!ReadFdinfo(fd, want, &text, &ours, &err, &syscall, path)) ThrowErrno(env, err, syscall, path);
+  if (!ours) return env.Null();
+  return Napi::String::New(env, text);
+}
+
+napi_value FdinfoCheckedFast(napi_env env, napi_callback_info cbinfo) {
+  fast::Args a;
+  int fd = 0;
+  IdWords want{};
+  if (!fast::GetArgs(env, cbinfo, &a) || !fast::FdAndId(env, a, 0, &fd, &want)) {
+    return fast::Checked(env, cbinfo, FdinfoChecked);
+  }
+  std::string text;
+  bool ours = false;
+  int err = 0;
+  const char* syscall = nullptr;
+  char path[48];
+  if (!ReadFdinfo(fd, want, &text, &ours, &err, &syscall, path)) return fast::ThrowSystem(env, err, syscall, path);
+  if (!ours) return fast::Null(env);
+  napi_value out = nullptr;
+  napi_create_string_utf8(env, text.data(), text.size(), &out);
+  return out;
 }
 
 Napi::Value Readdir(const Napi::CallbackInfo& info) {
@@ -493,8 +554,13 @@ const Export kExports[] = {
 
 }  // namespace
 
+const fast::RawExport kFast[] = {
+    {"fdinfoChecked", FdinfoCheckedFast},
+};
+
 void InitFd(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kExports);
+  fast::RegisterRaw(env, exports, kFast);
 }
 
 }  // namespace dmabuf

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fast.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -231,6 +232,75 @@ Napi::Value IsMapped(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !r->unmapped);
 }
 
+// ---- the hot path (fast.h) ----------------------------------------------------------------------
+
+// A handle made by this addon: the Region it wraps, or nullptr.
+Region* RegionOf(napi_env env, napi_value v) {
+  napi_valuetype type = napi_undefined;
+  bool tagged = false;
+  void* p = nullptr;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return nullptr;
+  if (napi_check_object_type_tag(env, v, &kRegionTag, &tagged) != napi_ok || !tagged) return nullptr;
+  if (napi_unwrap(env, v, &p) != napi_ok) return nullptr;
+  return static_cast<Region*>(p);
+}
+
+// Runs one of the node-addon-api helpers above on the hot path: its C++ exception becomes a pending JS
+// exception.
+template <typename Fn>
+napi_value Rethrowing(napi_env env, Fn fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+napi_value MmapCheckedFast(napi_env env, napi_callback_info cbinfo) {
+  fast::Args a;
+  int fd = 0;
+  IdWords want{};
+  uint64_t length = 0, offset = 0;
+  double prot = 0, flags = 0;
+  if (!fast::GetArgs(env, cbinfo, &a) || a.count < 8 || !fast::FdAndId(env, a, 0, &fd, &want) ||
+      !fast::Size(env, a.v[4], &length) || !fast::Num(env, a.v[5], fast::kI32Min, fast::kFdMax, &prot) ||
+      !fast::Num(env, a.v[6], fast::kI32Min, fast::kFdMax, &flags) || !fast::Size(env, a.v[7], &offset) ||
+      (static_cast<int>(flags) & (MAP_FIXED | MAP_FIXED_NOREPLACE))) {
+    return fast::Checked(env, cbinfo, MmapChecked);
+  }
+  struct stat st {};
+  if (fast::Compare(fd, want, &st) != 0) return fast::Null(env);
+  return Rethrowing(env, [&] {
+    return static_cast<napi_value>(MapAndWrap(Napi::Env(env), fd, &st, length, static_cast<int>(prot),
+                                              static_cast<int>(flags), offset));
+  });
+}
+
+napi_value MunmapFast(napi_env env, napi_callback_info cbinfo) {
+  fast::Args a;
+  Region* r = nullptr;
+  if (!fast::GetArgs(env, cbinfo, &a) || a.count < 1 || (r = RegionOf(env, a.v[0])) == nullptr) {
+    return fast::Checked(env, cbinfo, Munmap);
+  }
+  if (r->unmapped) return nullptr;
+  DetachBuffer(r);  // first: no view may outlive the pages
+  int err = Unmap(r, true);
+  if (err) return fast::ThrowSystem(env, err, "munmap");
+  return nullptr;
+}
+
+// isMapHandle(v): whether v is a handle this addon made (the backend's argument check; never throws).
+napi_value IsMapHandle(napi_env env, napi_callback_info cbinfo) {
+  fast::Args a;
+  napi_value out = nullptr;
+  const bool ours = fast::GetArgs(env, cbinfo, &a) && a.count >= 1 && RegionOf(env, a.v[0]) != nullptr;
+  napi_get_boolean(env, ours, &out);
+  return out;
+}
+
 }  // namespace
 
 void UnmapAllRegions(InstanceData* data) {
@@ -253,17 +323,22 @@ namespace {
 
 const Export kExports[] = {
     {"mmap", Mmap},
-    {"mmapChecked", MmapChecked},
     {"mapBuffer", MapBuffer},
     {"mapRead", MapRead},
-    {"munmap", Munmap},
     {"isMapped", IsMapped},
 };
 
 }  // namespace
 
+const fast::RawExport kFast[] = {
+    {"mmapChecked", MmapCheckedFast},
+    {"munmap", MunmapFast},
+    {"isMapHandle", IsMapHandle},
+};
+
 void InitMapping(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kExports);
+  fast::RegisterRaw(env, exports, kFast);
 }
 
 }  // namespace dmabuf

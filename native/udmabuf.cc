@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "fast.h"
 #include "fd.h"
 #include "ioctl.h"
 
@@ -37,7 +38,24 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
 
 // The whole of udmabuf.create(size) in one call: a sealable memfd of size bytes (MFD_HUGETLB when
 // asked) sealed F_SEAL_SHRINK, UDMABUF_CREATE over all of it, and the memfd closed again (the dma-buf
-// keeps its pages). Each step fails with its own syscall's error, as the separate calls would.
+// keeps its pages). Each step fails with its own syscall's error, as the separate calls would: the
+// new fd, or -1 with *err and *syscall set.
+int CreateSizedFd(int dev, uint64_t size, uint32_t flags, bool hugetlb, const char* name, int* err,
+                  const char** syscall) {
+  UniqueFd memfd(memfd_create(name, MFD_ALLOW_SEALING | MFD_CLOEXEC | (hugetlb ? MFD_HUGETLB : 0)));
+  if (!memfd) return *err = errno, *syscall = "memfd_create", -1;
+  if (::ftruncate(memfd.get(), static_cast<off_t>(size)) < 0) return *err = errno, *syscall = "ftruncate", -1;
+  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) < 0) return *err = errno, *syscall = "fcntl(F_ADD_SEALS)", -1;
+  struct udmabuf_create c {};
+  c.memfd = static_cast<__u32>(memfd.get());
+  c.offset = 0;
+  c.size = size;
+  c.flags = flags | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
+  int fd = Ioctl(dev, UDMABUF_CREATE, &c);  // returns the new fd
+  if (fd < 0) return *err = errno, *syscall = "ioctl(UDMABUF_CREATE)", -1;
+  return fd;
+}
+
 Napi::Value CreateSized(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int dev = ArgFd(info, 0, "dev");
@@ -45,17 +63,32 @@ Napi::Value CreateSized(const Napi::CallbackInfo& info) {
   uint32_t flags = ArgU32(info, 2, "flags");
   bool hugetlb = ArgBool(info, 3, "hugetlb");
   std::string name = ArgString(info, 4, "name");
-  UniqueFd memfd(memfd_create(name.c_str(), MFD_ALLOW_SEALING | MFD_CLOEXEC | (hugetlb ? MFD_HUGETLB : 0)));
-  if (!memfd) ThrowErrno(env, errno, "memfd_create");
-  if (::ftruncate(memfd.get(), static_cast<off_t>(size)) < 0) ThrowErrno(env, errno, "ftruncate");
-  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) < 0) ThrowErrno(env, errno, "fcntl(F_ADD_SEALS)");
-  struct udmabuf_create c {};
-  c.memfd = static_cast<__u32>(memfd.get());
-  c.offset = 0;
-  c.size = size;
-  c.flags = flags | UDMABUF_FLAGS_CLOEXEC;  // close-on-exec whatever JS passes
-  int fd = IoctlOrThrow(env, dev, UDMABUF_CREATE, &c, "ioctl(UDMABUF_CREATE)");  // returns the new fd
+  int err = 0;
+  const char* syscall = nullptr;
+  int fd = CreateSizedFd(dev, size, flags, hugetlb, name.c_str(), &err, &syscall);
+  if (fd < 0) ThrowErrno(env, err, syscall);
   return TrackFd(env, fd);
+}
+
+// udmabufCreateSized on the hot path (fast.h): the same, from plain arguments, without node-addon-api.
+napi_value CreateSizedFast(napi_env env, napi_callback_info cbinfo) {
+  fast::Args a;
+  int dev = 0;
+  uint64_t size = 0;
+  uint32_t flags = 0;
+  bool hugetlb = false;
+  char name[256];
+  if (!fast::GetArgs(env, cbinfo, &a) || a.count < 5 || !fast::Fd(env, a.v[0], &dev) ||
+      !fast::Size(env, a.v[1], &size) || !fast::U32(env, a.v[2], &flags) || !fast::Bool(env, a.v[3], &hugetlb) ||
+      !fast::ShortString(env, a.v[4], name)) {
+    return fast::Checked(env, cbinfo, CreateSized);
+  }
+  int err = 0;
+  const char* syscall = nullptr;
+  int fd = CreateSizedFd(dev, size, flags, hugetlb, name, &err, &syscall);
+  if (fd < 0) return fast::ThrowSystem(env, err, syscall);
+  TrackNewFd(fast::DataOf(env), fd);
+  return fast::Int(env, fd);
 }
 
 Napi::Value CreateList(const Napi::CallbackInfo& info) {
@@ -87,13 +120,17 @@ Napi::Value CreateList(const Napi::CallbackInfo& info) {
 const Export kExports[] = {
     {"udmabufCreate", Create},
     {"udmabufCreateList", CreateList},
-    {"udmabufCreateSized", CreateSized},
+};
+
+const fast::RawExport kFast[] = {
+    {"udmabufCreateSized", CreateSizedFast},
 };
 
 }  // namespace
 
 void InitUdmabuf(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kExports);
+  fast::RegisterRaw(env, exports, kFast);
 }
 
 }  // namespace dmabuf

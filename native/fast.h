@@ -1,0 +1,176 @@
+// The hot path's building blocks: functions written against the plain N-API C interface.
+// node-addon-api's wrapper (a CallbackInfo, a try/catch, an argument vector per call, a heap-allocated
+// one past six arguments) costs more than the syscall behind a call like DMA_BUF_IOCTL_SYNC; a fast
+// function reads its numbers straight from the argument slots.
+//
+// Each fast function has one cheap argument check: every argument the plain value it expects (a
+// number that is an integer in range, a short string, a boolean). When that fails, the same call goes
+// to the checked node-addon-api form (Checked()), which throws the precise TypeError / RangeError the
+// rest of the addon throws. So the behaviour is the checked form's; only the cost differs.
+#pragma once
+
+#include <node_api.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "addon.h"
+
+namespace dmabuf {
+namespace fast {
+
+constexpr size_t kMaxArgs = 8;
+constexpr double kFdMax = 2147483647.0;
+constexpr double kU32Max = 4294967295.0;
+constexpr double kI32Min = -2147483648.0;
+constexpr double kSafeMax = 9007199254740991.0;
+
+// The arguments of a call, up to kMaxArgs (missing ones are undefined).
+struct Args {
+  napi_value v[kMaxArgs];
+  size_t count = kMaxArgs;
+};
+
+inline bool GetArgs(napi_env env, napi_callback_info cbinfo, Args* a) {
+  return napi_get_cb_info(env, cbinfo, &a->count, a->v, nullptr, nullptr) == napi_ok;
+}
+
+// v is a number holding an integer in [min, max]; *out is it.
+inline bool Num(napi_env env, napi_value v, double min, double max, double* out) {
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= min && d <= max) || d != std::floor(d)) return false;
+  *out = d;
+  return true;
+}
+
+inline bool Uint(napi_env env, napi_value v, double max, double* out) {
+  return Num(env, v, 0, max, out);
+}
+
+inline bool Fd(napi_env env, napi_value v, int* out) {
+  double d = 0;
+  if (!Uint(env, v, kFdMax, &d)) return false;
+  *out = static_cast<int>(d);
+  return true;
+}
+
+inline bool U32(napi_env env, napi_value v, uint32_t* out) {
+  double d = 0;
+  if (!Uint(env, v, kU32Max, &d)) return false;
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+inline bool Size(napi_env env, napi_value v, uint64_t* out) {
+  double d = 0;
+  if (!Uint(env, v, kSafeMax, &d)) return false;
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+inline bool Bool(napi_env env, napi_value v, bool* out) {
+  return napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+// A string of fewer than N bytes of UTF-8 without NUL, copied NUL-terminated into buf. Longer
+// strings (and NULs, which ArgString refuses) go to the checked form.
+template <size_t N>
+bool ShortString(napi_env env, napi_value v, char (&buf)[N], size_t* len = nullptr) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, buf, N, &n) != napi_ok) return false;
+  if (n >= N - 1 || std::strlen(buf) != n) return false;  // possibly truncated, or a NUL inside
+  if (len) *len = n;
+  return true;
+}
+
+// (fd, dev, inoHi, inoLo) from a.v[at..at+3].
+inline bool FdAndId(napi_env env, const Args& a, size_t at, int* fd, IdWords* w) {
+  return a.count >= at + 4 && Fd(env, a.v[at], fd) && U32(env, a.v[at + 1], &w->dev) &&
+         U32(env, a.v[at + 2], &w->inoHi) && U32(env, a.v[at + 3], &w->inoLo);
+}
+
+// 0 when fd names the file with identity w, -1 when it names another file, or fstat's errno (EBADF:
+// the number is free). *st is fstat's answer when it succeeded.
+inline int Compare(int fd, const IdWords& w, struct stat* st) {
+  if (fstat(fd, st) < 0) return errno;
+  IdWords now = WordsOf(st->st_dev, st->st_ino);
+  return now.dev == w.dev && now.inoHi == w.inoHi && now.inoLo == w.inoLo ? 0 : -1;
+}
+
+inline int Compare(int fd, const IdWords& w) {
+  struct stat st {};
+  return Compare(fd, w, &st);
+}
+
+// Runs the checked node-addon-api form of a function on the same call, turning its C++ exception
+// into a pending JS exception (what node-addon-api's own callback wrapper does).
+inline napi_value Checked(napi_env env, napi_callback_info cbinfo, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  try {
+    Napi::CallbackInfo info(env, cbinfo);
+    return fn(info);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+// Throws the system error for err from syscall (built by the JS error factory); returns nullptr.
+inline napi_value ThrowSystem(napi_env env, int err, const char* syscall) {
+  try {
+    ThrowErrno(Napi::Env(env), err, syscall);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  }
+  return nullptr;
+}
+
+inline napi_value ThrowSystem(napi_env env, int err, const char* syscall, const char* path) {
+  try {
+    ThrowErrno(Napi::Env(env), err, syscall, path);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  }
+  return nullptr;
+}
+
+inline napi_value Int(napi_env env, int32_t n) {
+  napi_value out = nullptr;
+  napi_create_int32(env, n, &out);
+  return out;
+}
+
+inline napi_value Null(napi_env env) {
+  napi_value out = nullptr;
+  napi_get_null(env, &out);
+  return out;
+}
+
+inline InstanceData* DataOf(napi_env env) {
+  void* p = nullptr;
+  napi_get_instance_data(env, &p);
+  return static_cast<InstanceData*>(p);
+}
+
+// One exported raw function: its JS name and its callback.
+struct RawExport {
+  const char* name;
+  napi_callback fn;
+};
+
+template <size_t N>
+void RegisterRaw(Napi::Env env, Napi::Object exports, const RawExport (&table)[N]) {
+  for (const RawExport& e : table) {
+    napi_value fn = nullptr;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn));
+    exports.Set(e.name, Napi::Value(env, fn));
+  }
+}
+
+}  // namespace fast
+}  // namespace dmabuf
