@@ -27,4 +27,6 @@ export interface RawAddon extends AddonSyscalls {
   mmap(fd: Fd, length: number, prot: number, flags: number, offset: number): MapHandle;
   mmapChecked(fd: Fd, dev: number, inoHi: number, inoLo: number, length: number, prot: number, flags: number,
     offset: number): MapHandle | null;
+  /** Whether v is a mapping handle this addon made (never throws). */
+  isMapHandle(v: unknown): boolean;
 }

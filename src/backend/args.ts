@@ -81,6 +81,7 @@ const DECLARATIONS = {
   access: ['path:string', 'mode:i32'],
   fdCheck: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32'],
   closeChecked: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32'],
+  fdinfoChecked: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32'],
   // memfd (native/fd.cc)
   memfdCreate: ['name:string', 'flags:u32'],
   ftruncate: ['fd:fd', 'size:size'],
@@ -92,10 +93,12 @@ const DECLARATIONS = {
   udmabufCreateSized: ['dev:fd', 'size:size', 'flags:u32', 'hugetlb:boolean', 'name:string'],
   // dma-heap (native/heap.cc): heap_flags is a __u64
   heapAlloc: ['heap:fd', 'len:size', 'fdFlags:u32', 'heapFlags:size'],
+  heapAllocChecked: ['heap:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32', 'len:size', 'fdFlags:u32', 'heapFlags:size'],
   // dma-buf (native/dmabuf.cc): the SYNC flags are a __u64
   dmabufSync: ['fd:fd', 'flags:size'],
   dmabufSyncAsync: ['fd:fd', 'flags:size'],
   dmabufSetName: ['fd:fd', 'name:string'],
+  dmabufSetNameChecked: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32', 'name:string'],
   dmabufExportSyncFile: ['fd:fd', 'flags:u32'],
   dmabufImportSyncFile: ['fd:fd', 'flags:u32', 'syncFile:fd'],
   // sync_file (native/sync.cc)

@@ -53,35 +53,23 @@ function packageRoot(): string {
 
 function wrap(addon: RawAddon): NativeBackend {
   const a = addon;
-  // The handles this addon made: the backend's own check of a MapHandle argument, done in the order
-  // of the specification (the addon checks its type tag again).
-  const handles = new WeakSet<MapHandle>();
   const impl = {
     name: 'native' as const,
     pageSize: a.pageSize,
     lastId: a.lastId,
-    fdCheck: a.fdCheck, closeChecked: a.closeChecked,
+    fdCheck: a.fdCheck, closeChecked: a.closeChecked, fdinfoChecked: a.fdinfoChecked,
     open: a.open, close: a.close, dup: a.dup, fstat: a.fstat, stat: a.stat, lseek: a.lseek,
     getFlags: a.getFlags, read: a.read, write: a.write, pread: a.pread, readTextFile: a.readTextFile,
     readdir: a.readdir, readlink: a.readlink, access: a.access,
     memfdCreate: a.memfdCreate, ftruncate: a.ftruncate, addSeals: a.addSeals, getSeals: a.getSeals,
     udmabufCreate: a.udmabufCreate, udmabufCreateList: a.udmabufCreateList, udmabufCreateSized: a.udmabufCreateSized,
-    heapAlloc: a.heapAlloc,
+    heapAlloc: a.heapAlloc, heapAllocChecked: a.heapAllocChecked,
     dmabufSync: a.dmabufSync, dmabufSyncAsync: a.dmabufSyncAsync, dmabufSetName: a.dmabufSetName,
+    dmabufSetNameChecked: a.dmabufSetNameChecked,
     dmabufExportSyncFile: a.dmabufExportSyncFile, dmabufImportSyncFile: a.dmabufImportSyncFile,
     syncFileInfo: a.syncFileInfo, syncFileMerge: a.syncFileMerge,
     poll: a.poll, pollAsync: a.pollAsync,
-    mmap: (fd: Fd, length: number, prot: number, flags: number, offset: number): MapHandle => {
-      const h = a.mmap(fd, length, prot, flags, offset);
-      handles.add(h);
-      return h;
-    },
-    mmapChecked: (fd: Fd, dev: number, inoHi: number, inoLo: number, length: number, prot: number, flags: number,
-      offset: number): MapHandle | null => {
-      const h = a.mmapChecked(fd, dev, inoHi, inoLo, length, prot, flags, offset);
-      if (h) handles.add(h);
-      return h;
-    },
+    mmap: a.mmap, mmapChecked: a.mmapChecked,
     mapBuffer: a.mapBuffer, mapRead: a.mapRead, munmap: a.munmap, isMapped: a.isMapped,
     drmVersion: a.drmVersion, drmGetCap: a.drmGetCap, drmSetClientCap: a.drmSetClientCap,
     drmCreateDumb: a.drmCreateDumb, drmMapDumb: a.drmMapDumb, drmDestroyDumb: a.drmDestroyDumb,
@@ -109,8 +97,10 @@ function wrap(addon: RawAddon): NativeBackend {
     v4l2EncoderCmd: a.v4l2EncoderCmd, v4l2DecoderCmd: a.v4l2DecoderCmd,
     fdRelease: a.fdRelease, trackedFds: a.trackedFds,
   } satisfies Omit<NativeBackend, 'unchecked'>;
+  // A MapHandle argument: the addon says whether it made the handle (its type tag), in the order of
+  // the specification (the addon checks it again).
   return withArgChecks(impl, (v) => {
-    if (!handles.has(v as MapHandle)) throw invalidArgType('mapping', 'a mapping made by this backend', v);
+    if (!a.isMapHandle(v)) throw invalidArgType('mapping', 'a mapping made by this backend', v);
   });
 }
 

@@ -480,6 +480,12 @@ export interface FileOps {
    * closed and the result is fdCheck's (-1 or errno). A failing close(2) throws (syscall 'close').
    */
   closeChecked(fd: Fd, dev: number, inoHi: number, inoLo: number): number;
+  /**
+   * /proc/self/fdinfo/<fd> of an owned fd, after checking (one fstat, the same call) that the number
+   * still names the file with these identity words; null, with nothing read, when it does not or the
+   * number is free. syscall 'open'/'read' (path: the fdinfo file) when reading fails.
+   */
+  fdinfoChecked(fd: Fd, dev: number, inoHi: number, inoLo: number): string | null;
 }
 
 /** memfd and its seals (native/fd.cc). */
@@ -511,6 +517,13 @@ export interface UdmabufOps {
 export interface HeapOps {
   /** ioctl(DMA_HEAP_IOCTL_ALLOC) on an open heap node; returns the new dma-buf fd. O_CLOEXEC always added to fdFlags. */
   heapAlloc(heap: Fd, len: number, fdFlags: number, heapFlags: number): Fd;
+  /**
+   * heapAlloc through an owned heap fd after checking (one fstat, the same call) that the number still
+   * names the heap with these identity words; -1, with nothing allocated, when it does not or the
+   * number is free.
+   */
+  heapAllocChecked(heap: Fd, dev: number, inoHi: number, inoLo: number, len: number, fdFlags: number,
+    heapFlags: number): Fd;
 }
 
 /** The ioctls of every dma-buf fd (native/dmabuf.cc). */
@@ -521,6 +534,12 @@ export interface DmabufOps {
   dmabufSyncAsync(fd: Fd, flags: number): Promise<void>;
   /** ioctl(DMA_BUF_SET_NAME_B): the kernel copies at most 32 bytes incl. NUL. */
   dmabufSetName(fd: Fd, name: string): void;
+  /**
+   * dmabufSetName through an owned fd after checking (one fstat, the same call) that the number still
+   * names the dma-buf with these identity words: 0, or -1 with nothing done when it does not or the
+   * number is free.
+   */
+  dmabufSetNameChecked(fd: Fd, dev: number, inoHi: number, inoLo: number, name: string): number;
   /** ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE); flags DMA_BUF_SYNC_READ/WRITE; returns a sync_file fd. */
   dmabufExportSyncFile(fd: Fd, flags: number): Fd;
   /** ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE) */

@@ -10,6 +10,7 @@ import { systemError } from '../../errors';
 import type { DmabufOps, Fd } from '../types';
 import { SyncPayload } from './fences';
 import { type DmabufFile, type Machine, wouldBlock } from './kernel';
+import { checkId } from './fd';
 import { heapIoctlNr0 } from './heap';
 import { newSyncFile } from './sync';
 
@@ -48,6 +49,12 @@ function checkSyncFileFlags(flags: number, syscall: string): void {
 }
 
 export function dmabufOps(m: Machine): DmabufOps {
+  const setName = (fd: Fd, name: string): void => {
+    const syscall = 'ioctl(DMA_BUF_SET_NAME_B)';
+    const f = m.ioctl(fd, syscall, 'dmabuf');
+    if (Buffer.byteLength(name) >= DMA_BUF_NAME_LEN) throw systemError('EINVAL', syscall); // strndup_user(buf, 32)
+    f.name = name;
+  };
   return {
     dmabufSync(fd, flags) {
       const f = syncTarget(m, fd, flags);
@@ -73,11 +80,12 @@ export function dmabufOps(m: Machine): DmabufOps {
       return m.hub.waitUntil(ready, -1).then(() => syncDone(f, flags)).finally(() => m.unref(f));
     },
 
-    dmabufSetName(fd, name) {
-      const syscall = 'ioctl(DMA_BUF_SET_NAME_B)';
-      const f = m.ioctl(fd, syscall, 'dmabuf');
-      if (Buffer.byteLength(name) >= DMA_BUF_NAME_LEN) throw systemError('EINVAL', syscall); // strndup_user(buf, 32)
-      f.name = name;
+    dmabufSetName: setName,
+
+    dmabufSetNameChecked(fd, dev, inoHi, inoLo, name) {
+      if (checkId(m, fd, dev, inoHi, inoLo) !== 0) return -1;
+      setName(fd, name);
+      return 0;
     },
 
     dmabufExportSyncFile(fd, flags) {

@@ -68,7 +68,7 @@ function statOf(m: Machine, f: OpenFile): StatInfo {
 }
 
 /** fdCheck's answer for fd against identity words: 0 the same file, -1 another, EBADF's errno when free. */
-function checkId(m: Machine, fd: Fd, dev: number, inoHi: number, inoLo: number): number {
+export function checkId(m: Machine, fd: Fd, dev: number, inoHi: number, inoLo: number): number {
   const f = m.fds.get(fd);
   if (f === undefined) return EBADF;
   const [d, hi, lo] = idWords(f);
@@ -96,6 +96,18 @@ function readFile(f: OpenFile, length: number, position: number | null, syscall:
   return new Uint8Array(out);
 }
 
+/** A whole small text file, as readTextFile() reads it. */
+function readText(m: Machine, p: string): string {
+  const s = normal(p);
+  const f = openFile(m, s, O_RDONLY);
+  f.refs++;
+  try {
+    return Buffer.from(readFile(f, 1 << 20, 0, 'read', s)).toString('utf8');
+  } finally {
+    m.unref(f);
+  }
+}
+
 export function fileOps(m: Machine): FileOps {
   return {
     open: (p, flags) => m.install(openFile(m, normal(p), flags), true, 'open'),
@@ -111,6 +123,8 @@ export function fileOps(m: Machine): FileOps {
       if (r === 0) m.close(fd);
       return r;
     },
+    fdinfoChecked: (fd, dev, inoHi, inoLo) =>
+      (checkId(m, fd, dev, inoHi, inoLo) === 0 ? readText(m, `/proc/self/fdinfo/${fd}`) : null),
 
     stat(p) {
       const s = normal(p);
@@ -174,16 +188,7 @@ export function fileOps(m: Machine): FileOps {
       return data.length;
     },
 
-    readTextFile(p) {
-      const s = normal(p);
-      const f = openFile(m, s, O_RDONLY);
-      f.refs++;
-      try {
-        return Buffer.from(readFile(f, 1 << 20, 0, 'read', s)).toString('utf8');
-      } finally {
-        m.unref(f);
-      }
-    },
+    readTextFile: (p) => readText(m, p),
 
     readdir(p) {
       const s = normal(p);

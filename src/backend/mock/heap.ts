@@ -14,6 +14,7 @@ import { DMA_HEAP_VALID_FD_FLAGS, O_ACCMODE, O_CLOEXEC } from '../../constants';
 import { systemError } from '../../errors';
 import type { Fd, HeapOps } from '../types';
 import { Bo, type Driver, type HeapFile, type HeapState, type Machine, makedev, newDmabuf } from './kernel';
+import { checkId } from './fd';
 import { Store } from './pages';
 
 const HEAP_MAJOR = 251; // dma_heap's dynamic char major
@@ -72,12 +73,15 @@ export function heapIoctlNr0(m: Machine, f: HeapFile, syscall: string, arg: Uint
 }
 
 export function heapOps(m: Machine): HeapOps {
+  const heapAlloc = (heap: number, len: number, fdFlags: number, heapFlags: number): number => {
+    const syscall = 'ioctl(DMA_HEAP_IOCTL_ALLOC)';
+    // the addon's struct: fd 0, close-on-exec whatever the caller passes
+    const d = { len: BigInt(len), fd: 0, fdFlags: fdFlags | O_CLOEXEC, heapFlags: BigInt(heapFlags) };
+    return allocate(m, m.ioctl(heap, syscall, 'heap').heap, d, syscall);
+  };
   return {
-    heapAlloc(heap, len, fdFlags, heapFlags) {
-      const syscall = 'ioctl(DMA_HEAP_IOCTL_ALLOC)';
-      // the addon's struct: fd 0, close-on-exec whatever the caller passes
-      const d = { len: BigInt(len), fd: 0, fdFlags: fdFlags | O_CLOEXEC, heapFlags: BigInt(heapFlags) };
-      return allocate(m, m.ioctl(heap, syscall, 'heap').heap, d, syscall);
-    },
+    heapAlloc,
+    heapAllocChecked: (heap, dev, inoHi, inoLo, len, fdFlags, heapFlags) =>
+      (checkId(m, heap, dev, inoHi, inoLo) === 0 ? heapAlloc(heap, len, fdFlags, heapFlags) : -1),
   };
 }
