@@ -14,7 +14,7 @@ import {
   validateObject, validateOneOf, validateString, withPath,
 } from './errors';
 import { fileTableHint } from './hints';
-import { inodeOf, OwnedFd, quietly, type FdIdentity } from './lifecycle';
+import { inodeOf, OwnedFd, quietly, staleFdError, type FdIdentity } from './lifecycle';
 import { SyncFile } from './syncfile';
 import { validateWaitOptions, waitReadable, type WaitOptions } from './wait';
 
@@ -129,7 +129,7 @@ export class Mapping implements Disposable {
     if (this.access === 'read') {
       throw stateError('a read-only mapping has no ArrayBuffer (a write through it would crash); use read()');
     }
-    return this.#backend.mapBuffer(this.#handle);
+    return this.#backend.unchecked.mapBuffer(this.#handle);
   }
 
   /** A Uint8Array over the mapped pages, no copy (writable mappings only). */
@@ -145,7 +145,7 @@ export class Mapping implements Disposable {
     const len = length === undefined ? this.length - offset : validateInt(length, 'length', 0, this.length - offset);
     if (!this.#mapped) throw stateError('the mapping was unmapped');
     const out = Buffer.allocUnsafe(len);
-    if (len > 0) this.#backend.mapRead(this.#handle, this.offset + offset, out);
+    if (len > 0) this.#backend.unchecked.mapRead(this.#handle, this.offset + offset, out);
     return out;
   }
 
@@ -273,8 +273,12 @@ export class DmaBuf extends OwnedFd {
 
   /** Size, exporter, name, reference count and flags, from /proc/self/fdinfo. */
   info(): DmaBufInfo {
-    const fd = this.verifiedFd();
-    const f = parseFdinfo(this.backend.unchecked.readTextFile(`/proc/self/fdinfo/${fd}`));
+    this.checkOpen();
+    // the identity check and the read: one call, one fstat; null: the fd is not ours any more
+    const id = this.identity;
+    const text = this.backend.unchecked.fdinfoChecked(this.rawFd, id.dev, id.inoHi, id.inoLo);
+    if (text === null) this.#stale();
+    const f = parseFdinfo(text);
     const flags = parseInt(f.get('flags') ?? '0', 8);
     return {
       size: Number(f.get('size') ?? this.#size),
@@ -298,7 +302,16 @@ export class DmaBuf extends OwnedFd {
     if (name.includes('\0')) throw invalidArgValue('name', name, 'must not contain NUL bytes');
     const bytes = Buffer.byteLength(name, 'utf8');
     if (bytes > DMA_BUF_NAME_LEN - 1) throw outOfRange('name', `at most ${DMA_BUF_NAME_LEN - 1} bytes of UTF-8`, `${bytes} bytes`);
-    this.backend.unchecked.dmabufSetName(this.verifiedFd(), name);
+    this.checkOpen();
+    const id = this.identity;
+    // the identity check and the ioctl: one call, one fstat
+    if (this.backend.unchecked.dmabufSetNameChecked(this.rawFd, id.dev, id.inoHi, id.inoLo, name) !== 0) this.#stale();
+  }
+
+  /** After a checked call found the fd not ours: verifiedFd() makes the object closed and throws. */
+  #stale(): never {
+    this.verifiedFd(); // throws ERR_DMABUF_STALE_FD
+    throw staleFdError(this.label, this.rawFd);
   }
 
   /**

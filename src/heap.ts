@@ -11,7 +11,7 @@ import {
 } from './errors';
 import { deviceHint } from './hints';
 import { admitAllocation } from './memory';
-import { OwnedFd } from './lifecycle';
+import { OwnedFd, staleFdError } from './lifecycle';
 
 export const HEAP_DIR = '/dev/dma_heap';
 
@@ -73,9 +73,8 @@ export class Heap extends OwnedFd {
   /** DMA_HEAP_IOCTL_ALLOC. The kernel rounds size up to whole pages; 0 is EINVAL. */
   allocate(size: number, options: AllocateOptions = {}): DmaBuf {
     validateInt(size, 'size');
-    let heapFd: Fd;
     try {
-      heapFd = this.fd;
+      this.checkOpen();
     } catch (e) {
       throw withPath(e, this.path);
     }
@@ -89,11 +88,22 @@ export class Heap extends OwnedFd {
     }
     let fd: Fd;
     try {
-      fd = this.backend.unchecked.heapAlloc(heapFd, size, O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);
+      // the check that the heap fd is still ours and the allocation: one call, one fstat
+      const id = this.identity;
+      fd = this.backend.unchecked.heapAllocChecked(this.rawFd, id.dev, id.inoHi, id.inoLo, size,
+        O_CLOEXEC | (o.readOnly ? O_RDONLY : O_RDWR), heapFlags);
     } catch (e) {
       const code = (e as { code?: string }).code;
       throw withPath(e, this.path, code === 'ENOMEM' && this.contiguous
         ? `the CMA area is exhausted or too fragmented for ${size} bytes (see CmaFree in /proc/meminfo)` : undefined);
+    }
+    if (fd < 0) {
+      try {
+        this.verifiedFd(); // throws ERR_DMABUF_STALE_FD
+      } catch (e) {
+        throw withPath(e, this.path);
+      }
+      throw withPath(staleFdError(this.label, this.rawFd), this.path);
     }
     // the heap allocates whole pages (dma_heap_buffer_alloc: PAGE_ALIGN(len)); the identity is lastId's
     const page = this.backend.pageSize;

@@ -71,9 +71,17 @@ interface Held extends FdIdentity {
   backend: Backend;
   fd: Fd;
   kind: string;
+  /**
+   * Still owned: cleared by close(), detach() and a stale check. The registration is never taken back
+   * (FinalizationRegistry.prototype.unregister is a runtime call that costs more than the fd's own
+   * close): the finalizer of an object that is no longer live does nothing.
+   */
+  live: boolean;
 }
 
 const registry = new FinalizationRegistry<Held>((held) => {
+  if (!held.live) return;
+  held.live = false;
   try {
     held.backend.unchecked.closeChecked(held.fd, held.dev, held.inoHi, held.inoLo);
   } catch {
@@ -84,10 +92,6 @@ const registry = new FinalizationRegistry<Held>((held) => {
     detail: 'Call close() (or use `using`) when done with dma-buf objects.',
   });
 });
-
-function untrackOwned(owner: object): void {
-  registry.unregister(owner);
-}
 
 /**
  * The base of everything that owns an fd (DmaBuf, drm.Device, Heap, Memfd, SyncFile): the fd is
@@ -127,8 +131,8 @@ export abstract class OwnedFd extends Closeable {
       }
       ({ dev, inoHi, inoLo } = known);
     }
-    this.#held = { backend, fd, kind, dev, inoHi, inoLo };
-    registry.register(this, this.#held, this);
+    this.#held = { backend, fd, kind, dev, inoHi, inoLo, live: true };
+    registry.register(this, this.#held);
   }
 
   /** The fd number (owned: do not close it yourself). Checked to still refer to this file. */
@@ -172,7 +176,7 @@ export abstract class OwnedFd extends Closeable {
     const name = r > 0 ? errnoNameOf(r) : undefined;
     if (r > 0 && name !== 'EBADF') throw systemError(name ?? r, 'fstat');
     this.#closed = true;
-    untrackOwned(this);
+    h.live = false;
     this.onStale();
     throw staleFdError(this.label, h.fd, name === 'EBADF' ? systemError('EBADF', 'fstat') : undefined);
   }
@@ -203,8 +207,8 @@ export abstract class OwnedFd extends Closeable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    untrackOwned(this);
     const h = this.#held;
+    h.live = false;
     const unchecked = this.backend.unchecked;
     if (!this.closeNeedsFd()) {
       let ours = false;
@@ -227,7 +231,7 @@ export abstract class OwnedFd extends Closeable {
   protected detach(): Fd {
     const fd = this.verifiedFd();
     this.#closed = true;
-    untrackOwned(this);
+    this.#held.live = false;
     return fd;
   }
 }
