@@ -30,7 +30,8 @@
             "native/sync.cc",
             "native/kms.cc",
             "native/v4l2.cc",
-            "native/hot.cc"
+            "native/hot.cc",
+            "native/loop_poll.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": [

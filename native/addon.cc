@@ -14,6 +14,7 @@ InstanceData* Data(Napi::Env env) {
 namespace {
 
 void Cleanup(InstanceData* data) {
+  CancelLoopPolls(data);
   UnmapAllRegions(data);
   CloseTrackedFds(data);
 }

@@ -53,6 +53,8 @@ struct InstanceData {
   uint32_t* lastId = nullptr;
   Napi::Reference<Napi::ArrayBuffer> lastIdBuffer;
   std::shared_ptr<RegionRegistry> registry = std::make_shared<RegionRegistry>();
+  // The pending event-loop waits of pollAsync (loop_poll.cc), made at the first one.
+  std::shared_ptr<void> loopWaits;
 };
 
 InstanceData* Data(Napi::Env env);
@@ -73,6 +75,10 @@ Napi::Value DmabufSync(const Napi::CallbackInfo& info);
 
 // ---- mappings (mapping.cc) ------------------------------------------------------------------------
 void UnmapAllRegions(InstanceData* data);
+
+// ---- event-loop waits (loop_poll.cc) --------------------------------------------------------------
+// Env teardown: closes the handles of every pending wait (their promises stay pending).
+void CancelLoopPolls(InstanceData* data);
 
 // ---- registration ----------------------------------------------------------------------------------
 // One exported function: its JS name and its callback. Each .cc ends with a table of them.

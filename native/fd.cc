@@ -24,6 +24,10 @@
 
 namespace dmabuf {
 
+// loop_poll.cc: starts a pollAsync on the event loop, taking fd; false (fd left) when the loop cannot
+// watch it.
+bool LoopPoll(Napi::Env env, UniqueFd& fd, short events, int timeoutMs, napi_value* promise);
+
 // ---- tracking ------------------------------------------------------------------------------------
 
 IdWords WordsOf(dev_t dev, ino_t ino) {
@@ -426,6 +430,11 @@ Napi::Value PollAsync(const Napi::CallbackInfo& info) {
     auto d = Napi::Promise::Deferred::New(env);
     d.Resolve(Napi::Number::New(env, POLLNVAL));
     return d.Promise();
+  }
+  if (dup) {
+    // on the event loop when it can watch the fd (loop_poll.cc); the thread pool otherwise
+    napi_value promise = nullptr;
+    if (LoopPoll(env, dup, static_cast<short>(events), timeout < 0 ? -1 : timeout, &promise)) return Napi::Value(env, promise);
   }
   int err = dup ? 0 : errno;  // e.g. EMFILE
   return QueueOrReject(new PollWorker(env, std::move(dup), static_cast<short>(events), timeout < 0 ? -1 : timeout),

@@ -558,6 +558,11 @@ export interface SyncFileOps {
 export interface PollOps {
   /** poll(2) on one fd; returns revents (0 on timeout). timeoutMs < 0 = forever. EINTR retried. */
   poll(fd: Fd, events: number, timeoutMs: number): number;
+  /**
+   * The same without blocking the JS thread: the event loop's epoll watches a dup of fd (a file epoll
+   * cannot watch, e.g. a regular file, is polled on the thread pool instead). Resolves poll(2)'s revents,
+   * 0 on timeout, POLLNVAL for a closed fd.
+   */
   pollAsync(fd: Fd, events: number, timeoutMs: number): Promise<number>;
 }
 
