@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Ratio } from './harness';
-import { markdownTables, SECTIONS, type BenchResult, type Row, type SectionId } from './report';
+import { markdownTables, meetsTarget, SECTIONS, targetSummary, type BenchResult, type Row, type SectionId } from './report';
 
 const JSON_BEGIN = '----- DMABUF-BENCH-JSON BEGIN -----';
 const JSON_END = '----- DMABUF-BENCH-JSON END -----';
@@ -174,8 +174,7 @@ export function renderSvg(runs: readonly BenchResult[]): string {
         const wy = (by + BAR_H / 2).toFixed(1);
         line(`<line x1="${wl}" y1="${wy}" x2="${wh}" y2="${wy}" stroke="#222" stroke-width="1"/>`);
         line(`<line x1="${wl}" y1="${by + 2}" x2="${wl}" y2="${by + BAR_H - 2}" stroke="#222"/><line x1="${wh}" y1="${by + 2}" x2="${wh}" y2="${by + BAR_H - 2}" stroke="#222"/>`);
-        const t = info.target;
-        const ok = t ? (t.better === 'lower' ? ratio.median <= t.value : ratio.median >= t.value) : undefined;
+        const ok = row ? meetsTarget(row) : undefined;
         line(`<text x="${PLOT_X + PLOT_W + 8}" y="${by + BAR_H - 1}" font-size="10" fill="${ok === false ? '#cc3311' : '#222'}">${fmt(ratio.median)}${ok === undefined ? '' : ok ? ' ✓' : ' ✗'}</text>`);
       });
       y += blockH + 4;
@@ -214,7 +213,7 @@ function main(): void {
   };
   if (json) write(json, JSON.stringify({ schema: 'dmabuf-bench-report/1', generated: new Date().toISOString(), runs } satisfies Combined, null, 1) + '\n');
   if (svg) write(svg, renderSvg(runs));
-  const tables = markdownTables(runs);
+  const tables = `${targetSummary(runs)}\n${markdownTables(runs)}`;
   if (md) write(md, tables);
   else if (!svg && !json) console.log(tables);
 }

@@ -5,12 +5,19 @@ import { fmtNs, fmtRatio, fmtStats, type Ratio, type Stats } from './harness';
 
 export type SectionId = 'ops' | 'guard' | 'guardcost' | 'reuse' | 'bandwidth' | 'scale' | 'growth' | 'v4l2' | 'x11dri';
 
+/** A target for a ratio: at most (lower) or at least (higher) value. */
+export interface Target {
+  value: number;
+  better: 'lower' | 'higher';
+  text: string;
+}
+
 export interface SectionInfo {
   title: string;
   /** What the ratio is. */
   ratio: string;
-  /** The project's target for the ratio, if it sets one. */
-  target?: { value: number; better: 'lower' | 'higher'; text: string };
+  /** The project's target for the ratio, if it sets one (a row's own target overrides it). */
+  target?: Target;
   /** Plot the ratio on a log scale. */
   log?: boolean;
 }
@@ -83,6 +90,8 @@ export interface Row {
   note?: string;
   /** Set when the row could not be measured: why (never a made-up number). */
   status?: string;
+  /** This row's own target (instead of the section's). */
+  target?: Target;
 }
 
 export interface BenchResult {
@@ -134,7 +143,7 @@ export function textTable(r: BenchResult): string {
         `js ${pad(fmtStats(row.js), 30)}`,
         row.c !== undefined ? `c ${pad(fmtStats(row.c), 30)}` : '',
         row.other !== undefined ? `vs ${pad(fmtStats(row.other), 30)}` : '',
-        `ratio ${pad(fmtRatio(row.ratio), 20)}`,
+        `ratio ${pad(fmtRatio(row.ratio) + targetMark(row), 20)}`,
         row.raw ? `raw ${fmtStats(row.raw)} raw/C ${fmtRatio(row.rawRatio)}` : '',
         row.extra ? Object.entries(row.extra).map(([k, v]) => `${k}=${v}`).join(' ') : '',
       ];
@@ -149,11 +158,46 @@ export function textTable(r: BenchResult): string {
   return out.join('\n');
 }
 
-function targetMark(sec: SectionId, ratio: Ratio | null | undefined): string {
-  const t = SECTIONS[sec].target;
-  if (!t || !ratio || !Number.isFinite(ratio.median)) return '';
-  const ok = t.better === 'lower' ? ratio.median <= t.value : ratio.median >= t.value;
-  return ok ? ' ✓' : ' ✗';
+/** Whether a row meets its target (its own, else its section's); undefined when it has none or no ratio. */
+export function meetsTarget(row: Row): boolean | undefined {
+  const t = row.target ?? SECTIONS[row.section].target;
+  const r = row.ratio;
+  if (!t || !r || !Number.isFinite(r.median)) return undefined;
+  return t.better === 'lower' ? r.median <= t.value : r.median >= t.value;
+}
+
+function targetMark(row: Row): string {
+  const ok = meetsTarget(row);
+  if (ok === undefined) return '';
+  return `${ok ? ' ✓' : ' ✗'}${row.target ? ` (target ${row.target.text})` : ''}`;
+}
+
+/**
+ * The rows with a target of their own, one line each: met or not, with the ratio, per kernel. What the
+ * README's performance summary is made of.
+ */
+export function targetSummary(runs: readonly BenchResult[]): string {
+  const out: string[] = ['**Targets** (each row\'s median ratio, per kernel)', ''];
+  out.push(`| operation | target | ${runs.map((r) => r.kernel).join(' | ')} |`);
+  out.push(`|---|---|${runs.map(() => '---').join('|')}|`);
+  const ids: string[] = [];
+  for (const r of runs) for (const row of r.rows) if (row.target && !ids.includes(row.id)) ids.push(row.id);
+  for (const id of ids) {
+    let label = id;
+    let target = '';
+    const cells = runs.map((r) => {
+      const row = r.rows.find((x) => x.id === id);
+      if (!row) return '—';
+      label = row.label;
+      target = row.target?.text ?? target;
+      const ok = meetsTarget(row);
+      if (ok === undefined) return row.status ?? '—';
+      return `${row.ratio!.median.toFixed(2)} ${ok ? '✓ met' : '✗ not met'}`;
+    });
+    out.push(`| ${label} | ${target} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  return out.join('\n');
 }
 
 /** Markdown tables, one per section, with one ratio column per run (kernel). */
@@ -186,7 +230,7 @@ export function markdownTables(runs: readonly BenchResult[]): string {
           continue;
         }
         const other = sec === 'x11dri' || sec === 'reuse' ? row.other : row.c;
-        let ratio = fmtRatio(row.ratio) + targetMark(sec, row.ratio);
+        let ratio = fmtRatio(row.ratio) + targetMark(row);
         if (row.rawRatio) ratio += ` (raw backend ${row.rawRatio.median.toFixed(2)})`;
         cells.push(fmtNs(row.js?.median ?? NaN), fmtNs(other?.median ?? NaN), ratio);
       }

@@ -21,6 +21,8 @@
  *       bw-fill bw-read bw-copy-in bw-copy-out          (over a udmabuf of --size, one pass = one op)
  *       scale-udmabuf scale-heap                        (create --count live buffers, then close them)
  *       limits                                          (RLIMIT_NOFILE before/after raising, udmabuf params)
+ *       v4l2-cycle --video PATH --width W --height H     (capture at 60 fps, 4 MMAP buffers, XR24: DQBUF,
+ *                                                        poll when EAGAIN, DQBUF, QBUF; per cycle: CPU time)
  *
  * Output (one line): {"op":"...","size":N,"iters":K,"samples_ns":[ns per op, ...], ...}
  * On failure: {"op":"...","error":"...","errno":N} and exit status 1.
@@ -38,6 +40,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -46,6 +49,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
+#include <linux/videodev2.h>
 
 #ifndef F_SEAL_SHRINK
 #define F_SEAL_SHRINK 0x0002
@@ -86,6 +90,8 @@ static double g_warmup_ms = 30;
 static const char *g_card = "/dev/dri/card0";
 static const char *g_heap_path = "/dev/dma_heap/system";
 static long g_count = 1000;
+static const char *g_video = "/dev/video0";
+static uint32_t g_width = 320, g_height = 180;
 static long g_nofile = 0;   /* --nofile: set the soft RLIMIT_NOFILE to this instead of raising it */
 static long g_reached = -1; /* scale runs: live buffers created so far (reported on failure) */
 
@@ -273,6 +279,94 @@ static void op_bw_copy_out(void)
 	dma_sync(g_buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
 }
 
+/* ---- V4L2: a capture queue's DQBUF + QBUF cycle ---------------------------------------------- */
+
+/*
+ * VideoQueue.dequeue() then queue(frame) on a streaming capture queue of the device's own (MMAP)
+ * buffers, at the ioctl level: DQBUF on the non-blocking fd; when it says EAGAIN, poll(POLLIN) and
+ * DQBUF again; then QBUF of the same buffer. The device paces the loop (its frame rate), so the
+ * cost of a cycle is the process's CPU time (getrusage: user + system), not the wall time.
+ */
+static int g_vfd = -1;
+
+static void v4l2_setup(void)
+{
+	g_vfd = open(g_video, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (g_vfd < 0)
+		die("open(video)", errno);
+	struct v4l2_format f = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	f.fmt.pix.width = g_width;
+	f.fmt.pix.height = g_height;
+	f.fmt.pix.pixelformat = V4L2_PIX_FMT_XBGR32; /* 'XR24', DRM's XRGB8888 */
+	f.fmt.pix.field = V4L2_FIELD_NONE;
+	CHECK(ioctl(g_vfd, VIDIOC_S_FMT, &f), "ioctl(VIDIOC_S_FMT)");
+	struct v4l2_requestbuffers rb = { .count = 4, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP };
+	/* 60 frames per second (vivid's default after S_FMT depends on the size: 5 at 320x180) */
+	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	parm.parm.capture.timeperframe.numerator = 1;
+	parm.parm.capture.timeperframe.denominator = 60;
+	CHECK(ioctl(g_vfd, VIDIOC_S_PARM, &parm), "ioctl(VIDIOC_S_PARM)");
+	CHECK(ioctl(g_vfd, VIDIOC_REQBUFS, &rb), "ioctl(VIDIOC_REQBUFS)");
+	for (uint32_t i = 0; i < rb.count; i++) {
+		struct v4l2_buffer b = { .index = i, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP };
+		CHECK(ioctl(g_vfd, VIDIOC_QBUF, &b), "ioctl(VIDIOC_QBUF)");
+	}
+	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	CHECK(ioctl(g_vfd, VIDIOC_STREAMON, &type), "ioctl(VIDIOC_STREAMON)");
+}
+
+static void op_v4l2_cycle(void)
+{
+	struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP };
+	while (ioctl(g_vfd, VIDIOC_DQBUF, &b) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			die("ioctl(VIDIOC_DQBUF)", errno);
+		struct pollfd p = { .fd = g_vfd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			die("poll", errno);
+	}
+	CHECK(ioctl(g_vfd, VIDIOC_QBUF, &b), "ioctl(VIDIOC_QBUF)");
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+/* Fixed cycles per sample (--iters, default 60): samples of CPU ns per cycle, and their wall time. */
+static void run_v4l2(const char *op)
+{
+	long iters = g_iters > 0 ? g_iters : 60;
+	for (int i = 0; i < 10; i++)
+		op_v4l2_cycle(); /* warm-up: the device reaches its frame rate */
+	double *cpu = calloc((size_t)g_samples, sizeof *cpu), *wall = calloc((size_t)g_samples, sizeof *wall);
+	if (!cpu || !wall)
+		die("calloc", ENOMEM);
+	for (int s = 0; s < g_samples; s++) {
+		uint64_t c = cpu_ns(), w = now_ns();
+		for (long i = 0; i < iters; i++)
+			op_v4l2_cycle();
+		cpu[s] = (double)(cpu_ns() - c) / (double)iters;
+		wall[s] = (double)(now_ns() - w) / (double)iters;
+	}
+	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	CHECK(ioctl(g_vfd, VIDIOC_STREAMOFF, &type), "ioctl(VIDIOC_STREAMOFF)");
+	printf("{\"op\":\"%s\",\"iters\":%ld,\"samples_ns\":[", op, iters);
+	for (int s = 0; s < g_samples; s++)
+		printf("%s%.1f", s ? "," : "", cpu[s]);
+	printf("],\"wall_samples_ns\":[");
+	for (int s = 0; s < g_samples; s++)
+		printf("%s%.1f", s ? "," : "", wall[s]);
+	printf("]}\n");
+	free(cpu);
+	free(wall);
+}
+
 /* ---- harness: warm-up, calibration, N samples of K iterations --------------------------------- */
 
 static void run(const char *op, void (*fn)(void))
@@ -403,6 +497,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--heap")) g_heap_path = v;
 		else if (!strcmp(k, "--count")) g_count = atol(v);
 		else if (!strcmp(k, "--nofile")) g_nofile = atol(v);
+		else if (!strcmp(k, "--video")) g_video = v;
+		else if (!strcmp(k, "--width")) g_width = (uint32_t)atol(v);
+		else if (!strcmp(k, "--height")) g_height = (uint32_t)atol(v);
 		else {
 			fprintf(stderr, "unknown option %s\n", k);
 			return 2;
@@ -470,6 +567,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(op, "bw-copy-in")) run(op, op_bw_copy_in);
 		else if (!strcmp(op, "bw-copy-out")) run(op, op_bw_copy_out);
 		else die("unknown bandwidth op", EINVAL);
+	} else if (!strcmp(op, "v4l2-cycle")) {
+		v4l2_setup();
+		run_v4l2(op);
 	} else if (!strcmp(op, "scale-udmabuf")) {
 		need_udmabuf();
 		run_scale(op, udmabuf_create);
