@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { loadNative, type NativeBackend } from '../src/backend/native';
 import {
-  F_SEAL_SHRINK, MAP_SHARED, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_RDWR, POLLIN, POLLNVAL, PROT_READ, PROT_WRITE,
+  F_SEAL_SHRINK, MAP_SHARED, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_RDWR, POLLIN, POLLNVAL, POLLOUT, PROT_READ, PROT_WRITE,
   UDMABUF_FLAGS_CLOEXEC,
 } from '../src/constants';
 import { inVm, MiB, throwsErrno } from './support/index';
@@ -23,9 +23,9 @@ import { onlyOnBackend, useBackend } from './support/backend';
 const NATIVE_JS = path.resolve(__dirname, '..', 'src', 'backend', 'native.js');
 const RW = PROT_READ | PROT_WRITE;
 
-function runWorker(source: string): Promise<unknown> {
+function runWorker(source: string, data: Record<string, unknown> = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(source, { eval: true, workerData: { nativeJs: NATIVE_JS } });
+    const w = new Worker(source, { eval: true, workerData: { nativeJs: NATIVE_JS, ...data } });
     let result: unknown;
     w.on('message', (m) => { result = m; });
     w.on('error', reject);
@@ -157,6 +157,68 @@ describe('backend: native only (addon)', function () {
       t.keep(b.memfdCreate('reuse', 0)); // likely takes fd's number
       setTimeout(() => b.write(writer, new Uint8Array([1])), 30);
       assert.equal((await p) & POLLIN, POLLIN);
+    });
+    it('pollAsync waits on the event loop: it answers while every thread-pool thread is blocked', async function () {
+      const { b } = t;
+      // fill the pool: each open of a FIFO without a writer blocks its pool thread until one comes
+      const stuck = path.join(dir, 'stuck');
+      execFileSync('mkfifo', [stuck]);
+      const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+      const blocked = Array.from({ length: poolSize }, () => fs.promises.open(stuck, 'r'));
+      let released = false;
+      try {
+        await new Promise((r) => setTimeout(r, 50)); // the opens reach their threads
+        const fd = t.open(fifo, O_RDWR | O_NONBLOCK);
+        const writer = t.open(fifo, O_RDWR | O_NONBLOCK);
+        while (b.poll(fd, POLLIN, 0) & POLLIN) b.read(fd, 4096); // drained by earlier tests' data
+        setTimeout(() => b.write(writer, new Uint8Array([7])), 30);
+        const r = await Promise.race([b.pollAsync(fd, POLLIN, 20000),
+          new Promise<string>((res) => setTimeout(() => res('no answer within 5 s'), 5000))]);
+        assert.equal(typeof r === 'number' ? r & POLLIN : r, POLLIN);
+        assert.equal(b.read(fd, 1)[0], 7);
+      } finally {
+        const w = fs.openSync(stuck, fs.constants.O_RDWR); // a writer: the blocked opens return
+        released = true;
+        for (const h of await Promise.all(blocked)) await h.close();
+        fs.closeSync(w);
+      }
+      assert.ok(released);
+    });
+
+    it('pollAsync: its timeout counts from the call, also after the event loop was busy', async function () {
+      const { b } = t;
+      const fd = t.open(fifo, O_RDWR | O_NONBLOCK);
+      while (b.poll(fd, POLLIN, 0) & POLLIN) b.read(fd, 4096);
+      const spin = Date.now() + 100;
+      while (Date.now() < spin) { /* the loop's cached time goes stale */ }
+      const t0 = Date.now();
+      assert.equal(await b.pollAsync(fd, POLLIN, 120), 0);
+      assert.ok(Date.now() - t0 >= 110, `waited ${Date.now() - t0} ms of 120`);
+    });
+
+    it('pollAsync of a file epoll cannot watch (a memfd, /dev/null) answers as poll(2) does', async function () {
+      const { b } = t;
+      const m = t.keep(b.memfdCreate('dmabuf-poll', 0));
+      assert.equal(await b.pollAsync(m, POLLIN | POLLOUT, 1000), b.poll(m, POLLIN | POLLOUT, 0));
+      const n = t.open('/dev/null', O_RDWR);
+      assert.equal(await b.pollAsync(n, POLLIN, 1000), b.poll(n, POLLIN, 0));
+      assert.equal(await b.pollAsync(0x7ffffff0, POLLIN, 10), POLLNVAL);
+    });
+
+    it('a worker that exits with a pollAsync pending on its event loop exits cleanly and leaks no fd', async function () {
+      const wfifo = path.join(dir, 'worker-fifo');
+      execFileSync('mkfifo', [wfifo]);
+      const result = await runWorker(`
+        const { parentPort, workerData } = require('node:worker_threads');
+        const b = require(workerData.nativeJs).loadNative().backend;
+        const fd = b.open(workerData.fifo, ${O_RDWR | O_NONBLOCK});
+        b.pollAsync(fd, ${POLLIN}, -1).then(() => parentPort.postMessage('settled'));
+        parentPort.postMessage(b.trackedFds().length);
+        setTimeout(() => process.exit(0), 50); // the pending wait would keep the worker alive
+      `, { fifo: wfifo });
+      assert.equal(result, 1);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!fdLinks().some((l) => l === wfifo), 'neither the fd nor the wait\'s dup of it is left open');
     });
   });
 

@@ -111,6 +111,24 @@ describe('dma-heaps', function () {
       }
     });
 
+    it('allocate() through a heap fd closed and reused behind its back: ERR_DMABUF_STALE_FD, no ioctl on the other file', function () {
+      const h = heaps.open('system');
+      const fd = h.fd;
+      backend().close(fd);
+      // the lowest free number on Linux (any in the mock): most likely fd's
+      using other = udmabuf.memfd(PAGE());
+      const tracked = backend().name === 'native' ? (backend() as unknown as { trackedFds(): number[] }).trackedFds().length : 0;
+      throwsCode(() => h.allocate(PAGE()), 'ERR_DMABUF_STALE_FD');
+      assert.equal(h.closed, true);
+      throwsCode(() => h.allocate(PAGE()), 'ERR_DMABUF_CLOSED');
+      if (backend().name === 'native') {
+        assert.equal((backend() as unknown as { trackedFds(): number[] }).trackedFds().length, tracked, 'no buffer was made');
+      }
+      assert.equal(backend().fstat(other.fd).size, PAGE(), 'the other file is untouched and open');
+      h.close(); // must not close the other file's fd
+      assert.equal(backend().fstat(other.fd).size, PAGE());
+    });
+
     it('rejects bad arguments before any syscall', function () {
       using h = heaps.open('system');
       throwsCode(() => h.allocate(-1), 'ERR_OUT_OF_RANGE', RangeError);

@@ -307,6 +307,17 @@ for (const p of providers) {
       }
     });
 
+    it('setName() through a number now held by another dma-buf renames nothing (the check is in the same call)', function () {
+      const b = p.make(PAGE());
+      const fd = b.fd;
+      backend().close(fd);
+      using other = p.make(PAGE()); // a dma-buf, where the ioctl itself would succeed
+      throwsCode(() => b.setName('not-mine'), 'ERR_DMABUF_STALE_FD');
+      assert.equal(b.closed, true);
+      if (other.fd === fd) assert.equal(other.info().name, null, 'the other buffer keeps no name');
+      assert.equal(other.info().size, PAGE());
+    });
+
     it('notices the reuse on the SYNC hot path too (the check runs when the ioctl fails)', function () {
       const b = p.make(PAGE());
       backend().close(b.fd);
