@@ -52,11 +52,14 @@ void Closed(uv_handle_t* h) {
   delete w;  // closes our dup of the fd
 }
 
+// Stops and closes both handles, and closes our dup of the fd now: when the promise settles no fd of
+// the wait is left open. uv_close() of a poll handle stops it and takes the fd out of the loop's epoll
+// before it returns (uv__poll_stop), and libuv does not touch the fd again.
 void CloseHandles(LoopWait* w) {
-  uv_poll_stop(&w->poll);
   uv_timer_stop(&w->timer);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), Closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->timer), Closed);
+  w->fd.reset();
 }
 
 void Settle(LoopWait* w, int revents) {
@@ -73,20 +76,29 @@ void Settle(LoopWait* w, int revents) {
   CloseHandles(w);
 }
 
-void OnPoll(uv_poll_t* h, int, int) {
-  auto* w = static_cast<LoopWait*>(h->data);
-  // the exact revents (libuv folds POLLERR into a status, POLLHUP into UV_DISCONNECT)
+// poll(fd, events, 0): the exact revents (libuv folds POLLERR into a status, POLLHUP into
+// UV_DISCONNECT), 0 when nothing is ready, POLLERR when poll itself fails.
+int Revents(const LoopWait* w) {
   struct pollfd p {w->fd.get(), w->events, 0};
   int r;
   do {
     r = ::poll(&p, 1, 0);
   } while (r < 0 && errno == EINTR);
-  if (r == 0) return;  // spurious: keep waiting
-  Settle(w, r < 0 ? POLLERR : p.revents);
+  return r < 0 ? POLLERR : r == 0 ? 0 : p.revents;
 }
 
+void OnPoll(uv_poll_t* h, int, int) {
+  auto* w = static_cast<LoopWait*>(h->data);
+  int revents = Revents(w);
+  if (revents == 0) return;  // spurious: keep waiting
+  Settle(w, revents);
+}
+
+// The timeout: what is ready now (libuv runs due timers before it polls, so a timeout of 0, or one
+// that ends as the fd becomes ready, must still see the fd's state), else 0.
 void OnTimer(uv_timer_t* h) {
-  Settle(static_cast<LoopWait*>(h->data), 0);
+  auto* w = static_cast<LoopWait*>(h->data);
+  Settle(w, Revents(w));
 }
 
 }  // namespace

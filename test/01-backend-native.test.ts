@@ -196,6 +196,20 @@ describe('backend: native only (addon)', function () {
       assert.ok(Date.now() - t0 >= 110, `waited ${Date.now() - t0} ms of 120`);
     });
 
+    it('pollAsync with timeout 0 reports what is ready now, and leaves no fd open once settled', async function () {
+      const { b } = t;
+      const fd = t.open(fifo, O_RDWR | O_NONBLOCK);
+      while (b.poll(fd, POLLIN, 0) & POLLIN) b.read(fd, 4096);
+      const before = fs.readdirSync('/proc/self/fd').length;
+      assert.equal(await b.pollAsync(fd, POLLIN, 0), 0);
+      assert.equal(fs.readdirSync('/proc/self/fd').length, before, 'the wait\'s dup is closed when it settles');
+      b.write(fd, new Uint8Array([1]));
+      assert.equal((await b.pollAsync(fd, POLLIN, 0)) & POLLIN, POLLIN);
+      assert.equal((await b.pollAsync(fd, POLLIN, 1000)) & POLLIN, POLLIN);
+      assert.equal(fs.readdirSync('/proc/self/fd').length, before);
+      b.read(fd, 1);
+    });
+
     it('pollAsync of a file epoll cannot watch (a memfd, /dev/null) answers as poll(2) does', async function () {
       const { b } = t;
       const m = t.keep(b.memfdCreate('dmabuf-poll', 0));
