@@ -42,6 +42,11 @@ struct IdWords {
 };
 IdWords WordsOf(dev_t dev, ino_t ino);
 
+// The identity words of a checked call: its arguments 1 to 3 (dev, inoHi, inoLo), after the fd.
+inline IdWords ArgIdWords(const Napi::CallbackInfo& info) {
+  return IdWords{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+}
+
 struct InstanceData {
   Napi::FunctionReference errorFactory;
   // Every fd handed to JS and not yet closed/released, indexed by number (fds are small integers;

@@ -92,7 +92,7 @@ constexpr const char* kSetName = "ioctl(DMA_BUF_SET_NAME_B)";
 Napi::Value SetNameChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  IdWords want = ArgIdWords(info);
   std::string name = ArgString(info, 4, "name");
   if (fast::Compare(fd, want) != 0) return Napi::Number::New(env, -1);
   IoctlOrThrow(env, fd, DMA_BUF_SET_NAME_B, name.data(), kSetName);

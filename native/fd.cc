@@ -206,61 +206,54 @@ Napi::Value Pread(const Napi::CallbackInfo& info) {
   return BytesFrom(env, buf.get(), static_cast<size_t>(n));
 }
 
-Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = ArgString(info, 0, "path");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));  // close-on-exec
-  if (!fd) ThrowErrno(env, errno, "open", path.c_str());
-  // procfs/sysfs report st_size 0: read until EOF, bounded.
-  constexpr size_t kMax = 1 << 20;
-  std::string text;
-  char chunk[4096];
-  while (text.size() < kMax) {
-    ssize_t n = ::read(fd.get(), chunk, std::min(sizeof chunk, kMax - text.size()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno(env, errno, "read", path.c_str());
-    }
-    if (n == 0) break;
-    text.append(chunk, static_cast<size_t>(n));
-  }
-  return Napi::String::New(env, text);
-}
-
-// /proc/self/fdinfo/<fd> of an owned fd, after checking with one fstat in the same call that the number
-// still names the file with these identity words (hot.cc's): the text, or null and nothing read when
-// it does not or the number is free. *err/*syscall on a failed open/read.
-bool ReadFdinfo(int fd, const IdWords& want, std::string* text, bool* ours, int* err, const char** syscall,
-                char (&path)[48]) {
-  *ours = fast::Compare(fd, want) == 0;
-  if (!*ours) return true;
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  UniqueFd f(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!f) return *err = errno, *syscall = "open", false;
+// A whole small text file: procfs/sysfs report st_size 0, so read until EOF, bounded. 0, or the
+// errno with *syscall ("open" or "read").
+int ReadWholeFile(const char* path, std::string* text, const char** syscall) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));  // close-on-exec
+  if (!fd) return *syscall = "open", errno;
   constexpr size_t kMax = 1 << 20;
   char chunk[4096];
   while (text->size() < kMax) {
-    ssize_t n = ::read(f.get(), chunk, std::min(sizeof chunk, kMax - text->size()));
+    ssize_t n = ::read(fd.get(), chunk, std::min(sizeof chunk, kMax - text->size()));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return *err = errno, *syscall = "read", false;
+      return *syscall = "read", errno;
     }
     if (n == 0) break;
     text->append(chunk, static_cast<size_t>(n));
   }
-  return true;
+  return 0;
+}
+
+Napi::Value ReadTextFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  std::string text;
+  const char* syscall = nullptr;
+  if (int err = ReadWholeFile(path.c_str(), &text, &syscall)) ThrowErrno(env, err, syscall, path.c_str());
+  return Napi::String::New(env, text);
+}
+
+// /proc/self/fdinfo/<fd> of an owned fd, after checking with one fstat in the same call that the number
+// still names the file with these identity words (hot.cc's): *ours false and nothing read when it does
+// not or the number is free. 0, or ReadWholeFile's errno.
+int ReadFdinfo(int fd, const IdWords& want, std::string* text, bool* ours, const char** syscall,
+               char (&path)[48]) {
+  *ours = fast::Compare(fd, want) == 0;
+  if (!*ours) return 0;
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  return ReadWholeFile(path, text, syscall);
 }
 
 Napi::Value FdinfoChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  IdWords want = ArgIdWords(info);
   std::string text;
   bool ours = false;
-  int err = 0;
   const char* syscall = nullptr;
   char path[48];
-  if (!ReadFdinfo(fd, want, &text, &ours, &err, &syscall, path)) ThrowErrno(env, err, syscall, path);
+  if (int err = ReadFdinfo(fd, want, &text, &ours, &syscall, path)) ThrowErrno(env, err, syscall, path);
   if (!ours) return env.Null();
   return Napi::String::New(env, text);
 }
@@ -274,10 +267,9 @@ napi_value FdinfoCheckedFast(napi_env env, napi_callback_info cbinfo) {
   }
   std::string text;
   bool ours = false;
-  int err = 0;
   const char* syscall = nullptr;
   char path[48];
-  if (!ReadFdinfo(fd, want, &text, &ours, &err, &syscall, path)) return fast::ThrowSystem(env, err, syscall, path);
+  if (int err = ReadFdinfo(fd, want, &text, &ours, &syscall, path)) return fast::ThrowSystem(env, err, syscall, path);
   if (!ours) return fast::Null(env);
   napi_value out = nullptr;
   napi_create_string_utf8(env, text.data(), text.size(), &out);

@@ -50,7 +50,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
 Napi::Value AllocChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int heap = ArgFd(info, 0, "heap");
-  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  IdWords want = ArgIdWords(info);
   uint64_t len = ArgSize(info, 4, "len");
   uint32_t fdFlags = ArgU32(info, 5, "fdFlags");
   uint64_t heapFlags = ArgSize(info, 6, "heapFlags");

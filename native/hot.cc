@@ -19,7 +19,7 @@ using fast::Args;
 
 IdWords CheckedFdAndId(const Napi::CallbackInfo& info, int* fd) {
   *fd = ArgFd(info, 0, "fd");
-  return IdWords{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  return ArgIdWords(info);
 }
 
 // ---- fdCheck(fd, dev, inoHi, inoLo) -> 0 | -1 | errno -------------------------------------------

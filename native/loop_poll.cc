@@ -107,6 +107,9 @@ void OnTimer(uv_timer_t* h) {
 bool LoopPoll(Napi::Env env, UniqueFd& fd, short events, int timeoutMs, napi_value* promise) {
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
+  const int uvEvents = ((events & POLLIN) ? UV_READABLE : 0) | ((events & POLLOUT) ? UV_WRITABLE : 0) |
+                       ((events & POLLPRI) ? UV_PRIORITIZED : 0);
+  if (uvEvents == 0) return false;  // only POLLERR/POLLHUP asked: poll(2) on the pool reports those
   InstanceData* data = Data(env);
   if (!data->loopWaits) data->loopWaits = std::make_shared<LoopWaits>();
   auto w = std::make_unique<LoopWait>();
@@ -120,8 +123,6 @@ bool LoopPoll(Napi::Env env, UniqueFd& fd, short events, int timeoutMs, napi_val
   w->events = events;
   w->waits = std::static_pointer_cast<LoopWaits>(data->loopWaits);
   w->fd = std::move(fd);
-  int uvEvents = ((events & POLLIN) ? UV_READABLE : 0) | ((events & POLLOUT) ? UV_WRITABLE : 0) |
-                 ((events & POLLPRI) ? UV_PRIORITIZED : 0);
   LoopWait* raw = w.release();  // owned by the handles' close callbacks from here on
   raw->waits->pending.insert(raw);
   if (napi_create_promise(env, &raw->deferred, promise) != napi_ok ||

@@ -163,7 +163,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
 Napi::Value MmapChecked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  IdWords want{ArgU32(info, 1, "dev"), ArgU32(info, 2, "inoHi"), ArgU32(info, 3, "inoLo")};
+  IdWords want = ArgIdWords(info);
   uint64_t length = ArgSize(info, 4, "length");
   int prot = ArgI32(info, 5, "prot");
   int flags = ArgMapFlags(info, 6);
