@@ -10,6 +10,7 @@
 // error, one poll(fd, events, 0) reads the exact bits (POLLIN, POLLERR, POLLHUP, ...). A file epoll
 // cannot watch (a regular file: EPERM) is refused by uv_poll_init, and the caller falls back to the
 // thread pool.
+#include <fcntl.h>
 #include <napi.h>
 #include <poll.h>
 #include <uv.h>
@@ -113,7 +114,11 @@ bool LoopPoll(Napi::Env env, UniqueFd& fd, short events, int timeoutMs, napi_val
   InstanceData* data = Data(env);
   if (!data->loopWaits) data->loopWaits = std::make_shared<LoopWaits>();
   auto w = std::make_unique<LoopWait>();
+  // uv_poll_init makes the fd non-blocking, and O_NONBLOCK belongs to the open file, which the caller's
+  // fd shares with our dup: put back what the caller had (a poll handle never reads or writes the fd)
+  const int flags = fcntl(fd.get(), F_GETFL);
   if (uv_poll_init(loop, &w->poll, fd.get()) != 0) return false;  // e.g. a regular file (EPERM)
+  if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(fd.get(), F_SETFL, flags);
   w->poll.data = w.get();
   w->open = 1;
   uv_timer_init(loop, &w->timer);

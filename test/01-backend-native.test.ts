@@ -210,6 +210,17 @@ describe('backend: native only (addon)', function () {
       b.read(fd, 1);
     });
 
+    it('pollAsync leaves a blocking fd blocking (O_NONBLOCK belongs to the file the caller shares)', async function () {
+      const { b } = t;
+      const fd = t.open(fifo, O_RDWR);
+      assert.equal(b.getFlags(fd) & O_NONBLOCK, 0);
+      assert.equal(await b.pollAsync(fd, POLLIN, 20), 0);
+      assert.equal(b.getFlags(fd) & O_NONBLOCK, 0, 'still blocking after the wait');
+      const nb = t.open(fifo, O_RDWR | O_NONBLOCK);
+      await b.pollAsync(nb, POLLIN, 20);
+      assert.equal(b.getFlags(nb) & O_NONBLOCK, O_NONBLOCK, 'a non-blocking one stays non-blocking');
+    });
+
     it('pollAsync of a file epoll cannot watch (a memfd, /dev/null) answers as poll(2) does', async function () {
       const { b } = t;
       const m = t.keep(b.memfdCreate('dmabuf-poll', 0));
