@@ -106,18 +106,26 @@ inline int Compare(int fd, const IdWords& w) {
   return Compare(fd, w, &st);
 }
 
-// Runs the checked node-addon-api form of a function on the same call, turning its C++ exception
-// into a pending JS exception (what node-addon-api's own callback wrapper does).
-inline napi_value Checked(napi_env env, napi_callback_info cbinfo, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+// Runs fn (which may use node-addon-api and throw its C++ exceptions) and turns such an exception into
+// a pending JS exception, as node-addon-api's own callback wrapper does.
+template <typename Fn>
+napi_value Rethrowing(napi_env env, Fn fn) {
   try {
-    Napi::CallbackInfo info(env, cbinfo);
-    return fn(info);
+    return fn();
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
   } catch (const std::exception& e) {
     napi_throw_error(env, nullptr, e.what());
   }
   return nullptr;
+}
+
+// Runs the checked node-addon-api form of a function on the same call.
+inline napi_value Checked(napi_env env, napi_callback_info cbinfo, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  return Rethrowing(env, [&] {
+    Napi::CallbackInfo info(env, cbinfo);
+    return static_cast<napi_value>(fn(info));
+  });
 }
 
 // Throws the system error for err from syscall (built by the JS error factory); returns nullptr.

@@ -245,20 +245,6 @@ Region* RegionOf(napi_env env, napi_value v) {
   return static_cast<Region*>(p);
 }
 
-// Runs one of the node-addon-api helpers above on the hot path: its C++ exception becomes a pending JS
-// exception.
-template <typename Fn>
-napi_value Rethrowing(napi_env env, Fn fn) {
-  try {
-    return fn();
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    napi_throw_error(env, nullptr, e.what());
-  }
-  return nullptr;
-}
-
 napi_value MmapCheckedFast(napi_env env, napi_callback_info cbinfo) {
   fast::Args a;
   int fd = 0;
@@ -273,7 +259,7 @@ napi_value MmapCheckedFast(napi_env env, napi_callback_info cbinfo) {
   }
   struct stat st {};
   if (fast::Compare(fd, want, &st) != 0) return fast::Null(env);
-  return Rethrowing(env, [&] {
+  return fast::Rethrowing(env, [&] {
     return static_cast<napi_value>(MapAndWrap(Napi::Env(env), fd, &st, length, static_cast<int>(prot),
                                               static_cast<int>(flags), offset));
   });
