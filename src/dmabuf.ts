@@ -79,6 +79,44 @@ export function parseFdinfo(text: string): Map<string, string> {
   return out;
 }
 
+/** A value of fdinfo text: after the colon (and its tab) up to the end of the line, trailing blanks cut. */
+function fdinfoValue(text: string, colon: number, end: number): string {
+  const from = text.charCodeAt(colon + 1) === 9 /* \t */ ? colon + 2 : colon + 1;
+  return text.slice(from, end).trimEnd();
+}
+
+/**
+ * info() from a dma-buf's fdinfo text: parseFdinfo's reading of the lines (a repeated key: the last
+ * one counts), in one pass that only looks at the five keys info() reports and builds no Map.
+ */
+function infoOf(text: string, size: number, id: FdIdentity): DmaBufInfo {
+  let exporter = '', name: string | null = null, count = 0, flags = 0;
+  const n = text.length;
+  let start = 0;
+  while (start < n) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = n;
+    const colon = text.indexOf(':', start);
+    if (colon > start && colon < end) {
+      switch (colon - start) {
+        case 4:
+          if (text.startsWith('size', start)) size = Number(fdinfoValue(text, colon, end));
+          else if (text.startsWith('name', start)) name = fdinfoValue(text, colon, end);
+          break;
+        case 5:
+          if (text.startsWith('flags', start)) flags = parseInt(fdinfoValue(text, colon, end), 8);
+          else if (text.startsWith('count', start)) count = Number(fdinfoValue(text, colon, end));
+          break;
+        case 8:
+          if (text.startsWith('exp_name', start)) exporter = fdinfoValue(text, colon, end);
+          break;
+      }
+    }
+    start = end + 1;
+  }
+  return { size, exporter, name, count, flags, inode: inodeOf(id), readOnly: (flags & O_ACCMODE) === O_RDONLY };
+}
+
 export interface MapOptions {
   /** Page-aligned byte offset into the buffer (default 0). */
   offset?: number;
@@ -278,17 +316,7 @@ export class DmaBuf extends OwnedFd {
     const id = this.identity;
     const text = this.backend.unchecked.fdinfoChecked(this.rawFd, id.dev, id.inoHi, id.inoLo);
     if (text === null) this.#stale();
-    const f = parseFdinfo(text);
-    const flags = parseInt(f.get('flags') ?? '0', 8);
-    return {
-      size: Number(f.get('size') ?? this.#size),
-      exporter: f.get('exp_name') ?? '',
-      name: f.has('name') ? f.get('name') ?? '' : null,
-      count: Number(f.get('count') ?? 0),
-      flags,
-      inode: inodeOf(this.identity),
-      readOnly: (flags & O_ACCMODE) === O_RDONLY,
-    };
+    return infoOf(text, this.#size, id);
   }
 
   /** The exporter's name (fdinfo exp_name). */

@@ -35,7 +35,8 @@ export function identify(backend: Backend, fd: Fd): FdIdentity {
 
 /** st_ino of an identity, as the BigInt fstat gives. */
 export function inodeOf(id: FdIdentity): bigint {
-  return (BigInt(id.inoHi) << 32n) | BigInt(id.inoLo);
+  // one BigInt for the common inode below 2^32
+  return id.inoHi === 0 ? BigInt(id.inoLo) : (BigInt(id.inoHi) << 32n) | BigInt(id.inoLo);
 }
 
 /**

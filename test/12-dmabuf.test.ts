@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { DmaBuf, drm, heaps, udmabuf, SyncFile, constants as C } from '../src/index';
+import { DmaBuf, drm, heaps, parseFdinfo, udmabuf, SyncFile, constants as C } from '../src/index';
 import {
   backend, drmDevices, inVm, isNative, MiB, needsHeap, needsUdmabuf, PAGE, rejectsErrno, throwsCode, throwsErrno,
 } from './support/index';
@@ -168,6 +168,24 @@ for (const p of providers) {
       throwsCode(() => b.setName('y'.repeat(32)), 'ERR_OUT_OF_RANGE', RangeError);
       throwsCode(() => b.setName('a\0b'), 'ERR_INVALID_ARG_VALUE', TypeError);
       if (isNative()) assert.equal(fs.readlinkSync(`/proc/self/fd/${b.fd}`), '/dmabuf:');
+    });
+
+    it('info() reports what parseFdinfo reads from the same fdinfo (a name, a dup)', function () {
+      using b = p.make(2 * PAGE());
+      b.setName('cam 0');
+      using d = b.dup();
+      for (const x of [b, d]) {
+        const f = parseFdinfo(backend().readTextFile(`/proc/self/fdinfo/${x.fd}`));
+        const flags = parseInt(f.get('flags')!, 8);
+        const st = backend().fstat(x.fd);
+        assert.deepEqual(x.info(), {
+          size: Number(f.get('size')), exporter: f.get('exp_name'), name: f.get('name'), count: Number(f.get('count')),
+          flags, inode: st.ino, readOnly: (flags & C.O_ACCMODE) === C.O_RDONLY,
+        });
+      }
+      assert.equal(b.info().size, 2 * PAGE());
+      assert.equal(d.info().name, 'cam 0');
+      assert.equal(b.info().readOnly, false);
     });
 
     it('fdinfo count grows with dup and with mappings', function () {
