@@ -214,10 +214,16 @@ interface Entry {
   /** A V4L2 queue's index for the frame (prepared on it), and the frame. */
   index?: number;
   frame?: Frame;
-  users: Set<Attachment>;
+  /**
+   * How many attachments have it mapped now (each one's `_entry` is this entry). A count, not a Set:
+   * adding and deleting the same member of a Set on every map/unmap costs ten times the rest of a hit.
+   */
+  users: number;
   lastUsed: number;
   /** The map() result of a kept CPU mapping (frozen, handed out again while nothing moved). */
   cpuResult?: Readonly<CpuMap>;
+  /** Set by #drop: an attachment's `_entry` pointing here is out of date. */
+  dropped?: true;
 }
 
 interface Backing {
@@ -310,6 +316,8 @@ export class Attachment<I extends Importer = Importer> {
   #mappedAt = 0;
   /** @internal */ _moved = false;
   /** @internal */ _detached = false;
+  /** @internal the exporter's entry this attachment last mapped (a hit goes straight to it) */
+  _entry: unknown = undefined;
 
   /** @internal use exporter.attach() */
   constructor(importer: I, constraints: Constraints, ops: ExporterOps) {
@@ -604,7 +612,7 @@ export class Exporter extends EventEmitter implements Disposable {
     let mapped = 0;
     const size = this.#backing?.alloc.buf.size ?? 0;
     for (const e of this.#entries.values()) {
-      if (e.users.size === 0) kept += size;
+      if (e.users === 0) kept += size;
       else mapped += size;
     }
     return {
@@ -622,6 +630,15 @@ export class Exporter extends EventEmitter implements Disposable {
   #map(att: Attachment): AnyMap {
     this.#check();
     if (att._detached) throw closedError(`Attachment ${att.id} (detached)`);
+    const last = att._entry as Entry | undefined;
+    if (last !== undefined && last.cpuResult !== undefined && last.dropped === undefined && !att._moved) {
+      // a kept CPU mapping handed out again, the common case: no lookup, nothing allocated
+      this.#stats.hits++;
+      this.#stats.syscallsSaved += CPU_MAP + CPU_UNMAP;
+      last.users++;
+      last.lastUsed = ++this.#clock;
+      return last.cpuResult;
+    }
     const key = att.importer;
     closedImporter(key);
     if (!this.#backing) this.#backing = this.#allocate([...this.#attachments], 'first map');
@@ -639,8 +656,9 @@ export class Exporter extends EventEmitter implements Disposable {
       this.#stats.misses++;
       e = this.#newEntry(key, this.#backing.alloc);
     }
-    e.users.add(att);
+    e.users++;
     e.lastUsed = ++this.#clock;
+    att._entry = e;
     const moved = att._moved;
     att._moved = false;
     const frame = this.#backing.alloc.frame ?? null;
@@ -654,15 +672,16 @@ export class Exporter extends EventEmitter implements Disposable {
   }
 
   #unmap(att: Attachment): void {
-    const e = this.#entries.get(att.importer);
-    if (!e) return;
-    e.users.delete(att);
+    // mapped through #map, which set _entry; a dropped entry forgot its users (#drop)
+    const e = att._entry as Entry | undefined;
+    if (e === undefined || e.dropped !== undefined) return;
+    e.users--;
     e.lastUsed = ++this.#clock;
     this.#enforceBudget();
   }
 
   #newEntry(key: Key, alloc: Allocation): Entry {
-    const e: Entry = { key, users: new Set(), lastUsed: ++this.#clock };
+    const e: Entry = { key, users: 0, lastUsed: ++this.#clock };
     const buf = alloc.buf;
     if (key === 'cpu') {
       this.#stats.syscalls += CPU_MAP;
@@ -684,8 +703,9 @@ export class Exporter extends EventEmitter implements Disposable {
 
   /** Unmap or release a kept entry (counting its syscalls) and forget it. */
   #drop(e: Entry): void {
+    e.dropped = true;
     if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
-    for (const a of e.users) a._forget();
+    for (const a of this.#attachments) if (a._entry === e) a._forget();
     if (e.mapping) {
       if (e.mapping.mapped) this.#stats.syscalls += CPU_UNMAP;
       e.mapping.unmap();
@@ -704,11 +724,12 @@ export class Exporter extends EventEmitter implements Disposable {
 
   #enforceBudget(): void {
     const size = this.#backing?.alloc.buf.size ?? 0;
-    // the common case, without allocating: what is idle fits the budget
+    // the common cases, without allocating: everything kept fits the budget, or what is idle does
+    if (this.#entries.size * size <= this.budget) return;
     let idleCount = 0;
-    for (const e of this.#entries.values()) if (e.users.size === 0) idleCount++;
+    for (const e of this.#entries.values()) if (e.users === 0) idleCount++;
     if (idleCount * size <= this.budget) return;
-    const idle = [...this.#entries.values()].filter((e) => e.users.size === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    const idle = [...this.#entries.values()].filter((e) => e.users === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     let kept = idle.length * size;
     for (const e of idle) {
       if (kept <= this.budget) break;

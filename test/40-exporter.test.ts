@@ -291,6 +291,31 @@ describe('Exporter (on a backend that counts the calls; the mock with vgem, virt
       assert.equal(s.bytesKept, exp.backing!.size);
     });
 
+    it('CPU attachments mapped together: the mapping is in use until the last unmaps, and stays after a detach', function () {
+      needsHeap(this, 'system');
+      using exp = new Exporter({ size: MiB, providers: ['heap:system'], budget: 0 });
+      const a = exp.attach('cpu');
+      const b = exp.attach('cpu');
+      const ma = a.map();
+      assert.equal(b.map().mapping, ma.mapping);
+      const size = exp.backing!.size;
+      assert.equal(exp.stats().bytesMapped, size);
+      a.unmap();
+      assert.equal(exp.stats().bytesMapped, size, 'b still maps it');
+      assert.equal(exp.stats().evictions, 0, 'budget 0 evicts only what nobody maps');
+      assert.equal(a.map().mapping, ma.mapping, 'a hit while b maps it');
+      b.detach();
+      assert.equal(a.mapped, true);
+      assert.equal(ma.mapping.mapped, true, "b's detach leaves a's mapping");
+      a.unmap();
+      assert.equal(exp.stats().evictions, 1, 'the last unmap makes it idle: budget 0 evicts it');
+      assert.equal(ma.mapping.mapped, false);
+      assert.equal(exp.stats().bytesMapped + exp.stats().bytesKept, 0);
+      assert.notEqual(a.map().mapping, ma.mapping, 'a miss maps again');
+      assert.equal(exp.stats().misses, 2);
+      a.unmap();
+    });
+
     it('DRM: attachments on one Device share one GemHandle; map/unmap cycles make no ioctl', function () {
       using vgem = card(this, 'vgem');
       using other = drm.open(vgem.path);
