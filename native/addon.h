@@ -10,7 +10,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <set>
 #include <vector>
 
 #include "args.h"
@@ -23,7 +22,7 @@ struct Region;
 // Mappings of one environment. Shared (shared_ptr) between the instance data and every Region, so
 // a finalizer that runs late during teardown still finds a live registry.
 struct RegionRegistry {
-  std::set<Region*> regions;
+  Region* first = nullptr;  // the live regions, an intrusive list (Region::prev/next): no allocation per map
   bool tearingDown = false;
 };
 

@@ -33,6 +33,8 @@ struct Region {
   napi_env env = nullptr;
   napi_ref buffer = nullptr;  // weak: the cached ArrayBuffer, for mapBuffer() and detaching
   std::shared_ptr<RegionRegistry> registry;
+  Region* prev = nullptr;  // the registry's list of live regions
+  Region* next = nullptr;
 };
 
 namespace {
@@ -72,11 +74,26 @@ int Unmap(Region* r, bool adjustGc) {
   return 0;
 }
 
+void Link(Region* r) {
+  RegionRegistry& reg = *r->registry;
+  r->next = reg.first;
+  if (reg.first) reg.first->prev = r;
+  reg.first = r;
+}
+
+void Unlink(Region* r) {
+  RegionRegistry& reg = *r->registry;
+  if (r->prev) r->prev->next = r->next;
+  else if (reg.first == r) reg.first = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->prev = r->next = nullptr;
+}
+
 void Release(Region* r) {
   if (--r->refs > 0) return;
   Unmap(r, true);
   ForgetBuffer(r);
-  r->registry->regions.erase(r);
+  Unlink(r);
   delete r;
 }
 
@@ -140,7 +157,7 @@ Napi::Value MapAndWrap(Napi::Env env, int fd, const struct stat* st, uint64_t le
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
   }
   Region* r = region.release();  // owned by the handle's finalizer now
-  r->registry->regions.insert(r);
+  Link(r);
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(length));
   return Napi::Value(env, handle);
 }
@@ -292,7 +309,8 @@ napi_value IsMapHandle(napi_env env, napi_callback_info cbinfo) {
 void UnmapAllRegions(InstanceData* data) {
   auto registry = data->registry;
   registry->tearingDown = true;
-  std::vector<Region*> regions(registry->regions.begin(), registry->regions.end());
+  std::vector<Region*> regions;
+  for (Region* r = registry->first; r; r = r->next) regions.push_back(r);
   for (Region* r : regions) {
     r->refs++;  // keep r alive even if detaching runs its buffer finalizer synchronously
     if (!r->unmapped) {
