@@ -139,6 +139,8 @@ export class Mapping implements Disposable {
   readonly #backend: Backend;
   #view: Uint8Array | undefined;
   #onUnmap: ((m: Mapping) => void) | undefined;
+  /** @internal its index in the buffer's list of live mappings */
+  _slot = -1;
   /** Only unmap() unmaps a handle this object holds (or the process's exit), so the flag is exact. */
   #mapped = true;
 
@@ -220,7 +222,12 @@ export class DmaBuf extends OwnedFd {
   readonly #path: string | undefined;
   readonly #readOnly: boolean;
   /** Made at the first map(): most buffers of a pipeline are never mapped by this object. */
-  #mappings: Set<Mapping> | undefined;
+  /**
+   * The live mappings, each at its `_slot` (removal swaps the last one in). An array, not a Set: a
+   * Set that gains and loses a member on every map()/unmap() keeps rehashing.
+   */
+  #mappings: Mapping[] | undefined;
+  #onUnmap: ((m: Mapping) => void) | undefined;
   /** Open CPU accesses (beginAccess without endAccess yet), per mode: read, write, readwrite. */
   #reads = 0;
   #writes = 0;
@@ -371,9 +378,23 @@ export class DmaBuf extends OwnedFd {
       const fd = this.verifiedFd(); // throws ERR_DMABUF_STALE_FD
       handle = this.#mmap(() => this.backend.mmap(fd, this.#size, prot, MAP_SHARED, 0))!;
     }
-    const m = new Mapping(this.backend, handle, mode, offset, (x) => this.#mappings?.delete(x), length);
-    (this.#mappings ??= new Set()).add(m);
+    const m = new Mapping(this.backend, handle, mode, offset, this.#onUnmap ??= (x) => this.#forget(x), length);
+    const all = this.#mappings ??= [];
+    m._slot = all.length;
+    all.push(m);
     return m;
+  }
+
+  /** A mapping of this buffer was unmapped: take it out of #mappings. */
+  #forget(m: Mapping): void {
+    const all = this.#mappings;
+    const i = m._slot;
+    if (all === undefined || all[i] !== m) return;
+    const last = all.pop()!;
+    if (last !== m) {
+      all[i] = last;
+      last._slot = i;
+    }
   }
 
   /** An mmap call, its error with the buffer's path (and a hint for a read-only buffer). */
@@ -604,6 +625,6 @@ export class DmaBuf extends OwnedFd {
     const all = this.#mappings;
     this.#mappings = undefined;
     this.#cpu = undefined;
-    if (all) for (const m of [...all]) m.unmap();
+    if (all) for (const m of all) m.unmap();
   }
 }

@@ -188,6 +188,21 @@ for (const p of providers) {
       assert.equal(b.info().readOnly, false);
     });
 
+    it('close() unmaps every mapping still live, whatever order the others were unmapped in', function () {
+      const b = p.make(PAGE());
+      const ms = [b.map(), b.map('read'), b.map(), b.map('read'), b.map()];
+      const views = [ms[0]!.bytes, ms[2]!.bytes, ms[4]!.bytes];
+      ms[1]!.unmap();
+      ms[4]!.unmap();
+      ms[0]!.unmap();
+      ms[0]!.unmap();
+      const left = [ms[2]!, ms[3]!];
+      assert.deepEqual(left.map((m) => m.mapped), [true, true]);
+      b.close();
+      assert.deepEqual(ms.map((m) => m.mapped), [false, false, false, false, false]);
+      assert.deepEqual(views.map((v) => v.length), [0, 0, 0], 'every view detached');
+    });
+
     it('fdinfo count grows with dup and with mappings', function () {
       using b = p.make(PAGE());
       const c0 = b.info().count;
