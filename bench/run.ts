@@ -810,7 +810,7 @@ async function main(): Promise<void> {
         rows.push({
           id: 'v4l2-cycle', section: 'ops', label, js: jsS, c: cS, ratio: ratio(jsS, cS), target: TARGETS.v4l2Cycle,
           extra: { wallPerCycle: fmtNs(stats(wall, cycles).median) },
-          syscalls: 'both: DQBUF (EAGAIN), poll, DQBUF, QBUF; JS polls on the thread pool (the event loop stays free)',
+          syscalls: 'both: DQBUF (EAGAIN), poll, DQBUF, QBUF; JS waits in the event loop (epoll; the loop stays free), C in poll(2)',
         });
       }
     }
