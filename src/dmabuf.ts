@@ -61,6 +61,12 @@ export function isDmabufLink(target: string): boolean {
   return target.startsWith('/dmabuf:') || target === 'anon_inode:dmabuf';
 }
 
+/** A value of fdinfo text: after the colon (and its tab) up to the end of the line, trailing blanks cut. */
+function fdinfoValue(text: string, colon: number, end: number): string {
+  const from = text.charCodeAt(colon + 1) === 9 /* \t */ ? colon + 2 : colon + 1;
+  return text.slice(from, end).trimEnd();
+}
+
 /** Parse fdinfo text (`key:\tvalue` lines). */
 export function parseFdinfo(text: string): Map<string, string> {
   validateString(text, 'text');
@@ -70,19 +76,10 @@ export function parseFdinfo(text: string): Map<string, string> {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const i = text.indexOf(':', start);
-    if (i > start && i < end) {
-      const from = text.charCodeAt(i + 1) === 9 /* \t */ ? i + 2 : i + 1;
-      out.set(text.slice(start, i), text.slice(from, end).trimEnd());
-    }
+    if (i > start && i < end) out.set(text.slice(start, i), fdinfoValue(text, i, end));
     start = end + 1;
   }
   return out;
-}
-
-/** A value of fdinfo text: after the colon (and its tab) up to the end of the line, trailing blanks cut. */
-function fdinfoValue(text: string, colon: number, end: number): string {
-  const from = text.charCodeAt(colon + 1) === 9 /* \t */ ? colon + 2 : colon + 1;
-  return text.slice(from, end).trimEnd();
 }
 
 /**

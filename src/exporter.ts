@@ -705,7 +705,11 @@ export class Exporter extends EventEmitter implements Disposable {
   #drop(e: Entry): void {
     e.dropped = true;
     if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
-    for (const a of this.#attachments) if (a._entry === e) a._forget();
+    for (const a of this.#attachments) {
+      if (a._entry !== e) continue;
+      a._forget();
+      a._entry = undefined;
+    }
     if (e.mapping) {
       if (e.mapping.mapped) this.#stats.syscalls += CPU_UNMAP;
       e.mapping.unmap();
