@@ -73,10 +73,6 @@ void UntrackFd(Napi::Env env, int fd);
 void UntrackFd(InstanceData* data, int fd);
 void CloseTrackedFds(InstanceData* data);
 
-// ---- the hot path's checked forms (hot.cc runs them when its fast argument check fails) ----------
-int DmabufSyncIoctl(int fd, uint64_t flags);  // DMA_BUF_IOCTL_SYNC: 0 or errno (dmabuf.cc)
-Napi::Value DmabufSync(const Napi::CallbackInfo& info);
-
 // ---- mappings (mapping.cc) ------------------------------------------------------------------------
 void UnmapAllRegions(InstanceData* data);
 

@@ -100,7 +100,7 @@ Napi::Value SetNameChecked(const Napi::CallbackInfo& info) {
 }
 
 napi_value SetNameCheckedFast(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<5> a;
   int fd = 0;
   IdWords want{};
   char name[64];
@@ -136,24 +136,7 @@ Napi::Value ImportSyncFile(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-const Export kExports[] = {
-    {"dmabufSyncAsync", SyncAsync},
-    {"dmabufSetName", SetName},
-    {"dmabufExportSyncFile", ExportSyncFile},
-    {"dmabufImportSyncFile", ImportSyncFile},
-};
-
-const fast::RawExport kFast[] = {
-    {"dmabufSetNameChecked", SetNameCheckedFast},
-};
-
-}  // namespace
-
-int DmabufSyncIoctl(int fd, uint64_t flags) {
-  return SyncIoctl(fd, flags);
-}
-
-// dmabufSync's checked form: what hot.cc runs when an argument is not the plain number it expects.
+// dmabufSync's checked form: what the raw form runs when an argument is not the plain number it expects.
 Napi::Value DmabufSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
@@ -162,6 +145,34 @@ Napi::Value DmabufSync(const Napi::CallbackInfo& info) {
   if (err) ThrowErrno(env, err, kSync);
   return env.Undefined();
 }
+
+// dmabufSync(fd, flags) on the hot path (fast.h), in the same file as SyncIoctl so that the call is
+// one function down to ioctl(2): under emulation every return is an indirect jump that costs a
+// lookup, and this call is little more than its ioctl.
+napi_value SyncFast(napi_env env, napi_callback_info cbinfo) {
+  fast::Args<2> a;
+  int fd = 0;
+  uint64_t flags = 0;
+  if (!fast::GetArgs(env, cbinfo, &a) || a.count < 2 || !fast::Fd(env, a.v[0], &fd) || !fast::Size(env, a.v[1], &flags)) {
+    return fast::Checked(env, cbinfo, DmabufSync);
+  }
+  if (int err = SyncIoctl(fd, flags)) return fast::ThrowSystem(env, err, kSync);
+  return nullptr;  // undefined
+}
+
+const Export kExports[] = {
+    {"dmabufSyncAsync", SyncAsync},
+    {"dmabufSetName", SetName},
+    {"dmabufExportSyncFile", ExportSyncFile},
+    {"dmabufImportSyncFile", ImportSyncFile},
+};
+
+const fast::RawExport kFast[] = {
+    {"dmabufSync", SyncFast},
+    {"dmabufSetNameChecked", SetNameCheckedFast},
+};
+
+}  // namespace
 
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
   Register(env, exports, kExports);

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -22,53 +21,78 @@
 namespace dmabuf {
 namespace fast {
 
-constexpr size_t kMaxArgs = 8;
-constexpr double kFdMax = 2147483647.0;
-constexpr double kU32Max = 4294967295.0;
-constexpr double kI32Min = -2147483648.0;
-constexpr double kSafeMax = 9007199254740991.0;
+constexpr int64_t kFdMax = 2147483647;
+constexpr int64_t kI32Max = 2147483647;
+constexpr int64_t kU32Max = 4294967295;
+constexpr int64_t kI32Min = -2147483648LL;
+constexpr int64_t kSafeMax = 9007199254740991;
 
-// The arguments of a call, up to kMaxArgs (missing ones are undefined).
+// The first N arguments of a call (missing ones are undefined); count is how many were passed. N is
+// the function's arity: napi_get_cb_info copies N slots and fills the missing ones, so a smaller N
+// is a cheaper call.
+template <size_t N>
 struct Args {
-  napi_value v[kMaxArgs];
-  size_t count = kMaxArgs;
+  napi_value v[N];
+  size_t count = N;
 };
 
-inline bool GetArgs(napi_env env, napi_callback_info cbinfo, Args* a) {
+template <size_t N>
+inline bool GetArgs(napi_env env, napi_callback_info cbinfo, Args<N>* a) {
   return napi_get_cb_info(env, cbinfo, &a->count, a->v, nullptr, nullptr) == napi_ok;
 }
 
-// v is a number holding an integer in [min, max]; *out is it.
-inline bool Num(napi_env env, napi_value v, double min, double max, double* out) {
-  double d = 0;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
-  if (!(d >= min && d <= max) || d != std::floor(d)) return false;
-  *out = d;
+// d's value when it is an integer of magnitude below 2^53 (-0 is 0), decoded from its bits with
+// integer operations only: under emulation (qemu's TCG) each floating-point instruction is a call
+// into a soft-float helper, and a few compares per argument cost more than the call around them.
+inline bool IntegerBits(double d, int64_t* out) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, &d, sizeof bits);
+  const uint64_t mag = bits & ~(uint64_t{1} << 63);
+  if (mag == 0) return *out = 0, true;
+  const int exp = static_cast<int>(mag >> 52) - 1023;  // NaN and Infinity: 1024; subnormals: -1023
+  if (exp < 0 || exp > 52) return false;               // |d| < 1 (a fraction), >= 2^53, NaN, Infinity
+  const int shift = 52 - exp;
+  const uint64_t mant = (mag & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+  if (mant & ((uint64_t{1} << shift) - 1)) return false;  // a fraction
+  const int64_t v = static_cast<int64_t>(mant >> shift);
+  *out = (bits >> 63) ? -v : v;
   return true;
 }
 
-inline bool Uint(napi_env env, napi_value v, double max, double* out) {
-  return Num(env, v, 0, max, out);
+// v is a number holding an integer in [min, max] (a range within ±2^53); *out is it.
+inline bool Integer(napi_env env, napi_value v, int64_t min, int64_t max, int64_t* out) {
+  double d = 0;
+  int64_t n = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !IntegerBits(d, &n) || n < min || n > max) return false;
+  *out = n;
+  return true;
 }
 
 inline bool Fd(napi_env env, napi_value v, int* out) {
-  double d = 0;
-  if (!Uint(env, v, kFdMax, &d)) return false;
-  *out = static_cast<int>(d);
+  int64_t n = 0;
+  if (!Integer(env, v, 0, kFdMax, &n)) return false;
+  *out = static_cast<int>(n);
   return true;
 }
 
 inline bool U32(napi_env env, napi_value v, uint32_t* out) {
-  double d = 0;
-  if (!Uint(env, v, kU32Max, &d)) return false;
-  *out = static_cast<uint32_t>(d);
+  int64_t n = 0;
+  if (!Integer(env, v, 0, kU32Max, &n)) return false;
+  *out = static_cast<uint32_t>(n);
+  return true;
+}
+
+inline bool I32(napi_env env, napi_value v, int32_t* out) {
+  int64_t n = 0;
+  if (!Integer(env, v, kI32Min, kI32Max, &n)) return false;
+  *out = static_cast<int32_t>(n);
   return true;
 }
 
 inline bool Size(napi_env env, napi_value v, uint64_t* out) {
-  double d = 0;
-  if (!Uint(env, v, kSafeMax, &d)) return false;
-  *out = static_cast<uint64_t>(d);
+  int64_t n = 0;
+  if (!Integer(env, v, 0, kSafeMax, &n)) return false;
+  *out = static_cast<uint64_t>(n);
   return true;
 }
 
@@ -88,7 +112,8 @@ bool ShortString(napi_env env, napi_value v, char (&buf)[N], size_t* len = nullp
 }
 
 // (fd, dev, inoHi, inoLo) from a.v[at..at+3].
-inline bool FdAndId(napi_env env, const Args& a, size_t at, int* fd, IdWords* w) {
+template <size_t N>
+inline bool FdAndId(napi_env env, const Args<N>& a, size_t at, int* fd, IdWords* w) {
   return a.count >= at + 4 && Fd(env, a.v[at], fd) && U32(env, a.v[at + 1], &w->dev) &&
          U32(env, a.v[at + 2], &w->inoHi) && U32(env, a.v[at + 3], &w->inoLo);
 }

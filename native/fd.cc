@@ -259,7 +259,7 @@ Napi::Value FdinfoChecked(const Napi::CallbackInfo& info) {
 }
 
 napi_value FdinfoCheckedFast(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<4> a;
   int fd = 0;
   IdWords want{};
   if (!fast::GetArgs(env, cbinfo, &a) || !fast::FdAndId(env, a, 0, &fd, &want)) {

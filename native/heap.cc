@@ -61,7 +61,7 @@ Napi::Value AllocChecked(const Napi::CallbackInfo& info) {
 }
 
 napi_value AllocCheckedFast(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<7> a;
   int heap = 0;
   IdWords want{};
   uint64_t len = 0, heapFlags = 0;

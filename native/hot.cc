@@ -1,4 +1,4 @@
-// The hot path: fd identity checks and DMA_BUF_IOCTL_SYNC, as raw N-API functions (fast.h).
+// The hot path: fd identity checks, as raw N-API functions (fast.h).
 //
 // File identity: an owned fd is checked against the (st_dev, st_ino) taken when it was handed out,
 // kept by JS as three u32 words (IdWords). fdCheck() and closeChecked() compare them natively, so a
@@ -31,7 +31,7 @@ Napi::Value FdCheckChecked(const Napi::CallbackInfo& info) {
 }
 
 napi_value FdCheck(napi_env env, napi_callback_info cbinfo) {
-  Args a;
+  Args<4> a;
   int fd = 0;
   IdWords w{};
   if (!fast::GetArgs(env, cbinfo, &a) || !fast::FdAndId(env, a, 0, &fd, &w)) {
@@ -61,7 +61,7 @@ Napi::Value CloseCheckedChecked(const Napi::CallbackInfo& info) {
 }
 
 napi_value CloseChecked(napi_env env, napi_callback_info cbinfo) {
-  Args a;
+  Args<4> a;
   int fd = 0;
   IdWords w{};
   if (!fast::GetArgs(env, cbinfo, &a) || !fast::FdAndId(env, a, 0, &fd, &w)) {
@@ -73,25 +73,9 @@ napi_value CloseChecked(napi_env env, napi_callback_info cbinfo) {
   return fast::Int(env, r);
 }
 
-// ---- dmabufSync(fd, flags) ------------------------------------------------------------------------
-
-napi_value Sync(napi_env env, napi_callback_info cbinfo) {
-  Args a;
-  int fd = 0;
-  uint64_t flags = 0;
-  if (!fast::GetArgs(env, cbinfo, &a) || a.count < 2 || !fast::Fd(env, a.v[0], &fd) ||
-      !fast::Size(env, a.v[1], &flags)) {
-    return fast::Checked(env, cbinfo, DmabufSync);
-  }
-  int err = DmabufSyncIoctl(fd, flags);
-  if (err) return fast::ThrowSystem(env, err, "ioctl(DMA_BUF_IOCTL_SYNC)");
-  return nullptr;  // undefined
-}
-
 const fast::RawExport kExports[] = {
     {"fdCheck", FdCheck},
     {"closeChecked", CloseChecked},
-    {"dmabufSync", Sync},
 };
 
 }  // namespace

@@ -263,27 +263,25 @@ Region* RegionOf(napi_env env, napi_value v) {
 }
 
 napi_value MmapCheckedFast(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<8> a;
   int fd = 0;
   IdWords want{};
   uint64_t length = 0, offset = 0;
-  double prot = 0, flags = 0;
+  int32_t prot = 0, flags = 0;
   if (!fast::GetArgs(env, cbinfo, &a) || a.count < 8 || !fast::FdAndId(env, a, 0, &fd, &want) ||
-      !fast::Size(env, a.v[4], &length) || !fast::Num(env, a.v[5], fast::kI32Min, fast::kFdMax, &prot) ||
-      !fast::Num(env, a.v[6], fast::kI32Min, fast::kFdMax, &flags) || !fast::Size(env, a.v[7], &offset) ||
-      (static_cast<int>(flags) & (MAP_FIXED | MAP_FIXED_NOREPLACE))) {
+      !fast::Size(env, a.v[4], &length) || !fast::I32(env, a.v[5], &prot) || !fast::I32(env, a.v[6], &flags) ||
+      !fast::Size(env, a.v[7], &offset) || (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) {
     return fast::Checked(env, cbinfo, MmapChecked);
   }
   struct stat st {};
   if (fast::Compare(fd, want, &st) != 0) return fast::Null(env);
   return fast::Rethrowing(env, [&] {
-    return static_cast<napi_value>(MapAndWrap(Napi::Env(env), fd, &st, length, static_cast<int>(prot),
-                                              static_cast<int>(flags), offset));
+    return static_cast<napi_value>(MapAndWrap(Napi::Env(env), fd, &st, length, prot, flags, offset));
   });
 }
 
 napi_value MunmapFast(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<1> a;
   Region* r = nullptr;
   if (!fast::GetArgs(env, cbinfo, &a) || a.count < 1 || (r = RegionOf(env, a.v[0])) == nullptr) {
     return fast::Checked(env, cbinfo, Munmap);
@@ -297,7 +295,7 @@ napi_value MunmapFast(napi_env env, napi_callback_info cbinfo) {
 
 // isMapHandle(v): whether v is a handle this addon made (the backend's argument check; never throws).
 napi_value IsMapHandle(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<1> a;
   napi_value out = nullptr;
   const bool ours = fast::GetArgs(env, cbinfo, &a) && a.count >= 1 && RegionOf(env, a.v[0]) != nullptr;
   napi_get_boolean(env, ours, &out);

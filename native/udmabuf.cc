@@ -72,7 +72,7 @@ Napi::Value CreateSized(const Napi::CallbackInfo& info) {
 
 // udmabufCreateSized on the hot path (fast.h): the same, from plain arguments, without node-addon-api.
 napi_value CreateSizedFast(napi_env env, napi_callback_info cbinfo) {
-  fast::Args a;
+  fast::Args<5> a;
   int dev = 0;
   uint64_t size = 0;
   uint32_t flags = 0;

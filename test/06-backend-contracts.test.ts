@@ -200,6 +200,39 @@ describe('backend contract: one argument specification, the same errors on both 
     }
   });
 
+  // The addon's fast paths read integers from a double's bits (native/fast.h): the edges of that
+  // decoding (signed zero, the last fractional bit, subnormals, the ends of each range) must give what
+  // the specification gives, on the checked and the raw functions alike.
+  it('integer edges: the addon\'s fast argument checks agree with the specification', function () {
+    if (!native || !unchecked) {
+      if (inVm || process.env.DMABUF_BACKEND === 'native') assert.fail(`the native addon did not load: ${loaded.error?.message}`);
+      this.skip(); // the native addon did not load (the mock has no fast path)
+    }
+    const EDGES = [-0, 0, 1, 0.5, 1 - 2 ** -53, 1 + 2 ** -52, 5e-324, -5e-324, 2 ** 51 + 0.5, 2 ** 52 + 1,
+      2 ** 53 - 1, 2 ** 53, 2 ** 31 - 1, 2 ** 31 - 0.5, 2 ** 31, 2 ** 32 - 1, 2 ** 32 - 0.5, 2 ** 32, -1, -(2 ** 31),
+      -(2 ** 31) - 1, Number.MAX_VALUE, Number.MIN_VALUE];
+    const probes: { method: BackendMethod; args: (v: number) => unknown[] }[] = [
+      { method: 'fdCheck', args: (v) => [v, 0, 0, 0] }, // fd
+      { method: 'fdCheck', args: (v) => [NOWHERE, v, 0, 0] }, // u32
+      { method: 'dmabufSync', args: (v) => [NOWHERE, v] }, // size
+      { method: 'mmapChecked', args: (v) => [NOWHERE, 0, 0, 0, 4096, v, MAP_SHARED, 0] }, // i32
+    ];
+    let accepted = 0;
+    for (const { method, args } of probes) {
+      for (const v of EDGES) {
+        const label = `${method}(${args(v).map((a) => Object.is(a, -0) ? '-0' : show(a)).join(', ')})`;
+        const spec = call(mock, method, args(v));
+        const checked = call(native, method, args(v));
+        const raw = call(unchecked, method, args(v));
+        // where the specification accepts the value, the kernel answers (EBADF for NOWHERE on both)
+        assert.deepEqual(checked, spec, `${label}: native backend vs mock`);
+        assert.deepEqual(raw, spec, `${label}: the addon's own check vs the specification`);
+        if (!spec.error || !/^ERR_/.test(String(spec.error.code))) accepted++;
+      }
+    }
+    assert.ok(accepted >= 20, `the edges include accepted values (${accepted})`);
+  });
+
   for (const method of BACKEND_METHODS) {
     const spec = ARG_SPEC[method];
     if (spec.length === 0) continue;
