@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "addon.h"
@@ -160,7 +161,46 @@ napi_value SyncFast(napi_env env, napi_callback_info cbinfo) {
   return nullptr;  // undefined
 }
 
+// ---- dmabufSyncer(flags) -> (fd) => void ------------------------------------------------------------
+// DMA_BUF_IOCTL_SYNC with the flags bound as the function's data, so each call converts one argument,
+// not two. DmaBuf's beginAccess/endAccess use one per flag combination.
+
+uint64_t BoundFlags(void* data) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data));
+}
+
+Napi::Value SyncBoundChecked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  if (int err = SyncIoctl(fd, BoundFlags(info.Data()))) ThrowErrno(env, err, kSync);
+  return env.Undefined();
+}
+
+napi_value SyncBoundFast(napi_env env, napi_callback_info cbinfo) {
+  napi_value v[1];
+  size_t count = 1;
+  void* data = nullptr;
+  int fd = 0;
+  if (napi_get_cb_info(env, cbinfo, &count, v, nullptr, &data) != napi_ok || count < 1 || !fast::Fd(env, v[0], &fd)) {
+    return fast::Checked(env, cbinfo, SyncBoundChecked);
+  }
+  if (int err = SyncIoctl(fd, BoundFlags(data))) return fast::ThrowSystem(env, err, kSync);
+  return nullptr;  // undefined
+}
+
+Napi::Value Syncer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t flags = ArgSize(info, 0, "flags");
+  if (flags > UINTPTR_MAX) ThrowOutOfRange(env, "flags", "<= " + std::to_string(UINTPTR_MAX), info[0]);
+  napi_value fn = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, "dmabufSync", NAPI_AUTO_LENGTH, SyncBoundFast,
+                                                 reinterpret_cast<void*>(static_cast<uintptr_t>(flags)), &fn),
+                       Napi::Value());
+  return Napi::Value(env, fn);
+}
+
 const Export kExports[] = {
+    {"dmabufSyncer", Syncer},
     {"dmabufSyncAsync", SyncAsync},
     {"dmabufSetName", SetName},
     {"dmabufExportSyncFile", ExportSyncFile},

@@ -215,6 +215,7 @@ describe('backend contract: one argument specification, the same errors on both 
       { method: 'fdCheck', args: (v) => [v, 0, 0, 0] }, // fd
       { method: 'fdCheck', args: (v) => [NOWHERE, v, 0, 0] }, // u32
       { method: 'dmabufSync', args: (v) => [NOWHERE, v] }, // size
+      { method: 'dmabufSyncer', args: (v) => [v] }, // size
       { method: 'mmapChecked', args: (v) => [NOWHERE, 0, 0, 0, 4096, v, MAP_SHARED, 0] }, // i32
     ];
     let accepted = 0;

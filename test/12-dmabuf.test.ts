@@ -9,6 +9,7 @@ import {
   backend, drmDevices, inVm, isNative, MiB, needsHeap, needsUdmabuf, PAGE, rejectsErrno, throwsCode, throwsErrno,
 } from './support/index';
 import { runChild } from './support/child';
+import type { Fd } from '../src/backend/types';
 
 interface Provider {
   name: string;
@@ -120,6 +121,25 @@ for (const p of providers) {
       using b = p.make(PAGE());
       for (const flags of [0, 4, 8, 0xffffffff]) {
         throwsErrno(() => backend().dmabufSync(b.fd, flags), 'EINVAL', { syscall: 'ioctl(DMA_BUF_IOCTL_SYNC)' });
+        // the same with the flags bound (what beginAccess/endAccess call), checked and raw
+        for (const be of [backend(), backend().unchecked]) {
+          throwsErrno(() => be.dmabufSyncer(flags)(b.fd), 'EINVAL', { syscall: 'ioctl(DMA_BUF_IOCTL_SYNC)' });
+        }
+      }
+      // a bound syncer checks its fd as dmabufSync does, and does the ioctl on the fd it is given
+      for (const be of [backend(), backend().unchecked]) {
+        const start = be.dmabufSyncer(C.DMA_BUF_SYNC_START | C.DMA_BUF_SYNC_RW);
+        const end = be.dmabufSyncer(C.DMA_BUF_SYNC_END | C.DMA_BUF_SYNC_RW);
+        throwsCode(() => start(1.5 as Fd), 'ERR_OUT_OF_RANGE');
+        throwsCode(() => start('3' as unknown as Fd), 'ERR_INVALID_ARG_TYPE');
+        throwsCode(() => (start as unknown as () => void)(), 'ERR_INVALID_ARG_TYPE');
+        throwsErrno(() => start(0x7ffffff0), 'EBADF', { syscall: 'ioctl(DMA_BUF_IOCTL_SYNC)' });
+        start(b.fd);
+        end(b.fd);
+      }
+      if (p.name === 'udmabuf') {
+        using fresh = p.make(PAGE());
+        throwsErrno(() => backend().dmabufSyncer(C.DMA_BUF_SYNC_END | C.DMA_BUF_SYNC_READ)(fresh.fd), 'EINVAL');
       }
     });
 

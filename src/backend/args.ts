@@ -96,6 +96,7 @@ const DECLARATIONS = {
   heapAllocChecked: ['heap:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32', 'len:size', 'fdFlags:u32', 'heapFlags:size'],
   // dma-buf (native/dmabuf.cc): the SYNC flags are a __u64
   dmabufSync: ['fd:fd', 'flags:size'],
+  dmabufSyncer: ['flags:size'],
   dmabufSyncAsync: ['fd:fd', 'flags:size'],
   dmabufSetName: ['fd:fd', 'name:string'],
   dmabufSetNameChecked: ['fd:fd', 'dev:u32', 'inoHi:u32', 'inoLo:u32', 'name:string'],

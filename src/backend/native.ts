@@ -64,7 +64,7 @@ function wrap(addon: RawAddon): NativeBackend {
     memfdCreate: a.memfdCreate, ftruncate: a.ftruncate, addSeals: a.addSeals, getSeals: a.getSeals,
     udmabufCreate: a.udmabufCreate, udmabufCreateList: a.udmabufCreateList, udmabufCreateSized: a.udmabufCreateSized,
     heapAlloc: a.heapAlloc, heapAllocChecked: a.heapAllocChecked,
-    dmabufSync: a.dmabufSync, dmabufSyncAsync: a.dmabufSyncAsync, dmabufSetName: a.dmabufSetName,
+    dmabufSync: a.dmabufSync, dmabufSyncer: a.dmabufSyncer, dmabufSyncAsync: a.dmabufSyncAsync, dmabufSetName: a.dmabufSetName,
     dmabufSetNameChecked: a.dmabufSetNameChecked,
     dmabufExportSyncFile: a.dmabufExportSyncFile, dmabufImportSyncFile: a.dmabufImportSyncFile,
     syncFileInfo: a.syncFileInfo, syncFileMerge: a.syncFileMerge,

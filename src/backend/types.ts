@@ -530,6 +530,12 @@ export interface HeapOps {
 export interface DmabufOps {
   /** ioctl(DMA_BUF_IOCTL_SYNC) with raw flags; EINTR/EAGAIN retried. May block (fences). */
   dmabufSync(fd: Fd, flags: number): void;
+  /**
+   * dmabufSync with the flags bound: a function of the fd alone (what DmaBuf's beginAccess and
+   * endAccess call, one per flag combination: one argument less to convert on every call). Its
+   * errors are dmabufSync's.
+   */
+  dmabufSyncer(flags: number): (fd: Fd) => void;
   /** The same, on the thread pool, against a dup of fd. */
   dmabufSyncAsync(fd: Fd, flags: number): Promise<void>;
   /** ioctl(DMA_BUF_SET_NAME_B): the kernel copies at most 32 bytes incl. NUL. */

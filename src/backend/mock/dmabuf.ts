@@ -6,7 +6,7 @@
 import {
   DMA_BUF_NAME_LEN, DMA_BUF_SYNC_END, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALID_FLAGS_MASK, DMA_BUF_SYNC_WRITE,
 } from '../../constants';
-import { systemError } from '../../errors';
+import { systemError, validateInt } from '../../errors';
 import type { DmabufOps, Fd } from '../types';
 import { SyncPayload } from './fences';
 import { type DmabufFile, type Machine, wouldBlock } from './kernel';
@@ -55,14 +55,21 @@ export function dmabufOps(m: Machine): DmabufOps {
     if (Buffer.byteLength(name) >= DMA_BUF_NAME_LEN) throw systemError('EINVAL', syscall); // strndup_user(buf, 32)
     f.name = name;
   };
+  const sync = (fd: Fd, flags: number): void => {
+    const f = syncTarget(m, fd, flags);
+    if (f === null) return;
+    if (!(flags & DMA_BUF_SYNC_END) && f.bo.resv.pending((flags & DMA_BUF_SYNC_WRITE) !== 0).length > 0) {
+      throw wouldBlock('DMA_BUF_IOCTL_SYNC START on a buffer with unsignalled fences');
+    }
+    syncDone(f, flags);
+  };
   return {
-    dmabufSync(fd, flags) {
-      const f = syncTarget(m, fd, flags);
-      if (f === null) return;
-      if (!(flags & DMA_BUF_SYNC_END) && f.bo.resv.pending((flags & DMA_BUF_SYNC_WRITE) !== 0).length > 0) {
-        throw wouldBlock('DMA_BUF_IOCTL_SYNC START on a buffer with unsignalled fences');
-      }
-      syncDone(f, flags);
+    dmabufSync: sync,
+
+    dmabufSyncer(flags) {
+      // the bound function is the same for the checked and the raw backend, and checks its fd as the
+      // addon's does: no argument specification stands in front of it
+      return (fd) => sync(validateInt(fd, 'fd', 0, 2 ** 31 - 1) as Fd, flags);
     },
 
     dmabufSyncAsync(fd, flags) {
