@@ -38,6 +38,25 @@ function syncFlag(access: Access): number {
   }
 }
 
+/** DMA_BUF_IOCTL_SYNC with its flags bound, indexed by the flags (START or END | READ, WRITE, RW). */
+type Syncers = readonly ((fd: Fd) => void)[];
+
+/**
+ * The syncers of the backend in use (a process rarely has two), made on first use: beginAccess and
+ * endAccess pass one argument per call instead of two.
+ */
+let syncBackend: Backend | undefined;
+let syncers: Syncers = [];
+
+function syncersOf(backend: Backend): Syncers {
+  if (backend !== syncBackend) {
+    const u = backend.unchecked;
+    syncers = Array.from({ length: (DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW) + 1 }, (_, flags) => u.dmabufSyncer(flags));
+    syncBackend = backend;
+  }
+  return syncers;
+}
+
 /** What /proc/self/fdinfo says about a dma-buf. */
 export interface DmaBufInfo {
   /** Bytes. */
@@ -230,12 +249,14 @@ export class DmaBuf extends OwnedFd {
   #writes = 0;
   #readwrites = 0;
   #cpu: Mapping | undefined;
+  readonly #syncers: Syncers;
 
   /** @internal Takes ownership of fd, which must be a dma-buf. Use the allocators or DmaBuf.fromFd(). */
   constructor(fd: Fd, backend: Backend = getBackend(), state: DmaBufState = {}) {
     // with the identity, so the finalizer never closes a number reused by another file
     super(backend, fd, 'DmaBuf', state.id);
     this.#path = state.path;
+    this.#syncers = syncersOf(backend);
     try {
       this.#size = state.size ?? backend.lseek(fd, 0, SEEK_END);
       this.#readOnly = state.readOnly ?? (backend.getFlags(fd) & O_ACCMODE) === O_RDONLY;
@@ -415,7 +436,7 @@ export class DmaBuf extends OwnedFd {
     const flag = syncFlag(access);
     this.checkOpen();
     this.#syncChecked(DMA_BUF_SYNC_START | flag);
-    this.#count(access, 1);
+    this.#count(flag, 1);
   }
 
   /**
@@ -426,7 +447,7 @@ export class DmaBuf extends OwnedFd {
    */
   #syncChecked(flags: number): void {
     try {
-      this.backend.unchecked.dmabufSync(this.rawFd, flags);
+      this.#syncers[flags]!(this.rawFd);
     } catch (e) {
       this.verifiedFd();
       throw e;
@@ -437,19 +458,19 @@ export class DmaBuf extends OwnedFd {
   endAccess(access: Access): void {
     const flag = syncFlag(access);
     this.checkOpen();
-    if (this.#openOf(access) === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
-    this.#count(access, -1);
+    if (this.#openOf(flag) === 0) throw stateError(`endAccess('${access}') without a matching beginAccess('${access}')`);
+    this.#count(flag, -1);
     this.#syncChecked(DMA_BUF_SYNC_END | flag);
   }
 
-  /** Open accesses of one mode. */
-  #openOf(access: Access): number {
-    return access === 'read' ? this.#reads : access === 'write' ? this.#writes : this.#readwrites;
+  /** Open accesses of one mode, by its SYNC flag (READ, WRITE or RW). */
+  #openOf(flag: number): number {
+    return flag === DMA_BUF_SYNC_READ ? this.#reads : flag === DMA_BUF_SYNC_WRITE ? this.#writes : this.#readwrites;
   }
 
-  #count(access: Access, by: 1 | -1): void {
-    if (access === 'read') this.#reads += by;
-    else if (access === 'write') this.#writes += by;
+  #count(flag: number, by: 1 | -1): void {
+    if (flag === DMA_BUF_SYNC_READ) this.#reads += by;
+    else if (flag === DMA_BUF_SYNC_WRITE) this.#writes += by;
     else this.#readwrites += by;
   }
 
@@ -471,7 +492,7 @@ export class DmaBuf extends OwnedFd {
     const ready = await waitReadable(this.backend, () => this.verifiedFd(), access === 'read' ? POLLIN : POLLOUT, o);
     if (!ready) throw dmabufError('ERR_DMABUF_TIMEOUT', `the buffer's fences did not signal within ${o.timeout} ms`, { path: this.#path, timeout: o.timeout });
     await this.backend.dmabufSyncAsync(this.verifiedFd(), DMA_BUF_SYNC_START | SYNC_FLAG[access]);
-    this.#count(access, 1);
+    this.#count(SYNC_FLAG[access], 1);
   }
 
   /**
@@ -541,7 +562,7 @@ export class DmaBuf extends OwnedFd {
   /** CPU accesses begun and not yet ended, per mode. */
   get openAccesses(): ReadonlyMap<Access, number> {
     const out = new Map<Access, number>();
-    for (const a of ACCESS_MODES) if (this.#openOf(a) > 0) out.set(a, this.#openOf(a));
+    for (const a of ACCESS_MODES) if (this.#openOf(SYNC_FLAG[a]) > 0) out.set(a, this.#openOf(SYNC_FLAG[a]));
     return out;
   }
 
@@ -606,7 +627,7 @@ export class DmaBuf extends OwnedFd {
 
   #endAllAccess(): void {
     for (const access of ACCESS_MODES) {
-      const n = this.#openOf(access);
+      const n = this.#openOf(SYNC_FLAG[access]);
       for (let i = 0; i < n; i++) {
         try {
           this.backend.dmabufSync(this.rawFd, DMA_BUF_SYNC_END | SYNC_FLAG[access]);

@@ -30,7 +30,9 @@ function childScript(index: string): string {
     const real = d.getBackend();
     const rec = (t, v) => (fd, flags) => { ev.push({ k: 'sync', fd, flags }); return v.call(t, fd, flags); };
     const bind = (t, p) => { const v = Reflect.get(t, p, t); return typeof v === 'function' ? v.bind(t) : v; };
-    const unchecked = new Proxy(real.unchecked, { get: (t, p) => p === 'dmabufSync' ? rec(t, t.dmabufSync) : bind(t, p) });
+    const recSyncer = (t) => (flags) => { const sync = t.dmabufSyncer(flags); return (fd) => { ev.push({ k: 'sync', fd, flags }); return sync(fd); }; };
+    const unchecked = new Proxy(real.unchecked, { get: (t, p) => p === 'dmabufSync' ? rec(t, t.dmabufSync)
+      : p === 'dmabufSyncer' ? recSyncer(t) : bind(t, p) });
     d.setBackend(new Proxy(real, { get: (t, p) => p === 'unchecked' ? unchecked
       : p === 'dmabufSync' || p === 'dmabufSyncAsync' ? rec(t, t[p]) : bind(t, p) }));
     const touch = (bytes) => { ev.push({ k: 'cpu' }); return bytes; };
