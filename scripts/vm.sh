@@ -281,7 +281,8 @@ prepare_tools() {
 	[ -n "$ver" ] || vm_die "no v4l-utils in $TOOLS_SUITE"
 	dir=$VM_CACHE/tools/v4l-utils-${ver//:/_}
 	TOOLS_BIN=$dir/bin
-	if [ ! -f "$dir/ready" ]; then
+	# ready, and its wrappers run (a cache copied from elsewhere had wrappers naming the old place)
+	if [ ! -f "$dir/ready" ] || ! "$TOOLS_BIN/v4l2-ctl" --version > /dev/null 2>&1; then
 		vm_log "preparing v4l-utils $ver from $TOOLS_SUITE for the guest (once)"
 		# the package and its dependencies, recursively (first alternative of each)
 		todo=(v4l-utils) seen=" "
@@ -304,16 +305,17 @@ prepare_tools() {
 			[ -n "$d" ] || vm_die "downloaded no ${p%%=*}"
 			dpkg-deb -x "$d" "$dir.tmp/root"
 		done
-		root=$dir/root
 		ld=$(cd "$dir.tmp/root" && find . -name ld-linux-x86-64.so.2 | sort | head -n1)
 		[ -n "$ld" ] || vm_die "no dynamic loader in $TOOLS_SUITE's libc6"
-		ld=$root/${ld#./}
+		ld=${ld#./}
 		for t in v4l2-ctl v4l2-compliance; do
 			[ -x "$dir.tmp/root/usr/bin/$t" ] || vm_die "no $t in v4l-utils $ver"
 			cat > "$dir.tmp/bin/$t" <<-WRAP
 			#!/bin/sh
 			# $t from $TOOLS_SUITE's v4l-utils $ver, with $TOOLS_SUITE's own loader and libraries
-			exec $ld --library-path $root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu --argv0 $t $root/usr/bin/$t "\$@"
+			# (found next to this script, so the cache can move)
+			root=\$(cd "\$(dirname "\$0")/../root" && pwd) || exit 127
+			exec "\$root/$ld" --library-path "\$root/usr/lib/x86_64-linux-gnu:\$root/lib/x86_64-linux-gnu" --argv0 $t "\$root/usr/bin/$t" "\$@"
 			WRAP
 			chmod 755 "$dir.tmp/bin/$t"
 		done
