@@ -26,8 +26,8 @@ import {
 } from './kmsprops';
 import { quietly } from './lifecycle';
 import {
-  closedError, dmabufError, invalidArgType, invalidArgValue, stateError, validateBoolean, validateInt, validateObject,
-  withPath,
+  closedError, dmabufError, I32_MAX, I32_MIN, invalidArgType, invalidArgValue, stateError, validateBoolean,
+  validateInt, validateObject, withPath,
 } from './errors';
 import { SyncFile } from './syncfile';
 import { waitReadable } from './wait';
@@ -660,7 +660,7 @@ export class Display implements Disposable {
     this.#check();
     const f = this.#own(fb, 'fb');
     const o = validateObject<FlipOptions>(options, 'options', true) ?? {};
-    const timeout = o.timeout === undefined ? DEFAULT_FLIP_TIMEOUT_MS : validateInt(o.timeout, 'options.timeout', 1, 2 ** 31 - 1);
+    const timeout = o.timeout === undefined ? DEFAULT_FLIP_TIMEOUT_MS : validateInt(o.timeout, 'options.timeout', 1, I32_MAX);
     if (this.#flipping) throw stateError('a flip is already pending on this display; await it first');
     const pump = pumpOf(this.device);
     const userData = pump.nextUserData();
@@ -716,7 +716,7 @@ export class Display implements Disposable {
     const nonblock = flag('nonblock', false);
     const wantOutFence = flag('outFence', true) && !testOnly;
     let allowModeset = flag('allowModeset', false);
-    const timeout = o.timeout === undefined ? DEFAULT_FLIP_TIMEOUT_MS : validateInt(o.timeout, 'options.timeout', 1, 2 ** 31 - 1);
+    const timeout = o.timeout === undefined ? DEFAULT_FLIP_TIMEOUT_MS : validateInt(o.timeout, 'options.timeout', 1, I32_MAX);
     if (o.inFence !== undefined && !(o.inFence instanceof SyncFile)) throw invalidArgType('options.inFence', 'an instance of SyncFile', o.inFence);
     if (o.writeback !== undefined && !(o.writeback instanceof Frame)) throw invalidArgType('options.writeback', 'an instance of Frame', o.writeback);
 
@@ -757,10 +757,10 @@ export class Display implements Disposable {
         const sy = src.y === undefined ? 0 : validateInt(src.y, `${at}.src.y`, 0, fb.height - 1);
         const sw = src.width === undefined ? fb.width - sx : validateInt(src.width, `${at}.src.width`, 1, 0xffff);
         const sh = src.height === undefined ? fb.height - sy : validateInt(src.height, `${at}.src.height`, 1, 0xffff);
-        const x = a.x === undefined ? 0 : validateInt(a.x, `${at}.x`, -(2 ** 31), 2 ** 31 - 1);
-        const y = a.y === undefined ? 0 : validateInt(a.y, `${at}.y`, -(2 ** 31), 2 ** 31 - 1);
-        const w = a.width === undefined ? sw : validateInt(a.width, `${at}.width`, 1, 2 ** 31 - 1);
-        const h = a.height === undefined ? sh : validateInt(a.height, `${at}.height`, 1, 2 ** 31 - 1);
+        const x = a.x === undefined ? 0 : validateInt(a.x, `${at}.x`, I32_MIN, I32_MAX);
+        const y = a.y === undefined ? 0 : validateInt(a.y, `${at}.y`, I32_MIN, I32_MAX);
+        const w = a.width === undefined ? sw : validateInt(a.width, `${at}.width`, 1, I32_MAX);
+        const h = a.height === undefined ? sh : validateInt(a.height, `${at}.height`, 1, I32_MAX);
         set(plane.id, t, 'FB_ID', fb.id, `${at}.fb`);
         set(plane.id, t, 'CRTC_ID', this.crtcId, `${at}.plane`);
         set(plane.id, t, 'SRC_X', BigInt(sx) << 16n, `${at}.src.x`);

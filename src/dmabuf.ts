@@ -10,8 +10,8 @@ import {
   MAP_SHARED, O_ACCMODE, O_RDONLY, POLLIN, POLLOUT, PROT_READ, PROT_WRITE, SEEK_END,
 } from './constants';
 import {
-  dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, systemError, validateFunction, validateInt,
-  validateObject, validateOneOf, validateString, withPath,
+  dmabufError, I32_MAX, invalidArgType, invalidArgValue, outOfRange, stateError, systemError,
+  validateFunction, validateInt, validateObject, validateOneOf, validateString, withPath,
 } from './errors';
 import { fileTableHint } from './hints';
 import { inodeOf, OwnedFd, quietly, staleFdError, type FdIdentity } from './lifecycle';
@@ -271,7 +271,7 @@ export class DmaBuf extends OwnedFd {
    * dma-buf. With dup (the default) the library owns a duplicate and the caller keeps its fd.
    */
   static fromFd(fd: number, options: { dup?: boolean } = {}): DmaBuf {
-    validateInt(fd, 'fd', 0, 0x7fffffff);
+    validateInt(fd, 'fd', 0, I32_MAX);
     const o = validateObject<{ dup?: boolean }>(options, 'options', true) ?? {};
     if (o.dup !== undefined && typeof o.dup !== 'boolean') throw invalidArgType('options.dup', 'of type boolean', o.dup);
     const backend = getBackend();

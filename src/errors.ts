@@ -10,7 +10,7 @@ import { ERRNO, errnoNameOf, isErrnoName, type ErrnoName } from './errno';
 
 /** The kernel's name for an errno value ('EBADFD' for 77, which Node cannot name). */
 export function errnoName(errno: number): string {
-  validateInt(errno, 'errno', 0, 0x7fffffff);
+  validateInt(errno, 'errno', 0, I32_MAX);
   return errnoNameOf(errno) ?? `E${errno}`;
 }
 
@@ -53,7 +53,7 @@ function setHint(err: object, hint: string): void {
  */
 export function systemError(errno: number | ErrnoName, syscall: string, path?: string, hint?: string): DmabufSystemError {
   if (typeof errno === 'string') errno = errnoValue(errno);
-  validateInt(errno, 'errno', 0, 0x7fffffff);
+  validateInt(errno, 'errno', 0, I32_MAX);
   validateString(syscall, 'syscall');
   if (path !== undefined) validateString(path, 'path');
   if (hint !== undefined) validateString(hint, 'hint');
@@ -217,6 +217,9 @@ export function invalidArgValue(name: string, actual: unknown, reason: string): 
 // ---- validators ---------------------------------------------------------------------------------------
 
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** The range of a C int (fds, timeouts in ms, errno values, KMS coordinates). */
+export const I32_MIN = -(2 ** 31);
+export const I32_MAX = 2 ** 31 - 1;
 
 /** An integer number in [min, max]; precise messages; throws before any syscall. */
 export function validateInt(value: unknown, name: string, min = 0, max = MAX_SAFE): number {

@@ -19,7 +19,7 @@
  * `drm` is 0 (DRM_FORMAT_INVALID) and `fourcc` is the V4L2 code. formats.list() leaves them out
  * (it lists the image formats, as before); formats.list({ compressed: true }) has them too.
  */
-import { invalidArgType, invalidArgValue, outOfRange, validateInt, validateObject } from './errors';
+import { I32_MAX, invalidArgType, invalidArgValue, outOfRange, validateInt, validateObject } from './errors';
 
 /** One plane of a format. */
 export interface PlaneFormat {
@@ -204,7 +204,7 @@ class Format implements PixelFormatInfo {
     }
     const first = this.planes[0]!;
     const min = width * first.cpp;
-    const pitch0 = o.pitch === undefined ? Math.ceil(min / align) * align : validateInt(o.pitch, 'options.pitch', min, 0x7fffffff);
+    const pitch0 = o.pitch === undefined ? Math.ceil(min / align) * align : validateInt(o.pitch, 'options.pitch', min, I32_MAX);
     let offset = 0;
     const planes: PlaneLayout[] = this.planes.map((p, i) => {
       // Chroma pitches follow the first plane's (its padding included), as V4L2's helpers and the

@@ -16,8 +16,10 @@
  */
 import { ACCESS_MODES, DmaBuf, type Access, type Mapping } from './dmabuf';
 import { Device, drm } from './drm';
-import { dmabufError, invalidArgType, invalidArgValue, outOfRange, stateError, validateFunction, validateInt,
-  validateObject, validateOneOf, validateString } from './errors';
+import {
+  dmabufError, I32_MAX, invalidArgType, invalidArgValue, outOfRange, stateError, validateFunction,
+  validateInt, validateObject, validateOneOf, validateString,
+} from './errors';
 import { formats, type FrameLayout, type PixelFormatInfo } from './formats';
 import { Heap, heaps } from './heap';
 import { Closeable, quietly } from './lifecycle';
@@ -305,7 +307,7 @@ export class Frame extends Closeable {
         throw invalidArgValue(`${at}.size`, p.size, `is for coded formats only: a ${format.name} plane has pitch × rows bytes`);
       }
       const min = rows[i]!.width * format.planes[i]!.cpp;
-      const pitch = validateInt(p.pitch, `${at}.pitch`, min, 0x7fffffff);
+      const pitch = validateInt(p.pitch, `${at}.pitch`, min, I32_MAX);
       const size = pitch * rows[i]!.height;
       if (offset + size > p.buffer.size) {
         throw outOfRange(`${at}.offset`, `such that offset + pitch × rows (${size}) ≤ the buffer's ${p.buffer.size} bytes`, offset);

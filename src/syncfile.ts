@@ -5,7 +5,7 @@
 import type { Backend, Fd, SyncFileInfo } from './backend/types';
 import { getBackend } from './backend/index';
 import { POLLIN } from './constants';
-import { invalidArgType, validateInt, validateObject, validateString, withPath } from './errors';
+import { I32_MAX, invalidArgType, validateInt, validateObject, validateString, withPath } from './errors';
 import { fileTableHint } from './hints';
 import { OwnedFd } from './lifecycle';
 import { waitReadable, type WaitOptions } from './wait';
@@ -26,7 +26,7 @@ export class SyncFile extends OwnedFd {
 
   /** Adopt a sync_file fd. With dup (the default) the caller keeps its own fd. */
   static fromFd(fd: number, options: { dup?: boolean } = {}): SyncFile {
-    validateInt(fd, 'fd', 0, 0x7fffffff);
+    validateInt(fd, 'fd', 0, I32_MAX);
     validateObject(options, 'options', true);
     const backend = getBackend();
     const own = options.dup === false ? fd : backend.dup(fd);

@@ -8,7 +8,7 @@ import {
 } from './constants';
 import { DmaBuf } from './dmabuf';
 import {
-  invalidArgType, validateBoolean, validateInt, validateObject, validateString, withPath,
+  I32_MAX, invalidArgType, validateBoolean, validateInt, validateObject, validateString, withPath,
 } from './errors';
 import { admitAllocation } from './memory';
 import { OwnedFd } from './lifecycle';
@@ -144,7 +144,7 @@ function validateOptions(options: unknown): UdmabufOptions {
 
 function memfdFd(m: Memfd | number, name: string): Fd {
   if (m instanceof Memfd) return m.fd;
-  return validateInt(m, name, 0, 0x7fffffff);
+  return validateInt(m, name, 0, I32_MAX);
 }
 
 /** Explain an EINVAL from the kernel with the limit it most likely hit. */

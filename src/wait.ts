@@ -5,7 +5,7 @@
  */
 import type { Backend, Fd } from './backend/types';
 import { POLLERR, POLLNVAL } from './constants';
-import { systemError, validateInt, validateObject } from './errors';
+import { I32_MAX, systemError, validateInt, validateObject } from './errors';
 
 export interface WaitOptions {
   /** Milliseconds; default: wait forever. 0 = just check. */
@@ -18,7 +18,7 @@ const SLICE_MS = 200;
 
 export function validateWaitOptions(options: unknown): WaitOptions {
   const o = validateObject<WaitOptions>(options, 'options', true) ?? {};
-  if (o.timeout !== undefined && o.timeout !== Infinity) validateInt(o.timeout, 'options.timeout', 0, 2 ** 31 - 1);
+  if (o.timeout !== undefined && o.timeout !== Infinity) validateInt(o.timeout, 'options.timeout', 0, I32_MAX);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw Object.assign(new TypeError('The "options.signal" property must be an instance of AbortSignal'),
       { code: 'ERR_INVALID_ARG_TYPE' });

@@ -19,7 +19,7 @@ import {
   V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE, V4L2_CID_MAX_CTRLS, V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_MMAP, VIDEO_MAX_PLANES,
 } from '../constants';
-import { invalidArgType, invalidArgValue, MAX_SAFE, outOfRange, validateInt, validateOneOf } from '../errors';
+import { I32_MAX, I32_MIN, invalidArgType, invalidArgValue, MAX_SAFE, outOfRange, validateInt, validateOneOf } from '../errors';
 import type { Backend, BackendMethod } from './types';
 
 /**
@@ -213,8 +213,6 @@ export const BACKEND_METHODS = Object.keys(DECLARATIONS) as BackendMethod[];
 /** Throws the argument's TypeError / RangeError, or returns. */
 export type Check = (value: unknown) => void;
 
-const I32_MIN = -(2 ** 31);
-const I32_MAX = 2 ** 31 - 1;
 const U32_MAX = 2 ** 32 - 1;
 const U64_MAX = 2n ** 64n - 1n;
 const MAX_FDS = 65536;

@@ -7,7 +7,7 @@
  */
 import { DRM_EVENT_FLIP_COMPLETE } from '../../constants';
 import type { ErrnoName } from '../../errno';
-import { systemError } from '../../errors';
+import { I32_MAX, systemError } from '../../errors';
 import { compose, type ComposePlane, writeback } from './compose';
 import type { Fence } from './fences';
 import type { Machine } from './kernel';
@@ -19,7 +19,6 @@ import {
 
 /** DRM_PLANE_NO_SCALING */
 const NO_SCALING = 1 << 16;
-const I32_MAX = 0x7fffffff;
 
 /** The fences, event and writeback job of a commit: what happens at its vblank. */
 export interface Commit {

@@ -6,7 +6,7 @@
 import {
   DMA_BUF_NAME_LEN, DMA_BUF_SYNC_END, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALID_FLAGS_MASK, DMA_BUF_SYNC_WRITE,
 } from '../../constants';
-import { systemError, validateInt } from '../../errors';
+import { I32_MAX, systemError, validateInt } from '../../errors';
 import type { DmabufOps, Fd } from '../types';
 import { SyncPayload } from './fences';
 import { type DmabufFile, type Machine, wouldBlock } from './kernel';
@@ -69,7 +69,7 @@ export function dmabufOps(m: Machine): DmabufOps {
     dmabufSyncer(flags) {
       // the bound function is the same for the checked and the raw backend, and checks its fd as the
       // addon's does: no argument specification stands in front of it
-      return (fd) => sync(validateInt(fd, 'fd', 0, 2 ** 31 - 1) as Fd, flags);
+      return (fd) => sync(validateInt(fd, 'fd', 0, I32_MAX) as Fd, flags);
     },
 
     dmabufSyncAsync(fd, flags) {

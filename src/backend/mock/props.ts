@@ -18,6 +18,7 @@ import {
   DRM_MODE_PROP_ATOMIC, DRM_MODE_PROP_BITMASK, DRM_MODE_PROP_BLOB, DRM_MODE_PROP_ENUM, DRM_MODE_PROP_IMMUTABLE,
   DRM_MODE_PROP_OBJECT, DRM_MODE_PROP_RANGE, DRM_MODE_PROP_SIGNED_RANGE,
 } from '../../constants';
+import { I32_MAX } from '../../errors';
 import { fourccValue } from '../../formats';
 import type { KmsModeInfo } from '../types';
 import type { Fence } from './fences';
@@ -25,7 +26,6 @@ import type { Store } from './pages';
 
 export const U32_MAX = 0xffffffff;
 export const U64_MAX = (1n << 64n) - 1n;
-const I32_MAX = 0x7fffffff;
 /** A signed 64-bit value as the kernel's u64 property value carries it. */
 export const u64 = (v: bigint | number): bigint => BigInt.asUintN(64, BigInt(v));
 /** DRM_MODE_ENCODER_VIRTUAL */
