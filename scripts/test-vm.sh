@@ -7,6 +7,7 @@
 #   npm run test:vm [-- --kernel trixie|sid|trixie-cma|all] [-- any vm.sh option, e.g. --mem 3072]
 #   npm run test:vm -- --arch arm64 [--kernel trixie|sid|all]   (Debian's arm64 kernels; the summary
 #     lines say arch=arm64 and unavailable=<what the kernel cannot have>, each also named with its reason)
+#   npm run test:vm -- [options] -- MOCHA_ARGS...   (passed to the suite's mocha, e.g. --ignore PATTERN)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -14,8 +15,10 @@ cd "$ROOT"
 KERNEL=all
 ARCH=x86_64
 VMOPTS=()
+SUITE_ARGS=()
 while [ $# -gt 0 ]; do
 	case $1 in
+	--) shift; SUITE_ARGS=("$@"); break ;;
 	--arch) ARCH=${2:?--arch needs a value}; shift 2 ;;
 	--arch=*) ARCH=${1#*=}; shift ;;
 	--kernel) KERNEL=${2:?--kernel needs a value}; shift 2 ;;
@@ -45,9 +48,9 @@ else
 fi
 
 # DMABUF_TEST_VM_COMMAND replaces the suite (only to test this script itself)
-CMD=(npm run test:kernel)
+CMD=(npm run test:kernel -- "${SUITE_ARGS[@]}")
 # the arm64 userland has node but not npm: what npm run test:kernel runs
-[ "$ARCH" != arm64 ] || CMD=(node scripts/run-tests.js --kernel)
+[ "$ARCH" != arm64 ] || CMD=(node scripts/run-tests.js --kernel "${SUITE_ARGS[@]}")
 [ -z "${DMABUF_TEST_VM_COMMAND:-}" ] || CMD=(bash -c "$DMABUF_TEST_VM_COMMAND")
 if [ -z "${DMABUF_TEST_VM_COMMAND:-}" ] && { [ ! -f build/Release/dmabuf.node ] || [ ! -d dist ]; }; then
 	echo "test-vm: the project is not built; running npm run build"
